@@ -1,0 +1,23 @@
+"""Instruction Workbench: the router. Pages live in pages/, logic in core/."""
+
+import streamlit as st
+
+from pages.common import runner
+
+st.set_page_config(page_title="Instruction Workbench", page_icon=":material/science:", layout="wide")
+
+pages = {
+    "Workbench": [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/induction.py", title="Instruction Induction", icon=":material/lightbulb:"),
+        st.Page("pages/selfinstruct.py", title="Self-Instruct", icon=":material/autorenew:"),
+        st.Page("pages/humaneval.py", title="Human Evaluation", icon=":material/rate_review:"),
+    ],
+    "System": [
+        st.Page("pages/calls.py", title="Call log", icon=":material/receipt_long:"),
+        st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+    ],
+}
+# Start the background job workers with the server, so runs left unfinished by a restart resume.
+runner()
+st.navigation(pages).run()

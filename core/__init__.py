@@ -1,0 +1,1 @@
+"""Instruction Workbench core: all logic, no Streamlit."""

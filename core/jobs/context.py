@@ -1,0 +1,69 @@
+"""What a running job sees: its parameters, its stored results, progress, cancellation and the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from core.llm import LLMClient, ModelSettings, make_provider, settings_from_env
+from core.store import runs as run_store
+
+
+class Cancelled(Exception):
+    """Raised inside a job when the user asked it to stop; the runner marks the run cancelled."""
+
+
+@dataclass
+class JobContext:
+    engine: Engine
+    run: run_store.Run
+    worker: str
+    model_settings: ModelSettings | None = None
+    _done: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._done = run_store.result_keys(self.engine, self.run.id)
+
+    @property
+    def run_id(self) -> int:
+        return self.run.id
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.run.params
+
+    def llm(self, settings: ModelSettings | None = None) -> LLMClient:
+        """A client for the run's model; every call it makes is logged under this run."""
+        s = settings or self.model_settings or settings_from_env()
+        return LLMClient(make_provider(s), self.engine, run_id=self.run.id)
+
+    def done(self, key: str) -> bool:
+        return key in self._done
+
+    def save(self, key: str, value: Any) -> bool:
+        """Store a unit's result exactly once (a unit already stored is not stored again)."""
+        stored = run_store.save_result(self.engine, self.run.id, key, value)
+        self._done.add(key)
+        return stored
+
+    def results(self, prefix: str = "") -> dict[str, Any]:
+        return run_store.results(self.engine, self.run.id, prefix)
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        """Report progress and stay alive; raises Cancelled if the user asked the run to stop."""
+        cancelled = run_store.heartbeat(
+            self.engine,
+            self.run.id,
+            self.worker,
+            progress_done=done,
+            progress_total=total,
+            message=message[:500],
+        )
+        if cancelled:
+            raise Cancelled()
+
+    def check_cancelled(self) -> None:
+        if run_store.heartbeat(self.engine, self.run.id, self.worker):
+            raise Cancelled()

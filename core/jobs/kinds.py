@@ -1,0 +1,3 @@
+"""Every module that registers a job kind, imported in one place."""
+
+import core.generation  # noqa: F401

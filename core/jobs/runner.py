@@ -1,0 +1,137 @@
+"""Run queued jobs in worker threads of this process (the app) or from the command line.
+
+Runs are claimed from the database, so a run survives the process that started it: after a restart, a
+run left 'running' stops heartbeating, and the next worker takes it over and resumes from its results.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from core.jobs.context import Cancelled, JobContext
+from core.jobs.registry import JOB_KINDS, load_all
+from core.llm import LLMError, ModelSettings
+from core.store import runs as run_store
+from core.store.db import utcnow
+
+log = logging.getLogger(__name__)
+# A worker heartbeats at least this often while it works; a run silent for longer is taken over.
+STALE_AFTER = timedelta(seconds=float(os.environ.get("WORKBENCH_JOB_STALE_S", "30")))
+
+
+def submit(engine: Engine, kind: str, params: dict[str, Any], name: str = "") -> int:
+    """Queue a run; a worker picks it up. Params must not hold secrets (they are stored)."""
+    load_all()
+    if kind not in JOB_KINDS:
+        raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(sorted(JOB_KINDS))}")
+    return run_store.create_run(engine, kind, params, name=name)
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def execute(
+    engine: Engine, run: run_store.Run, worker: str, model_settings: ModelSettings | None = None
+) -> str:
+    """Run one claimed run to its end; returns the final status."""
+    ctx = JobContext(engine=engine, run=run, worker=worker, model_settings=model_settings)
+    try:
+        JOB_KINDS[run.kind](ctx)
+    except Cancelled:
+        status, error = "cancelled", None
+    except LLMError as exc:
+        status, error = "failed", str(exc)
+    except Exception as exc:  # a job's bug must not kill the worker; the run shows the error
+        log.exception("run %s failed", run.id)
+        status, error = "failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+    else:
+        status, error = "done", None
+    run_store.update_run(engine, run.id, status=status, error=error, finished_at=utcnow())
+    return status
+
+
+def run_once(
+    engine: Engine, kinds: tuple[str, ...] | None = None, model_settings: ModelSettings | None = None
+) -> int | None:
+    """Claim and execute one run if any is waiting; returns its id."""
+    load_all()
+    worker = _worker_id()
+    run = run_store.claim_next(engine, worker, STALE_AFTER, kinds or tuple(JOB_KINDS))
+    if run is None:
+        return None
+    execute(engine, run, worker, model_settings)
+    return run.id
+
+
+class JobRunner:
+    """A small pool of daemon threads polling for queued runs. One per app process."""
+
+    def __init__(self, engine: Engine, threads: int = 2, poll_s: float = 1.0):
+        self.engine = engine
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        # Settings chosen in a browser session (e.g. an API key) travel to the job in memory only.
+        self._settings: dict[int, ModelSettings] = {}
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"job-worker-{i}", daemon=True) for i in range(threads)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def submit(
+        self, kind: str, params: dict[str, Any], name: str = "", settings: ModelSettings | None = None
+    ) -> int:
+        run_id = submit(self.engine, kind, params, name)
+        if settings is not None:
+            self._settings[run_id] = settings
+        self._wake.set()
+        return run_id
+
+    def resume(self, run_id: int, settings: ModelSettings | None = None) -> None:
+        if settings is not None:
+            self._settings[run_id] = settings
+        run_store.requeue(self.engine, run_id)
+        self._wake.set()
+
+    def _loop(self) -> None:
+        load_all()
+        while not self._stop.is_set():
+            worker = _worker_id()
+            try:
+                run = run_store.claim_next(self.engine, worker, STALE_AFTER, tuple(JOB_KINDS))
+            except Exception:  # database briefly unavailable: try again at the next poll
+                log.exception("claiming a run failed")
+                run = None
+            if run is None:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
+                continue
+            settings = self._settings.get(run.id) or _settings_from_params(run.params)
+            execute(self.engine, run, worker, settings)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+
+def _settings_from_params(params: dict[str, Any]) -> ModelSettings | None:
+    """Rebuild a run's model settings from its stored params (which never hold the key)."""
+    from core.llm.settings import settings_from_env
+
+    model = params.get("model")
+    if not isinstance(model, dict):
+        return None
+    env = settings_from_env()
+    s = ModelSettings(**{**model, "styles": tuple(model.get("styles", env.styles))})
+    # The key comes from the environment again; it was never stored.
+    return s.with_(api_key=env.api_key) if s.provider == "openai" else s

@@ -1,0 +1,157 @@
+"""The one interface pipelines call: a provider behind the call log, which doubles as the cache.
+
+Every call is written to the log with its prompt, parameters, response, usage, latency, cost and run. A
+request identical to a logged one (same provider, model, prompt, parameters and sample index) is answered
+from the log without touching the model, so re-scoring or replaying a run costs nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from core.llm.types import Choice, LLMError, Request, Response, cache_key
+from core.store import calls as call_log
+
+
+class Provider(Protocol):
+    kind: str
+    model: str
+    endpoint: str
+    styles: tuple[str, ...]
+    max_concurrency: int
+
+    def call(self, request: Request) -> Response: ...
+
+
+@dataclass
+class CallStats:
+    model_calls: int = 0
+    cache_hits: int = 0
+
+
+class LLMClient:
+    def __init__(self, provider: Provider, engine: Engine, run_id: int | None = None, use_cache: bool = True):
+        self.provider = provider
+        self.engine = engine
+        self.run_id = run_id
+        self.use_cache = use_cache
+        self.stats = CallStats()
+        self._stats_lock = threading.Lock()
+
+    @property
+    def model(self) -> str:
+        return self.provider.model
+
+    def supports(self, style: str) -> bool:
+        return style in self.provider.styles
+
+    def _key(self, request: Request) -> str:
+        return cache_key(self.provider.kind, self.provider.endpoint, self.provider.model, request)
+
+    def _record(self, request: Request, key: str) -> call_log.CallRecord:
+        return call_log.CallRecord(
+            cache_key=key,
+            provider=self.provider.kind,
+            endpoint=self.provider.endpoint,
+            model=self.provider.model,
+            style=request.style,
+            prompt=request.prompt,
+            messages=request.messages_list(),
+            params=request.params.to_dict(),
+            sample_index=request.sample_index,
+            choices=None,
+            run_id=self.run_id,
+        )
+
+    def generate(self, request: Request) -> Response:
+        if request.style not in self.provider.styles:
+            raise LLMError(
+                f"{self.provider.endpoint} ({self.provider.model}) does not serve {request.style}-style requests; "
+                f"it serves: {', '.join(self.provider.styles)}",
+                endpoint=self.provider.endpoint,
+            )
+        key = self._key(request)
+        if self.use_cache and (hit := call_log.find_cached(self.engine, key)) is not None:
+            with self._stats_lock:
+                self.stats.cache_hits += 1
+            return Response(
+                choices=tuple(Choice(c["text"], c["finish_reason"]) for c in hit.choices or []),
+                prompt_tokens=hit.prompt_tokens,
+                completion_tokens=hit.completion_tokens,
+                latency_ms=hit.latency_ms,
+                call_id=hit.id,
+                cached=True,
+            )
+        record = self._record(request, key)
+        with self._stats_lock:
+            self.stats.model_calls += 1
+        try:
+            response = self.provider.call(request)
+        except LLMError as exc:
+            record.error = str(exc)
+            call_log.log_call(self.engine, record)
+            raise
+        record.choices = [{"text": c.text, "finish_reason": c.finish_reason} for c in response.choices]
+        record.prompt_tokens = response.prompt_tokens
+        record.completion_tokens = response.completion_tokens
+        record.latency_ms = response.latency_ms
+        record.cost = call_log.estimate_cost(
+            call_log.get_prices(self.engine),
+            self.provider.model,
+            response.prompt_tokens,
+            response.completion_tokens,
+        )
+        call_id = call_log.log_call(self.engine, record)
+        return Response(
+            choices=response.choices,
+            prompt_tokens=response.prompt_tokens,
+            completion_tokens=response.completion_tokens,
+            latency_ms=response.latency_ms,
+            call_id=call_id,
+        )
+
+    def generate_many(self, requests: Iterable[Request]) -> Iterator[tuple[int, Response]]:
+        """Run requests with up to the provider's concurrency, yielding (index, response) as each finishes.
+
+        On a failure, requests already in flight finish (and are logged, hence cached) before the error is
+        raised, so nothing already answered is lost and a retry of the batch only redoes what failed.
+        """
+        pending_requests = list(enumerate(requests))
+        workers = max(1, self.provider.max_concurrency)
+        if workers == 1:
+            for i, req in pending_requests:
+                yield i, self.generate(req)
+            return
+        error: LLMError | None = None
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            queue = iter(pending_requests)
+            running: dict[Future[Response], int] = {}
+
+            def fill() -> None:
+                while error is None and len(running) < workers:
+                    try:
+                        i, req = next(queue)
+                    except StopIteration:
+                        return
+                    running[pool.submit(self.generate, req)] = i
+
+            fill()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i = running.pop(fut)
+                    try:
+                        result = fut.result()
+                    except LLMError as exc:
+                        error = error or exc
+                        continue
+                    yield i, result
+                fill()
+        if error is not None:
+            raise error

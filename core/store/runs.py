@@ -1,0 +1,187 @@
+"""Runs and their keyed results: what background jobs read and write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core.store.db import utcnow
+from core.store.schema import run_results, runs
+
+ACTIVE = ("queued", "running")
+FINISHED = ("done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    kind: str
+    name: str
+    params: dict[str, Any]
+    status: str
+    progress_done: int
+    progress_total: int
+    message: str
+    error: str | None
+    cancel_requested: bool
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def fraction(self) -> float:
+        return self.progress_done / self.progress_total if self.progress_total else 0.0
+
+
+def _run(row) -> Run:
+    return Run(
+        id=row.id,
+        kind=row.kind,
+        name=row.name,
+        params=row.params,
+        status=row.status,
+        progress_done=row.progress_done,
+        progress_total=row.progress_total,
+        message=row.message,
+        error=row.error,
+        cancel_requested=row.cancel_requested,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        finished_at=row.finished_at,
+    )
+
+
+def create_run(
+    engine: Engine, kind: str, params: dict[str, Any], name: str = "", status: str = "queued"
+) -> int:
+    now = utcnow()
+    with engine.begin() as conn:
+        return conn.execute(
+            insert(runs)
+            .values(
+                kind=kind,
+                name=name,
+                params=params,
+                status=status,
+                progress_done=0,
+                progress_total=0,
+                message="",
+                cancel_requested=False,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(runs.c.id)
+        ).scalar_one()
+
+
+def get_run(engine: Engine, run_id: int) -> Run | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+    return _run(row) if row else None
+
+
+def list_runs(engine: Engine, kind: str | None = None, limit: int = 200) -> list[Run]:
+    query = select(runs).order_by(runs.c.id.desc()).limit(limit)
+    if kind:
+        query = query.where(runs.c.kind == kind)
+    with engine.connect() as conn:
+        return [_run(r) for r in conn.execute(query)]
+
+
+def update_run(engine: Engine, run_id: int, **values: Any) -> None:
+    values["updated_at"] = utcnow()
+    with engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+
+def request_cancel(engine: Engine, run_id: int) -> None:
+    """Ask a run to stop; a queued run stops at once, a running one at its next unit of work."""
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(cancel_requested=True, updated_at=now))
+        conn.execute(
+            update(runs)
+            .where(and_(runs.c.id == run_id, runs.c.status == "queued"))
+            .values(status="cancelled", finished_at=now)
+        )
+
+
+def requeue(engine: Engine, run_id: int) -> None:
+    """Put a stopped run back in the queue; it resumes from its stored results."""
+    update_run(engine, run_id, status="queued", cancel_requested=False, error=None, finished_at=None)
+
+
+def claim_next(engine: Engine, worker: str, stale_after: timedelta, kinds: tuple[str, ...]) -> Run | None:
+    """Atomically take the oldest queued run, or a running one whose worker stopped heartbeating
+    (its process died: the run resumes here)."""
+    now = utcnow()
+    stale = now - stale_after
+    with engine.begin() as conn:
+        candidates = conn.execute(
+            select(runs.c.id, runs.c.heartbeat_at)
+            .where(
+                runs.c.kind.in_(kinds),
+                or_(
+                    runs.c.status == "queued",
+                    and_(
+                        runs.c.status == "running",
+                        or_(runs.c.heartbeat_at.is_(None), runs.c.heartbeat_at < stale),
+                    ),
+                ),
+            )
+            .order_by(runs.c.id)
+        ).all()
+        for run_id, heartbeat in candidates:
+            # Compare-and-set on the observed state so two workers never both take a run.
+            cond = [runs.c.id == run_id, runs.c.cancel_requested.is_(False)]
+            cond.append(
+                runs.c.heartbeat_at.is_(None) if heartbeat is None else runs.c.heartbeat_at == heartbeat
+            )
+            taken = conn.execute(
+                update(runs)
+                .where(and_(*cond), runs.c.status.in_(ACTIVE))
+                .values(status="running", worker=worker, heartbeat_at=now, updated_at=now)
+            ).rowcount
+            if taken:
+                row = conn.execute(select(runs).where(runs.c.id == run_id)).one()
+                return _run(row)
+    return None
+
+
+def heartbeat(engine: Engine, run_id: int, worker: str, **values: Any) -> bool:
+    """Record liveness (and progress); returns whether cancellation was requested."""
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.worker == worker)
+            .values(heartbeat_at=now, updated_at=now, **values)
+        )
+        return bool(conn.execute(select(runs.c.cancel_requested).where(runs.c.id == run_id)).scalar())
+
+
+def save_result(engine: Engine, run_id: int, key: str, value: Any) -> bool:
+    """Store a result once; returns False if the key was already stored (the first value wins)."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(run_results).values(run_id=run_id, key=key, value=value, created_at=utcnow()))
+        return True
+    except IntegrityError:
+        return False
+
+
+def results(engine: Engine, run_id: int, prefix: str = "") -> dict[str, Any]:
+    query = select(run_results.c.key, run_results.c.value).where(run_results.c.run_id == run_id)
+    if prefix:
+        query = query.where(run_results.c.key.startswith(prefix, autoescape=True))
+    with engine.connect() as conn:
+        return {k: v for k, v in conn.execute(query.order_by(run_results.c.id))}
+
+
+def result_keys(engine: Engine, run_id: int) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(select(run_results.c.key).where(run_results.c.run_id == run_id)).scalars())

@@ -1,0 +1,72 @@
+"""What every page shares: the database engine, the job runner, the model settings of this session."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from core.jobs import JobRunner
+from core.llm import ModelSettings, settings_from_env
+from core.store import database_url, get_engine
+from core.store import runs as run_store
+
+
+@st.cache_resource
+def _engine(url: str) -> Engine:
+    return get_engine(url)
+
+
+def engine() -> Engine:
+    return _engine(database_url())
+
+
+@st.cache_resource
+def _runner(url: str) -> JobRunner:
+    # One runner per server process and database: jobs outlive the page that started them.
+    return JobRunner(_engine(url), threads=2)
+
+
+def runner() -> JobRunner:
+    return _runner(database_url())
+
+
+def model_settings() -> ModelSettings:
+    """This browser session's model: changes made in Settings, else the environment's."""
+    return st.session_state.get("model_settings") or settings_from_env()
+
+
+def model_banner() -> None:
+    s = model_settings()
+    if s.provider == "embedded":
+        st.info(
+            "Running on the **embedded Gemma 3 270M base model**, offline. It is tiny and not "
+            "instruction-tuned: expect weak instructions and outputs. Connect a real model in **Settings** "
+            "(OpenAI, vLLM, Ollama, llama.cpp server) to see the methods at their strength.",
+            icon=":material/memory:",
+        )
+    else:
+        st.caption(f"Model: {s.label}")
+
+
+def run_status(run_id: int) -> run_store.Run | None:
+    """A live view of a background run: progress, message, cancel. Re-renders on its own every second."""
+
+    @st.fragment(run_every=1.0)
+    def _view() -> None:
+        run = run_store.get_run(engine(), run_id)
+        if run is None:
+            st.warning(f"Run {run_id} no longer exists.")
+            return
+        label = f"Run {run.id} · {run.kind} · {run.status}"
+        st.progress(
+            min(1.0, run.fraction), text=f"{label} — {run.progress_done}/{run.progress_total} {run.message}"
+        )
+        if run.status in run_store.ACTIVE and st.button("Cancel", key=f"cancel-{run.id}"):
+            run_store.request_cancel(engine(), run.id)
+        if run.status == "failed" and run.error:
+            st.error(run.error.splitlines()[0])
+        if run.status in ("failed", "cancelled") and st.button("Resume", key=f"resume-{run.id}"):
+            runner().resume(run.id, model_settings())
+
+    _view()
+    return run_store.get_run(engine(), run_id)

@@ -1,0 +1,29 @@
+"""The running app in a real browser: navigation reaches every page."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import chromium, running_app
+
+pytestmark = pytest.mark.browser
+
+NAV = ["Instruction Induction", "Self-Instruct", "Human Evaluation", "Call log", "Settings", "Home"]
+
+
+def test_navigation_reaches_every_page(data_dir, tmp_path, artifacts_dir):
+    with running_app(data_dir, tmp_path / "app.log") as url, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url)
+        expect(page.get_by_role("heading", name="Instruction Workbench")).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(artifacts_dir / "home.png"), full_page=True)
+        nav = page.get_by_test_id("stSidebarNav")
+        for title in NAV:
+            nav.get_by_role("link", name=title).click()
+            heading = "Instruction Workbench" if title == "Home" else title
+            expect(page.get_by_role("heading", name=heading).first).to_be_visible(timeout=30_000)
+            assert page.get_by_test_id("stException").count() == 0, f"{title} raised an exception"
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Settings").click()
+        expect(page.get_by_role("heading", name="Settings")).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(artifacts_dir / "settings.png"), full_page=True)

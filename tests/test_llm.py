@@ -1,0 +1,148 @@
+"""Model access for real: the embedded model, a real llama.cpp server, faults, and the cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.llm import GenParams, LLMClient, LLMError, Request
+from core.llm.embedded import EmbeddedProvider, model_path
+from core.llm.openai_compat import OpenAICompatProvider
+from core.store import calls as call_log
+from tests.llm_servers import FaultServer, LlamaServer
+
+SHORT = GenParams(max_tokens=8)
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory):
+    server = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
+    yield server
+    server.stop()
+
+
+def test_embedded_model_generates_offline(sqlite_engine):
+    client = LLMClient(EmbeddedProvider(), sqlite_engine)
+    response = client.generate(Request(prompt="The capital of France is", params=SHORT))
+    assert response.text.strip()
+    assert response.completion_tokens > 0 and response.prompt_tokens > 0
+    assert response.finish_reason in ("stop", "length")
+    # Logged, with the prompt and parameters, and answered from the log the second time.
+    again = client.generate(Request(prompt="The capital of France is", params=SHORT))
+    assert again.cached and again.text == response.text
+    assert client.stats.model_calls == 1 and client.stats.cache_hits == 1
+    (rec,) = call_log.list_calls(sqlite_engine)
+    assert rec.prompt == "The capital of France is" and rec.params["max_tokens"] == 8
+
+
+def test_embedded_sampling_draws_distinct_samples_per_index(sqlite_engine):
+    client = LLMClient(EmbeddedProvider(), sqlite_engine)
+    params = GenParams(max_tokens=12, temperature=1.0, n=1)
+    texts = {
+        client.generate(Request(prompt="Once upon a time", params=params, sample_index=i)).text
+        for i in range(4)
+    }
+    assert len(texts) > 1
+
+
+@pytest.mark.parametrize("style", ["completion", "chat"])
+def test_openai_compatible_server_end_to_end(llama_server, sqlite_engine, style):
+    provider = OpenAICompatProvider(llama_server.base_url, "gemma-3-270m", max_concurrency=2)
+    client = LLMClient(provider, sqlite_engine)
+    request = (
+        Request(prompt="1, 2, 3, 4,", params=SHORT)
+        if style == "completion"
+        else Request(messages=(("user", "Count to five."),), params=SHORT)
+    )
+    path = "/v1/completions" if style == "completion" else "/v1/chat/completions"
+    before = llama_server.requests_served(path)
+    first = client.generate(request)
+    assert first.completion_tokens > 0 or first.finish_reason == "stop"
+    assert llama_server.requests_served(path) == before + 1
+    second = client.generate(request)
+    assert second.cached and second.text == first.text
+    assert llama_server.requests_served(path) == before + 1  # the repeat never reached the server
+
+
+def test_many_requests_in_flight_keep_their_order_by_index(llama_server, sqlite_engine):
+    provider = OpenAICompatProvider(llama_server.base_url, "gemma-3-270m", max_concurrency=4)
+    client = LLMClient(provider, sqlite_engine)
+    requests = [Request(prompt=f"Number {i}:", params=GenParams(max_tokens=4)) for i in range(6)]
+    got = dict(client.generate_many(requests))
+    assert sorted(got) == list(range(6))
+    logged = {rec.prompt for rec in call_log.list_calls(sqlite_engine)}
+    assert logged == {f"Number {i}:" for i in range(6)}
+
+
+def _fault_client(server: FaultServer, engine, **kw) -> tuple[LLMClient, list[float]]:
+    sleeps: list[float] = []
+    provider = OpenAICompatProvider(
+        server.base_url,
+        "m",
+        api_key="sk-secret-test-key",
+        timeout_s=kw.pop("timeout_s", 5.0),
+        sleep=sleeps.append,
+        **kw,
+    )
+    return LLMClient(provider, engine), sleeps
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "truncated", "garbage", "slow"])
+def test_transient_faults_are_retried(sqlite_engine, fault):
+    server = FaultServer([fault, fault])
+    try:
+        client, sleeps = _fault_client(server, sqlite_engine, max_retries=3, timeout_s=1.0)
+        response = client.generate(Request(prompt="hi", params=SHORT))
+        assert response.text == "ok"
+        assert server.seen == [fault, fault, "ok"]
+        assert len(sleeps) == 2
+        if fault == "429":
+            assert sleeps == [0.2, 0.2]  # Retry-After honoured
+    finally:
+        server.stop()
+
+
+def test_persistent_failure_gives_a_clear_error_without_the_key(sqlite_engine):
+    server = FaultServer(["500"] * 10)
+    try:
+        client, _ = _fault_client(server, sqlite_engine, max_retries=2)
+        with pytest.raises(LLMError) as info:
+            client.generate(Request(prompt="hi", params=SHORT))
+        message = str(info.value)
+        assert server.base_url in message and "HTTP 500" in message and "3 attempts" in message
+        assert "sk-secret" not in message
+        (rec,) = call_log.list_calls(sqlite_engine)
+        assert rec.error == message
+        assert "sk-secret" not in repr(rec.__dict__)
+    finally:
+        server.stop()
+
+
+def test_client_errors_are_not_retried(sqlite_engine):
+    server = FaultServer(["401"])
+    try:
+        client, sleeps = _fault_client(server, sqlite_engine, max_retries=3)
+        with pytest.raises(LLMError, match="HTTP 401"):
+            client.generate(Request(prompt="hi", params=SHORT))
+        assert sleeps == [] and server.seen == ["401"]
+    finally:
+        server.stop()
+
+
+def test_an_error_keeps_the_results_already_returned(sqlite_engine):
+    # Sequential requests: the first two succeed, the third fails for good.
+    server = FaultServer(["first", "second", "500", "500"])
+    try:
+        client, _ = _fault_client(server, sqlite_engine, max_retries=1, max_concurrency=1)
+        requests = [Request(prompt=f"p{i}", params=SHORT) for i in range(3)]
+        got = []
+        with pytest.raises(LLMError):
+            for i, response in client.generate_many(requests):
+                got.append((i, response.text))
+        assert got == [(0, "first"), (1, "second")]
+        # The answered ones are in the log, so a retry of the batch only asks for the failed one.
+        server.script = ["third"]
+        again = dict(client.generate_many(requests))
+        assert [again[i].text for i in range(3)] == ["first", "second", "third"]
+        assert again[0].cached and again[1].cached and not again[2].cached
+    finally:
+        server.stop()
