@@ -1,3 +1,4 @@
 """Every module that registers a job kind, imported in one place."""
 
 import core.generation  # noqa: F401
+import core.induction.pipeline  # noqa: F401

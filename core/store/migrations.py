@@ -24,6 +24,11 @@ def _create(*names: str) -> Callable[[Connection], None]:
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "runs, results, call log, prices", _create("runs", "run_results", "calls", "prices")),
+    (
+        2,
+        "human evaluation: tasks with history, responses, campaigns, ratings",
+        _create("eval_tasks", "eval_task_history", "responses", "campaigns", "ratings"),
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

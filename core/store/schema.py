@@ -101,3 +101,82 @@ prices = Table(
     Column("prompt_per_1k", Float, nullable=False),
     Column("completion_per_1k", Float, nullable=False),
 )
+
+# --- Human evaluation -------------------------------------------------------------------------------------
+
+# The curated evaluation set (the 252 user-oriented tasks, or an imported set), one row per task.
+eval_tasks = Table(
+    "eval_tasks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("set_name", String(120), nullable=False),
+    Column("task_id", String(200), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("motivation_app", String(200), nullable=False, default=""),
+    Column("instruction", Text, nullable=False),
+    Column("instances", JSON, nullable=False),
+    Column("extra", JSON, nullable=False),
+    Column("source", String(300), nullable=False, default=""),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=False, default=""),
+    UniqueConstraint("set_name", "task_id", name="uq_eval_tasks_id"),
+)
+
+# Every change to the evaluation set, with who and when: the history view and revert read it.
+eval_task_history = Table(
+    "eval_task_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("set_name", String(120), nullable=False),
+    Column("task_id", String(200), nullable=False),
+    Column("action", String(16), nullable=False),  # create | edit | delete | restore | revert | import
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("actor", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_eval_task_history_task", eval_task_history.c.set_name, eval_task_history.c.task_id)
+
+# Model responses to evaluation tasks (imported prediction files or generated runs).
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("set_name", String(120), nullable=False),
+    Column("task_id", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("response", Text, nullable=False),
+    Column("source", String(300), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("set_name", "task_id", "model", name="uq_responses_item"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("set_name", String(120), nullable=False),
+    Column("spec", JSON, nullable=False),  # tasks, models, raters, overlap, guidelines, seed
+    Column("owner", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Ratings are only ever appended: two raters on one item at the same moment both land, and a rater who
+# changes their mind adds a newer row (the latest per rater and item counts).
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("task_id", String(200), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("rater", String(200), nullable=False),
+    Column("label", String(1), nullable=True),  # A-D, or None for a skip
+    Column("comment", Text, nullable=False, default=""),
+    Column("flagged", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_ratings_campaign_rater", ratings.c.campaign_id, ratings.c.rater)
