@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy import Engine
 
+from core.config import setting
 from core.jobs import JobRunner
 from core.llm import ModelSettings, settings_from_env
 from core.store import database_url, get_engine
@@ -23,7 +24,8 @@ def engine() -> Engine:
 @st.cache_resource
 def _runner(url: str) -> JobRunner:
     # One runner per server process and database: jobs outlive the page that started them.
-    return JobRunner(_engine(url), threads=2)
+    # WORKBENCH_JOB_THREADS=0 leaves the work to `python -m core.jobs worker` processes (and to tests).
+    return JobRunner(_engine(url), threads=int(setting("WORKBENCH_JOB_THREADS") or 2))
 
 
 def runner() -> JobRunner:

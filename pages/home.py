@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.datasets import status
 from pages.common import model_banner
 
 st.title("Instruction Workbench")
@@ -38,3 +39,15 @@ with c3.container(border=True):
         "agreement between raters."
     )
     st.page_link("pages/humaneval.py", label="Open", icon=":material/rate_review:")
+
+st.subheader("Data")
+missing = [g.label for g in status() if g.state != "present"]
+if missing:
+    st.warning(
+        "Using the project's **starter set** for: " + ", ".join(missing) + ". Download or import the papers' "
+        "data in Settings.",
+        icon=":material/dataset:",
+    )
+else:
+    st.success("The papers' datasets are downloaded and verified.", icon=":material/verified:")
+st.page_link("pages/settings.py", label="Datasets and model settings", icon=":material/settings:")

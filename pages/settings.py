@@ -8,6 +8,7 @@ import streamlit as st
 from core.llm import GenParams, LLMClient, LLMError, ModelSettings, Request, make_provider
 from core.store import calls as call_log
 from pages.common import engine, model_settings
+from pages.datasets_panel import status_panel, uploads_panel
 
 st.title("Settings")
 
@@ -106,3 +107,8 @@ if st.button("Save prices"):
         },
     )
     st.success("Prices saved.")
+
+st.subheader("Datasets")
+status_panel()
+st.subheader("Your own data")
+uploads_panel()

@@ -31,7 +31,12 @@ CHROMIUM_ARGS = [
 @contextmanager
 def running_app(data_dir: Path, log_path: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "WORKBENCH_DATA_DIR": str(data_dir), **(extra_env or {})}
+    env = {
+        **os.environ,
+        "WORKBENCH_DATA_DIR": str(data_dir),
+        "WORKBENCH_JOB_THREADS": "2",
+        **(extra_env or {}),
+    }
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [

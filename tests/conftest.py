@@ -26,6 +26,8 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(path))
+    # Page tests run queued jobs themselves (core.jobs.run_once), so no worker threads outlive a test.
+    monkeypatch.setenv("WORKBENCH_JOB_THREADS", "0")
     return path
 
 

@@ -2,3 +2,4 @@
 
 import core.generation  # noqa: F401
 import core.induction.pipeline  # noqa: F401
+import core.datasets.jobs  # noqa: F401
