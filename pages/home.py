@@ -14,31 +14,38 @@ st.write(
 )
 model_banner()
 
-c1, c2, c3 = st.columns(3)
-with c1.container(border=True):
-    st.subheader("Instruction Induction")
-    st.caption("Honovich et al., 2022")
-    st.write(
-        "A model reads input→output demonstrations and writes the instruction behind them; the instruction "
-        "is judged by how well a model follows it on held-out inputs."
-    )
-    st.page_link("pages/induction.py", label="Open", icon=":material/lightbulb:")
-with c2.container(border=True):
-    st.subheader("Self-Instruct")
-    st.caption("Wang et al., ACL 2023")
-    st.write(
-        "Grow an instruction dataset from 175 human seed tasks, watching every sampled prompt, every "
-        "candidate and why the filters kept or dropped it."
-    )
-    st.page_link("pages/selfinstruct.py", label="Open", icon=":material/autorenew:")
-with c3.container(border=True):
-    st.subheader("Human Evaluation")
-    st.caption("252 expert-written user-oriented tasks")
-    st.write(
-        "Curate the evaluation set, rate model responses A/B/C/D without seeing the model, and measure "
-        "agreement between raters."
-    )
-    st.page_link("pages/humaneval.py", label="Open", icon=":material/rate_review:")
+WORKFLOWS = [
+    (
+        "Instruction Induction",
+        "Honovich et al., 2022",
+        "A model reads input→output demonstrations and writes the instruction behind them; the instruction is "
+        "judged by how well a model follows it on held-out inputs.",
+        "pages/induction.py",
+        ":material/lightbulb:",
+    ),
+    (
+        "Self-Instruct",
+        "Wang et al., ACL 2023",
+        "Grow an instruction dataset from 175 human seed tasks, watching every sampled prompt, every candidate "
+        "and why the filters kept or dropped it.",
+        "pages/selfinstruct.py",
+        ":material/autorenew:",
+    ),
+    (
+        "Human Evaluation",
+        "252 expert-written user-oriented tasks",
+        "Curate the evaluation set, rate model responses A/B/C/D without seeing the model, and measure agreement "
+        "between raters.",
+        "pages/humaneval.py",
+        ":material/rate_review:",
+    ),
+]
+for column, (title, source, text, page, icon) in zip(st.columns(len(WORKFLOWS)), WORKFLOWS, strict=True):
+    with column.container(border=True):
+        st.subheader(title)
+        st.caption(source)
+        st.write(text)
+        st.page_link(page, label="Open", icon=icon)
 
 st.subheader("Data")
 missing = [g.label for g in status() if g.state != "present"]
