@@ -12,6 +12,24 @@ from core.store import database_url, get_engine
 from core.store import runs as run_store
 
 
+def _route_through_app() -> None:
+    """Make a direct link to a page go through app.py's navigation.
+
+    Streamlit decides per process, before any script runs, to treat a `pages/` folder as a legacy multipage
+    app; only app.py's st.navigation call turns that off. So when the first request after a server start
+    is a direct link (/humaneval), the page file would run on its own, with every module of `pages/` in the
+    sidebar. Turning the flag off and rerunning runs app.py instead, which routes to the same page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_route_through_app()
+
+
 @st.cache_resource
 def _engine(url: str) -> Engine:
     return get_engine(url)

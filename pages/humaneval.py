@@ -1,9 +1,45 @@
-"""Human evaluation of model responses on the 252 user-oriented tasks."""
+"""Human evaluation of model responses on the user-oriented tasks: curate, collect, rate blind, measure.
+
+Each section lives in its own module; only the chosen one renders, so the Rate section's output holds
+nothing from the owner's sections (model names above all).
+"""
+
+from __future__ import annotations
 
 import streamlit as st
 
-st.title("Human Evaluation")
-st.info(
-    "Coming next: curate the 252 expert-written tasks, import or generate model responses, rate them "
-    "A/B/C/D without seeing the model, and measure agreement between raters (Cohen's κ, Krippendorff's α)."
+from pages import (
+    humaneval_campaigns,
+    humaneval_rate,
+    humaneval_responses,
+    humaneval_results,
+    humaneval_tasks,
 )
+from pages.humaneval_common import current_person
+
+OWNER_SECTIONS = {
+    "Tasks": humaneval_tasks.render,
+    "Responses": humaneval_responses.render,
+    "Campaigns": humaneval_campaigns.render,
+    "Rate": humaneval_rate.render,
+    "Results": humaneval_results.render,
+}
+
+st.title("Human Evaluation")
+who = current_person()
+if who is None:
+    st.stop()
+
+if who.owner:
+    section = st.segmented_control(
+        "Section",
+        list(OWNER_SECTIONS),
+        default="Tasks",
+        required=True,
+        key="section",
+        bind="query-params",
+        label_visibility="collapsed",
+    )
+    OWNER_SECTIONS[section](who)
+else:
+    humaneval_rate.render(who)

@@ -110,6 +110,15 @@ def list_tasks(engine: Engine, set_name: str, include_deleted: bool = False) -> 
         return [_task(r) for r in conn.execute(query)]
 
 
+def get_task(engine: Engine, set_name: str, task_id: str, include_deleted: bool = False) -> EvalTask | None:
+    query = select(eval_tasks).where(eval_tasks.c.set_name == set_name, eval_tasks.c.task_id == task_id)
+    if not include_deleted:
+        query = query.where(eval_tasks.c.deleted.is_(False))
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return _task(row) if row is not None else None
+
+
 def deleted_ids(engine: Engine, set_name: str) -> set[str]:
     query = select(eval_tasks.c.task_id).where(
         eval_tasks.c.set_name == set_name, eval_tasks.c.deleted.is_(True)

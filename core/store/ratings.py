@@ -7,10 +7,12 @@ from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
 
+from core.humaneval.generate import PARAMS_KEY, response_text
 from core.humaneval.records import Rating, ResponseItem, item_id
+from core.store import runs as runs_store
 from core.store.db import utcnow
-from core.store.evalset import list_tasks
-from core.store.schema import campaigns, ratings, responses
+from core.store.evalset import get_task, list_tasks
+from core.store.schema import campaigns, ratings, responses, run_results
 
 
 @dataclass(frozen=True)
@@ -156,3 +158,92 @@ def latest_ratings(engine: Engine, campaign_id: int, rater: str | None = None) -
 def count_rating_rows(engine: Engine, campaign_id: int) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).where(ratings.c.campaign_id == campaign_id)).scalar_one()
+
+
+def response_item(engine: Engine, set_name: str, task_id: str, model: str) -> ResponseItem | None:
+    """One response with its task, or None when the response or the (live) task is gone."""
+    task = get_task(engine, set_name, task_id)
+    if task is None:
+        return None
+    query = select(responses.c.response).where(
+        responses.c.set_name == set_name, responses.c.task_id == task_id, responses.c.model == model
+    )
+    with engine.connect() as conn:
+        text = conn.execute(query).scalar()
+    if text is None:
+        return None
+    first = task.instances[0] if task.instances else None
+    return ResponseItem(
+        task_id=task_id,
+        model=model,
+        instruction=task.instruction,
+        input=first.input if first else "",
+        response=text,
+        reference_output=first.output if first else "",
+        motivation_app=task.motivation_app,
+    )
+
+
+def responded_tasks(engine: Engine, set_name: str) -> dict[str, set[str]]:
+    """model -> the task ids it has a response for."""
+    query = select(responses.c.model, responses.c.task_id).where(responses.c.set_name == set_name)
+    out: dict[str, set[str]] = {}
+    with engine.connect() as conn:
+        for model, task in conn.execute(query):
+            out.setdefault(model, set()).add(task)
+    return out
+
+
+def known_raters(engine: Engine) -> list[str]:
+    """Everyone named as a rater in a campaign or who has rated, for picking a local profile."""
+    names: set[str] = set()
+    for c in list_campaigns(engine):
+        names.update(str(r) for r in c.spec.get("raters", []))
+    with engine.connect() as conn:
+        names.update(conn.execute(select(ratings.c.rater).distinct()).scalars())
+    return sorted(names, key=str.casefold)
+
+
+def generated_source(run_id: int) -> str:
+    return f"run:{run_id}"
+
+
+def store_generated(engine: Engine, run_id: int) -> int:
+    """Store a "generate" run's results as responses (the model and set it was started for); returns how
+    many were new. Safe to call again, e.g. after a cancelled run was resumed and finished."""
+    run = runs_store.get_run(engine, run_id)
+    meta = (run.params or {}).get(PARAMS_KEY) if run else None
+    if not meta:
+        raise ValueError(f"run {run_id} did not generate evaluation responses")
+    by_task = {key: response_text(value) for key, value in runs_store.results(engine, run_id).items()}
+    return save_responses(engine, meta["set_name"], meta["model"], by_task, source=generated_source(run_id))
+
+
+def uncollected_runs(engine: Engine) -> list[int]:
+    """Finished response-generation runs with results not yet stored as responses."""
+    done = [
+        r
+        for r in runs_store.list_runs(engine, kind="generate")
+        if r.status == "done" and isinstance(r.params, dict) and PARAMS_KEY in r.params
+    ]
+    if not done:
+        return []
+    ids = [r.id for r in done]
+    with engine.connect() as conn:
+        produced = dict(
+            conn.execute(
+                select(run_results.c.run_id, func.count())
+                .where(run_results.c.run_id.in_(ids))
+                .group_by(run_results.c.run_id)
+            ).all()
+        )
+        stored = dict(
+            conn.execute(
+                select(responses.c.source, func.count())
+                .where(responses.c.source.in_([generated_source(i) for i in ids]))
+                .group_by(responses.c.source)
+            ).all()
+        )
+    # A task that already had a response from that model keeps it, so "fewer stored" can be permanent;
+    # a run counts as collected once any of its results were stored or it produced nothing.
+    return [i for i in ids if produced.get(i, 0) and not stored.get(generated_source(i), 0)]

@@ -1,0 +1,176 @@
+"""Human Evaluation → Rate: one response at a time, model hidden, A/B/C/D by button or keyboard.
+
+Only a `RaterView` (which has no model field) and the rater's own ratings reach the page; the model is
+looked up on the server inside the button callbacks. Every rating is stored the moment it is given.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.humaneval.campaign import RATING_SCALE, CampaignSpec, resume_index
+from core.humaneval.identity import Person
+from core.humaneval.records import Rating, blind, item_id
+from core.store import ratings as rating_store
+from pages.common import engine
+from pages.humaneval_common import literal, prose
+
+# Digits 1-4 are the buttons' own Streamlit shortcuts. Letters need this listener: Streamlit reserves "c"
+# (it opens "clear cache"), so a-d are caught first, in the capture phase, and click the matching button.
+# Static code only: no untrusted text is ever put into it.
+KEYS_SCRIPT = """
+<script>
+(() => {
+  if (window.__hevalKeys) return;
+  window.__hevalKeys = true;
+  window.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+    const target = event.target;
+    const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(target && target.tagName);
+    if (typing || (target && target.isContentEditable)) return;
+    const label = { a: "A", b: "B", c: "C", d: "D" }[(event.key || "").toLowerCase()];
+    if (!label) return;
+    const button = document.querySelector(".st-key-heval-rate-" + label + " button");
+    if (!button || button.disabled) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    button.click();
+  }, true);
+})();
+</script>
+"""
+
+
+def render(who: Person) -> None:
+    eng = engine()
+    mine_campaigns = [c for c in rating_store.list_campaigns(eng) if _as_listed(c.spec, who.name)]
+    if not mine_campaigns:
+        st.info(f"No campaign lists {who.name!r} as a rater yet. An owner adds raters in Campaigns.")
+        return
+    by_id = {c.id: c for c in mine_campaigns}
+    cid = st.selectbox(
+        "Campaign", list(by_id), format_func=lambda i: by_id[i].name, key="heval-rate-campaign"
+    )
+    campaign = by_id[cid]
+    spec = CampaignSpec.from_dict(campaign.spec)
+    rater = _as_listed(campaign.spec, who.name) or who.name
+    order = spec.assignments().get(rater, [])
+    mine = {r.item_id: r for r in rating_store.latest_ratings(eng, cid, rater=rater)}
+    if not order:
+        st.info("No responses in this campaign are assigned to you.")
+        return
+    pos_key = _pos_key(cid, rater)
+    if pos_key not in st.session_state:
+        st.session_state[pos_key] = resume_index(order, mine)
+    pos = min(max(0, int(st.session_state[pos_key])), len(order))
+
+    rated = sum(1 for i in order if i in mine and mine[i].label is not None)
+    skipped = sum(1 for i in order if i in mine and mine[i].label is None)
+    st.progress(
+        rated / len(order) if order else 1.0,
+        text=f"{rated} of {len(order)} rated" + (f" · {skipped} skipped" if skipped else ""),
+    )
+    with st.expander("Guidelines", expanded=not mine):
+        st.markdown(spec.guidelines)  # written by the campaign's owner
+    if pos >= len(order):
+        _finished(cid, rater, order, mine, skipped)
+        return
+
+    current = order[pos]
+    task_id, model = _lookup(spec, current)
+    item = rating_store.response_item(eng, campaign.set_name, task_id, model)
+    st.subheader(f"Response {pos + 1} of {len(order)}")
+    if item is None:
+        st.warning("This response is no longer available (its task was deleted or the response removed).")
+    else:
+        view = blind(item, pos, len(order))
+        st.caption("Instruction")
+        prose(view.instruction)
+        st.caption("Input")
+        literal(view.input, "(no input)")
+        if st.toggle("Show the reference output", value=spec.show_reference, key=f"heval-ref-{cid}"):
+            st.caption("Reference output: one good answer, not the only one")
+            literal(view.reference_output)
+        st.caption("Response to rate")
+        literal(view.response, "(empty response)")
+
+    previous = mine.get(current)
+    st.text_input(
+        "Comment (optional, saved with the rating)",
+        previous.comment if previous else "",
+        key=f"heval-comment-{cid}-{current}",
+    )
+    st.checkbox(
+        "Flag this item for the owner (e.g. a broken task)",
+        bool(previous and previous.flagged),
+        key=f"heval-flag-{cid}-{current}",
+    )
+    columns = st.columns(4)
+    for n, (label, (title, text)) in enumerate(RATING_SCALE.items(), start=1):
+        columns[n - 1].button(
+            f"**{label}** · {title}",
+            key=f"heval-rate-{label}",
+            help=text,
+            shortcut=str(n),
+            type="primary" if previous and previous.label == label else "secondary",
+            disabled=item is None,
+            width="stretch",
+            wrap=True,  # the scale's titles are the point: never cut them off
+            on_click=_rate,
+            args=(cid, current, rater, label, pos),
+        )
+    back, skip, _ = st.columns([1, 1, 4])
+    back.button("← Back", key="heval-back", disabled=pos == 0, on_click=_move, args=(cid, rater, pos - 1))
+    if previous is not None and previous.label is not None:
+        skip.button("Next →", key="heval-next", on_click=_move, args=(cid, rater, pos + 1))
+    else:
+        skip.button("Skip", key="heval-skip", on_click=_rate, args=(cid, current, rater, None, pos))
+    st.caption("Keyboard: 1–4 or a–d rate and save at once (the comment and flag go with it).")
+    st.html(KEYS_SCRIPT, unsafe_allow_javascript=True)
+
+
+def _as_listed(spec: dict, name: str) -> str | None:
+    """The campaign's spelling of this rater's name (login emails differ in case), or None if not listed."""
+    wanted = name.strip().casefold()
+    return next((str(r) for r in spec.get("raters", []) if str(r).strip().casefold() == wanted), None)
+
+
+def _lookup(spec: CampaignSpec, wanted: str) -> tuple[str, str]:
+    for task in spec.task_ids:
+        for model in spec.models:
+            if item_id(task, model) == wanted:
+                return task, model
+    raise KeyError(wanted)
+
+
+def _rate(cid: int, current: str, rater: str, label: str | None, pos: int) -> None:
+    campaign = rating_store.get_campaign(engine(), cid)
+    if campaign is None:
+        return
+    task_id, model = _lookup(CampaignSpec.from_dict(campaign.spec), current)
+    comment = str(st.session_state.get(f"heval-comment-{cid}-{current}", "")).strip()
+    flagged = bool(st.session_state.get(f"heval-flag-{cid}-{current}", False))
+    rating_store.add_rating(engine(), cid, Rating(task_id, model, rater, label, comment, flagged))
+    # The next position comes from the rated item's place, so a double key press cannot skip an item.
+    st.session_state[_pos_key(cid, rater)] = pos + 1
+    st.toast(f"Saved {label}" if label else "Skipped", duration="short")
+
+
+def _pos_key(cid: int, rater: str) -> str:
+    # Per rater too: switching profiles in one browser session must not carry a position over.
+    return f"heval-pos-{cid}-{rater}"
+
+
+def _move(cid: int, rater: str, pos: int) -> None:
+    st.session_state[_pos_key(cid, rater)] = max(0, pos)
+
+
+def _finished(cid: int, rater: str, order: list[str], mine: dict, skipped: int) -> None:
+    st.success(f"All {len(order)} responses in this campaign have your rating or skip. Thank you!")
+    c1, c2, _ = st.columns([2, 1, 3])
+    if skipped:
+        first = next(i for i, it in enumerate(order) if it not in mine or mine[it].label is None)
+        c1.button(
+            f"Rate the {skipped} skipped", key="heval-skipped", on_click=_move, args=(cid, rater, first)
+        )
+    c2.button("← Back", key="heval-back-end", on_click=_move, args=(cid, rater, len(order) - 1))
