@@ -86,7 +86,10 @@ def run_status(run_id: int) -> run_store.Run | None:
         if run.status == "failed" and run.error:
             st.error(run.error.splitlines()[0])
         if run.status in ("failed", "cancelled") and st.button("Resume", key=f"resume-{run.id}"):
-            runner().resume(run.id, model_settings())
+            # Resume with the run's own model; this session's settings only travel along (with their API
+            # key) when they are that same model.
+            session = model_settings()
+            runner().resume(run.id, session if session.public_dict() == run.params.get("model") else None)
 
     _view()
     return run_store.get_run(engine(), run_id)

@@ -106,3 +106,13 @@ def test_call_log_lookup_totals_and_prices(engine):
     assert hit is not None and hit.choices[0]["text"] == "hi" and hit.error is None
     (total,) = [t for t in call_log.totals_by_run(engine) if t["run_id"] == run_id]
     assert total["calls"] == 2 and total["errors"] == 1 and total["cost"] == 2.0
+
+
+def test_a_run_created_for_a_worker_is_not_claimable_and_a_stopped_one_can_be_resumed(engine):
+    run_id = run_store.create_run(engine, "generate", {}, worker="cli")
+    assert run_store.get_run(engine, run_id).status == "running"
+    assert run_store.claim_next(engine, "app", timedelta(seconds=60), ("generate",)) is None
+    assert run_store.claim(engine, run_id, "other", timedelta(seconds=60)) is None  # alive: not taken
+    run_store.update_run(engine, run_id, status="cancelled")
+    resumed = run_store.claim(engine, run_id, "other", timedelta(seconds=60))
+    assert resumed is not None and resumed.status == "running"

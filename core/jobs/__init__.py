@@ -8,6 +8,18 @@ cancel, a crash or a server restart) `ctx.done(key)` tells it what not to redo. 
 
 from core.jobs.context import Cancelled, JobContext
 from core.jobs.registry import JOB_KINDS, job_kind
-from core.jobs.runner import JobRunner, run_once, submit
+from core.jobs.runner import JobRunner, execute, resume_here, run_once, start_here, submit, worker_id
 
-__all__ = ["JOB_KINDS", "Cancelled", "JobContext", "JobRunner", "job_kind", "run_once", "submit"]
+__all__ = [
+    "JOB_KINDS",
+    "Cancelled",
+    "JobContext",
+    "JobRunner",
+    "execute",
+    "job_kind",
+    "resume_here",
+    "run_once",
+    "start_here",
+    "submit",
+    "worker_id",
+]

@@ -1,5 +1,6 @@
 """Every module that registers a job kind, imported in one place."""
 
+import core.datasets.jobs  # noqa: F401
 import core.generation  # noqa: F401
 import core.induction.pipeline  # noqa: F401
-import core.datasets.jobs  # noqa: F401
+import core.selfinstruct.pipeline  # noqa: F401

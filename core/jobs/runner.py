@@ -11,6 +11,8 @@ import os
 import socket
 import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +21,7 @@ from sqlalchemy import Engine
 from core.jobs.context import Cancelled, JobContext
 from core.jobs.registry import JOB_KINDS, load_all
 from core.llm import LLMError, ModelSettings
+from core.llm.settings import settings_from_public
 from core.store import runs as run_store
 from core.store.db import utcnow
 
@@ -35,17 +38,65 @@ def submit(engine: Engine, kind: str, params: dict[str, Any], name: str = "") ->
     return run_store.create_run(engine, kind, params, name=name)
 
 
-def _worker_id() -> str:
+def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+@contextmanager
+def _keepalive(engine: Engine, run_id: int, worker: str) -> Iterator[None]:
+    """Heartbeat from a side thread while the job works: one model call can take longer than STALE_AFTER,
+    and a silent run would be taken over by another worker as if this process had died."""
+    stop = threading.Event()
+    every = max(0.5, STALE_AFTER.total_seconds() / 6)
+
+    def beat() -> None:
+        while not stop.wait(every):
+            with suppress(Exception):  # the database may be busy for a moment: the next beat will do
+                run_store.heartbeat(engine, run_id, worker)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-run-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def start_here(
+    engine: Engine, kind: str, params: dict[str, Any], name: str = ""
+) -> tuple[run_store.Run, str]:
+    """Create a run already claimed by this thread (for command lines that execute their own run)."""
+    load_all()
+    if kind not in JOB_KINDS:
+        raise ValueError(f"unknown job kind {kind!r}; known: {', '.join(sorted(JOB_KINDS))}")
+    worker = worker_id()
+    run_id = run_store.create_run(engine, kind, params, name=name, worker=worker)
+    run = run_store.get_run(engine, run_id)
+    assert run is not None
+    return run, worker
+
+
+def resume_here(engine: Engine, run_id: int) -> tuple[run_store.Run, str] | None:
+    """Claim a given stopped (or abandoned) run for this thread to resume it; None if a live worker has it."""
+    load_all()
+    worker = worker_id()
+    run = run_store.claim(engine, run_id, worker, STALE_AFTER)
+    return (run, worker) if run else None
 
 
 def execute(
     engine: Engine, run: run_store.Run, worker: str, model_settings: ModelSettings | None = None
 ) -> str:
-    """Run one claimed run to its end; returns the final status."""
-    ctx = JobContext(engine=engine, run=run, worker=worker, model_settings=model_settings)
+    """Run one claimed run to its end; returns the final status.
+
+    Without explicit settings the model is the one the run stored (with the key from the environment).
+    """
+    settings = model_settings or settings_from_public(run.params.get("model"))
+    ctx = JobContext(engine=engine, run=run, worker=worker, model_settings=settings)
     try:
-        JOB_KINDS[run.kind](ctx)
+        with _keepalive(engine, run.id, worker):
+            JOB_KINDS[run.kind](ctx)
     except Cancelled:
         status, error = "cancelled", None
     except LLMError as exc:
@@ -64,7 +115,7 @@ def run_once(
 ) -> int | None:
     """Claim and execute one run if any is waiting; returns its id."""
     load_all()
-    worker = _worker_id()
+    worker = worker_id()
     run = run_store.claim_next(engine, worker, STALE_AFTER, kinds or tuple(JOB_KINDS))
     if run is None:
         return None
@@ -106,7 +157,7 @@ class JobRunner:
     def _loop(self) -> None:
         load_all()
         while not self._stop.is_set():
-            worker = _worker_id()
+            worker = worker_id()
             try:
                 run = run_store.claim_next(self.engine, worker, STALE_AFTER, tuple(JOB_KINDS))
             except Exception:  # database briefly unavailable: try again at the next poll
@@ -116,22 +167,8 @@ class JobRunner:
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
                 continue
-            settings = self._settings.get(run.id) or _settings_from_params(run.params)
-            execute(self.engine, run, worker, settings)
+            execute(self.engine, run, worker, self._settings.get(run.id))
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-
-
-def _settings_from_params(params: dict[str, Any]) -> ModelSettings | None:
-    """Rebuild a run's model settings from its stored params (which never hold the key)."""
-    from core.llm.settings import settings_from_env
-
-    model = params.get("model")
-    if not isinstance(model, dict):
-        return None
-    env = settings_from_env()
-    s = ModelSettings(**{**model, "styles": tuple(model.get("styles", env.styles))})
-    # The key comes from the environment again; it was never stored.
-    return s.with_(api_key=env.api_key) if s.provider == "openai" else s

@@ -63,6 +63,16 @@ def settings_from_env() -> ModelSettings:
     )
 
 
+def settings_from_public(model: dict | None) -> ModelSettings | None:
+    """Rebuild settings from what a run stored (`public_dict`); the API key comes from the environment
+    again, since it was never stored."""
+    if not isinstance(model, dict):
+        return None
+    env = settings_from_env()
+    s = ModelSettings(**{**model, "styles": tuple(model.get("styles", env.styles))})
+    return s.with_(api_key=env.api_key) if s.provider == "openai" else s
+
+
 _embedded: Provider | None = None
 
 

@@ -56,8 +56,10 @@ def _run(row) -> Run:
 
 
 def create_run(
-    engine: Engine, kind: str, params: dict[str, Any], name: str = "", status: str = "queued"
+    engine: Engine, kind: str, params: dict[str, Any], name: str = "", worker: str | None = None
 ) -> int:
+    """A new run: queued for any worker, or (with `worker`) already running under that worker, in one
+    statement, so no other worker can take it first (a command line running its own run)."""
     now = utcnow()
     with engine.begin() as conn:
         return conn.execute(
@@ -66,7 +68,9 @@ def create_run(
                 kind=kind,
                 name=name,
                 params=params,
-                status=status,
+                status="running" if worker else "queued",
+                worker=worker,
+                heartbeat_at=now if worker else None,
                 progress_done=0,
                 progress_total=0,
                 message="",
@@ -150,6 +154,35 @@ def claim_next(engine: Engine, worker: str, stale_after: timedelta, kinds: tuple
                 row = conn.execute(select(runs).where(runs.c.id == run_id)).one()
                 return _run(row)
     return None
+
+
+def claim(engine: Engine, run_id: int, worker: str, stale_after: timedelta) -> Run | None:
+    """Take over one given run to resume it: a stopped one, or a running one whose worker went silent."""
+    now = utcnow()
+    with engine.begin() as conn:
+        taken = conn.execute(
+            update(runs)
+            .where(
+                runs.c.id == run_id,
+                or_(
+                    runs.c.status != "running",
+                    runs.c.heartbeat_at.is_(None),
+                    runs.c.heartbeat_at < now - stale_after,
+                ),
+            )
+            .values(
+                status="running",
+                worker=worker,
+                heartbeat_at=now,
+                cancel_requested=False,
+                error=None,
+                finished_at=None,
+                updated_at=now,
+            )
+        ).rowcount
+        if not taken:
+            return None
+        return _run(conn.execute(select(runs).where(runs.c.id == run_id)).one())
 
 
 def heartbeat(engine: Engine, run_id: int, worker: str, **values: Any) -> bool:

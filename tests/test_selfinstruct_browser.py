@@ -1,0 +1,48 @@
+"""The Self-Instruct page in Chromium: start a run in step mode and watch its first iteration arrive."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import chromium, running_app
+from tests.test_selfinstruct_pipeline import share_model
+
+pytestmark = pytest.mark.browser
+
+
+def test_step_through_one_iteration(data_dir, tmp_path, artifacts_dir):
+    share_model(data_dir)
+    with running_app(data_dir, tmp_path / "app.log") as url, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Self-Instruct").click()
+        expect(page.get_by_role("heading", name="Self-Instruct")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Start a run")).to_be_visible(timeout=30_000)
+
+        for label, value in (
+            ("Max tokens per generation (paper: 1024)", "48"),
+            ("Max tokens per instance generation (paper: 350)", "16"),
+        ):
+            box = page.get_by_label(label)
+            box.fill(value)
+            box.press("Enter")
+            expect(box).to_have_value(value)
+        page.get_by_text("Prompt and filter settings").click()
+        page.get_by_text("drop only the last, possibly cut, candidate").click()
+        page.get_by_role("button", name="Start: run the first iteration").click()
+
+        # The app's background worker runs the iteration; the page refreshes itself until it is stored.
+        expect(page.get_by_text("4 · Candidates")).to_be_visible(timeout=240_000)
+        expect(page.get_by_text("3 · Raw response")).to_be_visible()
+        expect(page.get_by_text("Come up with a series of tasks:").first).to_be_visible()
+        expect(page.get_by_text("Iteration 0 of 0")).to_be_visible()
+        expect(page.get_by_text("· done").first).to_be_visible(timeout=240_000)
+        # Once the run is done the page redraws without the live refresh: no Cancel button any more.
+        expect(page.get_by_role("button", name="Cancel")).to_have_count(0, timeout=30_000)
+        expect(page.get_by_role("button", name="Run next iteration")).to_be_enabled()
+        assert page.get_by_test_id("stException").count() == 0
+        # Streamlit scrolls inside its own container, so a tall window shows the whole iteration.
+        page.set_viewport_size({"width": 1400, "height": 2800})
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(artifacts_dir / "selfinstruct.png"), full_page=True)

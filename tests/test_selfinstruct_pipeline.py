@@ -1,0 +1,455 @@
+"""The Self-Instruct job: every decision recorded, resumable with nothing lost or duplicated, same records
+from the command line. A scripted model covers the logic quickly; the embedded model runs it for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+import core.jobs.runner as runner_mod
+from core.jobs import run_once, submit
+from core.llm import Choice, ModelSettings, Response
+from core.selfinstruct.pipeline import (
+    KIND,
+    RunSpec,
+    export_run,
+    extend_run,
+    load_run,
+    record_edit,
+    selfinstruct_params,
+    with_decoding,
+)
+from core.selfinstruct.prompts import (
+    CLASSIFICATION_HEADER,
+    CLASSIFY_QUESTION,
+    INSTRUCTION_HEADER,
+    PromptConfig,
+)
+from core.store import runs as run_store
+from core.store.schema import calls, run_results
+from tests.conftest import REPO_ROOT
+
+EMBEDDED = ModelSettings().public_dict()
+GGUF = "gemma-3-270m-q4_k_m.gguf"
+
+
+def share_model(data_dir: Path) -> None:
+    """Point the test's data folder at an already assembled model file, when there is one (saves writing
+    250 MB per test; the package still checks its hash)."""
+    source = REPO_ROOT / "data" / "models" / GGUF
+    if source.exists():
+        (data_dir / "models").mkdir(exist_ok=True)
+        target = data_dir / "models" / GGUF
+        if not target.exists():
+            target.symlink_to(source)
+
+
+def small_prompts(max_tokens: int = 48, instance_max_tokens: int = 24) -> PromptConfig:
+    return with_decoding(PromptConfig(), max_tokens=max_tokens, instance_max_tokens=instance_max_tokens)
+
+
+def pool_of(engine, run_id: int) -> list[str]:
+    return [x.instruction for x in load_run(run_store.results(engine, run_id)).pool]
+
+
+# --- A scripted model: fast, and every filter gets something to decide --------------------------------------------
+
+VOCAB = [
+    "summarize",
+    "translate",
+    "compare",
+    "describe",
+    "list",
+    "explain",
+    "rank",
+    "classify",
+    "rewrite",
+    "suggest",
+    "the",
+    "a",
+    "poem",
+    "recipe",
+    "email",
+    "river",
+    "budget",
+    "planet",
+    "garden",
+    "history",
+    "novel",
+    "law",
+    "song",
+    "city",
+    "market",
+    "winter",
+    "engine",
+    "doctor",
+    "lesson",
+    "puzzle",
+]
+
+
+class ScriptedModel:
+    kind = "scripted"
+    model = "scripted"
+    styles = ("completion", "chat")
+    max_concurrency = 1
+
+    def __init__(self, endpoint: str = "scripted:a", fail_on_generation: int | None = None):
+        self.endpoint = endpoint
+        self.fail_on = fail_on_generation
+        self.generations = 0
+
+    def _novel(self, rng: random.Random) -> str:
+        return " ".join(rng.choice(VOCAB) for _ in range(rng.randint(6, 10))).capitalize() + "."
+
+    def call(self, request):
+        prompt = request.prompt or request.messages[-1][1]
+        if prompt.rstrip().endswith(CLASSIFY_QUESTION):
+            task = prompt.rstrip().splitlines()[-2]
+            text = " Yes" if "classify" in task.lower() else " No"
+        elif prompt.startswith("Given the classification task"):
+            text = "Class label: Yes\nSentence: it rains\nClass label: No\nSentence: it rains"
+        elif prompt.startswith("Come up with examples"):
+            text = "Example 1\nInput: two\nOutput: 2\nExample 2\nInput: two\nOutput: 2\nExample 3\nInput: x\nOutput: x"
+        else:
+            self.generations += 1
+            if self.generations == self.fail_on:
+                raise RuntimeError("the machine went away")
+            rng = random.Random(f"{prompt}/{request.params.seed}")
+            listed = re.findall(r"^\d+\. (.*)$", prompt, re.MULTILINE)
+            text = "\n".join(
+                [
+                    " " + self._novel(rng),
+                    f"10. {listed[0]} Please.",  # a near-copy of a prompt instruction: too similar
+                    "11. Draw a map of the old town for the visitors.",  # blacklisted
+                    "12. Sort it.",  # too short
+                    f"13. Classify {self._novel(rng).lower()}",
+                ]
+            )
+        return Response((Choice(text, "stop"),), 10, 10, 1.0)
+
+
+@pytest.fixture()
+def scripted(monkeypatch):
+    model = ScriptedModel()
+    monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: model)
+    return model
+
+
+def test_a_run_records_every_candidate_decision_and_unit(sqlite_engine, scripted):
+    params = selfinstruct_params(EMBEDDED, seeds="starter", iterations=3, requests_per_iteration=2, seed=7)
+    run_id = submit(sqlite_engine, KIND, params)
+    assert run_once(sqlite_engine) == run_id
+    run = run_store.get_run(sqlite_engine, run_id)
+    assert run.status == "done", run.error
+    assert run.progress_done == run.progress_total == 3
+    results = run_store.results(sqlite_engine, run_id)
+    view = load_run(results, run.params)
+    assert [it.t for it in view.iterations] == [0, 1, 2] and view.missing == []
+    assert len(view.seeds) == 12  # the starter seeds, stored with the run
+    counts = view.counts_by_reason()
+    assert {"kept", "too_similar", "blacklist", "too_short"} <= set(counts)
+    assert sum(counts.values()) == view.n_candidates == 3 * 2 * 5
+    for it in view.iterations:
+        assert len(it.records) == 2
+        for record, raw in zip(it.records, it.raw["requests"], strict=True):
+            assert record.prompt.startswith(INSTRUCTION_HEADER) and record.prompt.endswith("9.")
+            assert record.call_id is not None and raw["finish_reason"] == "stop"
+            assert {s.origin for s in record.sample.items} <= {"human", "machine"}
+            for d in record.decisions:
+                if d.code == "too_similar":
+                    assert d.evidence[0].score > 0.7 and len(d.evidence) <= 10
+                    assert d.evidence == tuple(sorted(d.evidence, key=lambda s: -s.score))
+    # Later prompts draw machine instructions from the pool as it grew.
+    assert any(r.sample.n_machine == 2 for r in view.iterations[-1].records)
+    # Every kept instruction was classified and got instances, each instance decision recorded.
+    assert len(view.items) == view.n_kept > 0
+    for item in view.items:
+        assert item.verdict is not None and item.instances is not None
+        assert item.is_classification == ("classify" in item.instruction.lower())
+        reasons = {d.code for d in item.instances.decisions if not d.kept}
+        assert reasons == (
+            {"conflicting_outputs"} if item.is_classification else {"duplicate", "input_equals_output"}
+        )
+        assert item.seed_rouge is not None and 0 <= item.seed_rouge <= 1
+    tasks = view.tasks
+    assert all(len(t.instances) == (0 if t.is_classification else 1) for t in tasks)
+    alpaca = json.loads(export_run(view, "alpaca"))
+    assert len(alpaca) == sum(len(t.instances) for t in tasks)
+    provenance = [json.loads(line) for line in export_run(view, "provenance").splitlines()]
+    assert sum(r["kind"] == "call" for r in provenance) == 6
+    assert sum(r["kind"] == "candidate" for r in provenance) == view.n_candidates
+    assert [len(x.splitlines()) for x in (export_run(view, "chat"), export_run(view, "finetune"))] == [
+        len(alpaca),
+        len(alpaca),
+    ]
+    # Re-running a finished run changes nothing: every unit is stored.
+    before = run_store.results(sqlite_engine, run_id)
+    run_store.requeue(sqlite_engine, run_id)
+    assert run_once(sqlite_engine) == run_id
+    assert run_store.results(sqlite_engine, run_id) == before
+
+
+def test_a_failed_run_resumes_to_the_same_pool_and_steps_on(sqlite_engine, monkeypatch):
+    params = selfinstruct_params(EMBEDDED, seeds="starter", iterations=3, seed=11)
+    whole = ScriptedModel("scripted:whole")
+    monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: whole)
+    reference = submit(sqlite_engine, KIND, params)
+    run_once(sqlite_engine)
+    # The same run on another endpoint (so nothing comes from the call log) dies at its second iteration...
+    crashing = ScriptedModel("scripted:other", fail_on_generation=2)
+    monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: crashing)
+    run_id = submit(sqlite_engine, KIND, params)
+    run_once(sqlite_engine)
+    assert run_store.get_run(sqlite_engine, run_id).status == "failed"
+    partial = run_store.results(sqlite_engine, run_id)
+    assert "iter/000000" in partial and "iter/000001" not in partial
+    # ...and resumes: the pool is rebuilt from iteration 0, so iterations 1-2 decide exactly as uninterrupted.
+    run_store.requeue(sqlite_engine, run_id)
+    run_once(sqlite_engine)
+    final = run_store.results(sqlite_engine, run_id)
+    assert run_store.get_run(sqlite_engine, run_id).status == "done"
+    assert all(final[k] == v for k, v in partial.items())
+    assert pool_of(sqlite_engine, run_id) == pool_of(sqlite_engine, reference)
+    strip = lambda rec: [{k: v for k, v in r.items() if k != "call_id"} for r in rec["requests"]]  # noqa: E731
+    ref = run_store.results(sqlite_engine, reference)
+    for t in range(3):
+        assert strip(final[f"iter/{t:06d}"]) == strip(ref[f"iter/{t:06d}"])
+
+    # Step mode: one more iteration on the finished run; the earlier ones stay as they were.
+    extend_run(sqlite_engine, run_id, iterations=4)
+    run_store.requeue(sqlite_engine, run_id)
+    run_once(sqlite_engine)
+    stepped = run_store.results(sqlite_engine, run_id)
+    assert "iter/000003" in stepped and all(stepped[k] == v for k, v in final.items())
+    # A target instead: the run goes on until the generated pool is large enough.
+    extend_run(sqlite_engine, run_id, target=len(pool_of(sqlite_engine, run_id)) + 3)
+    run_store.requeue(sqlite_engine, run_id)
+    run_once(sqlite_engine)
+    run = run_store.get_run(sqlite_engine, run_id)
+    assert run.status == "done" and run.progress_done == run.progress_total == run.params["target"]
+    assert len(pool_of(sqlite_engine, run_id)) >= run.params["target"]
+
+
+def test_edits_and_deletions_are_logged_and_applied(sqlite_engine, scripted):
+    run_id = submit(sqlite_engine, KIND, selfinstruct_params(EMBEDDED, seeds="starter", iterations=1))
+    run_once(sqlite_engine)
+    view = load_run(run_store.results(sqlite_engine, run_id))
+    first, second = view.items[0], view.items[1]
+    assert (
+        record_edit(sqlite_engine, run_id, first.key, "edit", "  Rewrite the text in plain words.  ")
+        == "edit/000000"
+    )
+    record_edit(sqlite_engine, run_id, second.key, "delete")
+    with pytest.raises(ValueError):
+        record_edit(sqlite_engine, run_id, first.key, "edit", "  ")
+    view = load_run(run_store.results(sqlite_engine, run_id))
+    assert (
+        view.item(first.key).instruction == "Rewrite the text in plain words." and view.item(first.key).edited
+    )
+    assert view.item(second.key).deleted and second.key not in {x.key for x in view.pool}
+    assert "Rewrite the text in plain words." in {t.instruction for t in view.tasks}
+    rows = [json.loads(line) for line in export_run(view, "provenance").splitlines()]
+    assert [r["op"] for r in rows if r["kind"] == "edit"] == ["edit", "delete"]
+    record_edit(sqlite_engine, run_id, second.key, "restore")
+    assert not load_run(run_store.results(sqlite_engine, run_id)).item(second.key).deleted
+
+
+def test_a_chat_only_endpoint_gets_the_chat_rendering(sqlite_engine, monkeypatch):
+    model = ScriptedModel("scripted:chat")
+    model.styles = ("chat",)
+    monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: model)
+    params = selfinstruct_params(EMBEDDED, seeds="starter", iterations=1, classification_only=True)
+    run_id = submit(sqlite_engine, KIND, params)
+    run_once(sqlite_engine)
+    assert run_store.get_run(sqlite_engine, run_id).status == "done"
+    view = load_run(run_store.results(sqlite_engine, run_id))
+    (raw,) = view.iterations[0].raw["requests"]
+    assert raw["style"] == "chat" and [m["role"] for m in raw["messages"]] == ["system", "user"]
+    assert raw["messages"][1]["content"] == raw["prompt"]
+    assert raw["prompt"].startswith(CLASSIFICATION_HEADER)
+    assert "\n\n" not in raw["params"]["stop"]  # a chat reply may open with a line before its list
+    # Chat replies are lists of their own: the text before "10." is a preamble, not a candidate.
+    assert raw["preamble"] and [d.candidate.number for d in view.iterations[0].records[0].decisions] == [
+        10,
+        11,
+        12,
+        13,
+    ]
+    # Only classification seeds are sampled, and every kept instruction counts as classification.
+    seeds = {s.instruction: s.is_classification for s in view.seeds}
+    assert all(seeds[s.text] for s in view.iterations[0].records[0].sample.items)
+    assert view.items and all(x.is_classification for x in view.items)
+
+
+def test_spec_validation_and_parameters_round_trip():
+    with pytest.raises(ValueError):
+        RunSpec()  # neither iterations nor target
+    spec = RunSpec(
+        seeds="upload:mine.jsonl", target=50, prompt=small_prompts(), blacklist_extra=("Video", " ", "map")
+    )
+    again = RunSpec.from_params(json.loads(json.dumps(spec.to_params(EMBEDDED))))
+    assert again == spec and again.prompt.version == spec.prompt.version
+    assert again.blacklist.count("map") == 1 and "video" in again.blacklist
+    assert spec.goes_on(1000, 49) and not spec.goes_on(0, 50)
+
+
+# --- The embedded model, for real ---------------------------------------------------------------------------------
+
+
+def test_two_iterations_end_to_end_on_the_embedded_model(sqlite_engine, data_dir):
+    share_model(data_dir)
+    params = selfinstruct_params(
+        EMBEDDED, seeds="starter", iterations=2, prompt=small_prompts(64, 32), on_length="drop_last", seed=1
+    )
+    run_id = submit(sqlite_engine, KIND, params)
+    assert run_once(sqlite_engine) == run_id
+    run = run_store.get_run(sqlite_engine, run_id)
+    assert run.status == "done", run.error
+    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
+    assert [it.t for it in view.iterations] == [0, 1]
+    with sqlite_engine.connect() as conn:
+        logged = set(conn.execute(select(calls.c.id).where(calls.c.run_id == run_id)).scalars())
+    for it in view.iterations:
+        (record,) = it.records
+        assert record.prompt.startswith(INSTRUCTION_HEADER) and record.call_id in logged
+        assert it.raw["requests"][0]["params"]["max_tokens"] == 64
+        for d in record.decisions:
+            assert d.kept or d.reason  # every candidate has an outcome, a drop its reason
+    for item in view.items:  # each kept instruction went through classification and instances
+        assert item.verdict is not None and item.verdict.answer in ("yes", "no", "unknown")
+        assert item.instances is not None and item.instances.call_id in logged
+    assert len(view.pool) == view.n_kept == sum(len(it.kept) for it in view.iterations)
+    for line in export_run(view, "provenance").splitlines():
+        json.loads(line)
+
+
+def test_a_killed_worker_resumes_with_no_duplicate_and_no_gap(sqlite_engine, data_dir, monkeypatch):
+    share_model(data_dir)
+    params = selfinstruct_params(
+        EMBEDDED,
+        seeds="starter",
+        iterations=3,
+        prompt=small_prompts(48),
+        on_length="drop_last",
+        classify=False,
+        instances=False,
+        seed=5,
+    )
+    run_id = submit(sqlite_engine, KIND, params, name="kill me")
+    env = {**os.environ, "WORKBENCH_DATA_DIR": str(data_dir)}
+    worker = subprocess.Popen([sys.executable, "-m", "core.jobs", "worker", "--once"], cwd=REPO_ROOT, env=env)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and "iter/000000" not in run_store.result_keys(sqlite_engine, run_id):
+            time.sleep(0.02)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    partial = run_store.results(sqlite_engine, run_id, "iter/")
+    assert "iter/000000" in partial and len(partial) < 3, "the worker should have died mid-run"
+    assert run_store.get_run(sqlite_engine, run_id).status == "running"  # as the dead worker left it
+
+    monkeypatch.setattr(runner_mod, "STALE_AFTER", timedelta(0))
+    assert run_once(sqlite_engine) == run_id
+    assert run_store.get_run(sqlite_engine, run_id).status == "done"
+    final = run_store.results(sqlite_engine, run_id, "iter/")
+    assert sorted(final) == ["iter/000000", "iter/000001", "iter/000002"]
+    assert all(final[k] == v for k, v in partial.items())  # nothing stored before the kill was redone
+    with sqlite_engine.connect() as conn:
+        stored = conn.execute(
+            select(func.count())
+            .select_from(run_results)
+            .where(run_results.c.run_id == run_id, run_results.c.key.startswith("iter/"))
+        ).scalar_one()
+    assert stored == 3
+    assert load_run(run_store.results(sqlite_engine, run_id)).missing == []
+
+    # An uninterrupted run with the same seed, answered from the call log: the very same records and pool.
+    again = submit(sqlite_engine, KIND, params)
+    assert run_once(sqlite_engine) == again
+    assert run_store.results(sqlite_engine, again, "iter/") == final
+    assert pool_of(sqlite_engine, again) == pool_of(sqlite_engine, run_id)
+    with sqlite_engine.connect() as conn:
+        new_calls = conn.execute(select(func.count()).select_from(calls).where(calls.c.run_id == again))
+        assert new_calls.scalar_one() == 0
+
+
+def test_command_line_generate_resume_and_export(data_dir, tmp_path):
+    share_model(data_dir)
+    seeds = tmp_path / "my_seeds.jsonl"
+    rows = [
+        {
+            "id": f"s{i}",
+            "name": f"task_{i}",
+            "instruction": text,
+            "instances": [{"input": "", "output": "An answer."}],
+            "is_classification": i % 3 == 0,
+        }
+        for i, text in enumerate(
+            [
+                "Tell me whether the sentence is a question.",
+                "Write a haiku about the first snow of winter.",
+                "Give three tips for sleeping better at night.",
+                "Decide if the number given is prime or not.",
+                "Explain what inflation means to a teenager.",
+                "Suggest a name for a small bakery by the sea.",
+                "Rank the three cities by population, largest first.",
+                "Describe the smell of rain in two sentences.",
+            ]
+        )
+    ]
+    seeds.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {**os.environ, "WORKBENCH_DATA_DIR": str(data_dir)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "core.selfinstruct", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    common = ["--max-tokens", "48", "--instance-max-tokens", "24", "--on-length", "drop_last"]
+    out = cli("generate", "--seeds", str(seeds), "--model", "embedded", "--iterations", "1", *common)
+    assert out.returncode == 0, out.stderr[-2000:]
+    run_id = int(re.search(r"^run (\d+):", out.stdout, re.MULTILINE).group(1))
+    assert f"run {run_id} done: 1 iterations" in out.stdout
+    assert "it/s" in out.stderr or "s/it" in out.stderr  # the progress bar
+    resumed = cli("generate", "--resume", str(run_id), "--iterations", "2")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"run {run_id} done: 2 iterations" in resumed.stdout
+
+    from core.store import dispose_all, get_engine
+
+    dispose_all()
+    engine = get_engine()
+    run = run_store.get_run(engine, run_id)
+    assert run.params["seeds"] == "upload:my_seeds.jsonl" and run.params["k_human"] == 6
+    view = load_run(run_store.results(engine, run_id), run.params)
+    assert [it.t for it in view.iterations] == [0, 1]
+    assert {s.instruction for s in view.seeds} == {r["instruction"] for r in rows}
+    for fmt in ("alpaca", "finetune", "chat", "provenance"):
+        target = tmp_path / f"out.{fmt}"
+        done = cli("export", str(run_id), "--format", fmt, "--out", str(target))
+        assert done.returncode == 0, done.stderr
+        assert target.read_text() == export_run(view, fmt)
+    provenance = [json.loads(line) for line in (tmp_path / "out.provenance").read_text().splitlines()]
+    assert [r["iteration"] for r in provenance if r["kind"] == "call"] == [0, 1]
+    assert isinstance(json.loads((tmp_path / "out.alpaca").read_text()), list)
+    dispose_all()
