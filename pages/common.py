@@ -83,6 +83,9 @@ def run_status(run_id: int) -> run_store.Run | None:
         )
         if run.status in run_store.ACTIVE and st.button("Cancel", key=f"cancel-{run.id}"):
             run_store.request_cancel(engine(), run.id)
+        if run.status in run_store.ACTIVE and run.live:
+            st.caption("The model is writing:")
+            st.code(run.live, language=None, wrap_lines=True)
         if run.status == "failed" and run.error:
             st.error(run.error.splitlines()[0])
         if run.status in ("failed", "cancelled") and st.button("Resume", key=f"resume-{run.id}"):

@@ -60,3 +60,19 @@ def test_api_key_is_never_echoed(data_dir, monkeypatch):
     rendered = repr(at._tree)
     assert "sk-never-shown-123" not in rendered
     assert "a key is set (hidden)" in rendered
+
+
+def test_a_running_job_shows_what_the_model_is_writing(data_dir):
+    from core.store import get_engine
+    from core.store import runs as run_store
+
+    engine = get_engine()
+    run_id = run_store.create_run(engine, "datasets", {}, worker="elsewhere")
+    run_store.update_run(engine, run_id, live="Come up with <b>tasks</b>: 9. Translate")
+    at = _app()
+    at.session_state["datasets_run"] = run_id
+    at.run()
+    at.switch_page("pages/settings.py")
+    at.run()
+    assert not at.exception
+    assert any(c.value == "Come up with <b>tasks</b>: 9. Translate" for c in at.code)

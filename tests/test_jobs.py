@@ -114,3 +114,19 @@ def test_a_long_unit_of_work_keeps_its_run_alive(sqlite_engine, monkeypatch):
     finally:
         thread.join()
     assert run_store.get_run(sqlite_engine, run.id).status == "done"
+
+
+def test_live_text_is_written_while_running_and_cleared_at_the_end(sqlite_engine, monkeypatch):
+    from core.jobs.registry import JOB_KINDS
+
+    seen: list[str | None] = []
+
+    def job(ctx) -> None:
+        ctx.live("partial text")
+        seen.append(run_store.get_run(sqlite_engine, ctx.run_id).live)
+
+    monkeypatch.setitem(JOB_KINDS, "live-demo", job)
+    run, worker = runner_mod.start_here(sqlite_engine, "live-demo", {})
+    assert runner_mod.execute(sqlite_engine, run, worker) == "done"
+    assert seen == ["partial text"]
+    assert run_store.get_run(sqlite_engine, run.id).live is None

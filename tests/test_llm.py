@@ -146,3 +146,39 @@ def test_an_error_keeps_the_results_already_returned(sqlite_engine):
         assert again[0].cached and again[1].cached and not again[2].cached
     finally:
         server.stop()
+
+
+def test_streaming_reports_growing_text_and_logs_the_whole(sqlite_engine):
+    client = LLMClient(EmbeddedProvider(), sqlite_engine)
+    request = Request(prompt="Here is a list of fruits: apple,", params=GenParams(max_tokens=12))
+    seen: list[str] = []
+    streamed = client.generate(request, on_text=seen.append)
+    assert len(seen) > 1 and all(b.startswith(a) for a, b in zip(seen, seen[1:], strict=False))
+    assert seen[-1] == streamed.text and streamed.completion_tokens == len(seen)
+    # The same greedy request unstreamed gives the same text (from a fresh client without the cache).
+    plain = LLMClient(EmbeddedProvider(), sqlite_engine, use_cache=False).generate(request)
+    assert plain.text == streamed.text
+    # From the cache, the whole text arrives at once.
+    cached: list[str] = []
+    assert client.generate(request, on_text=cached.append).cached and cached == [streamed.text]
+
+
+def test_streaming_from_an_openai_compatible_server(llama_server, sqlite_engine):
+    provider = OpenAICompatProvider(llama_server.base_url, "gemma-3-270m")
+    client = LLMClient(provider, sqlite_engine)
+    seen: list[str] = []
+    response = client.generate(
+        Request(prompt="Monday, Tuesday,", params=GenParams(max_tokens=10)), on_text=seen.append
+    )
+    assert len(seen) > 1 and seen[-1] == response.text
+    (rec,) = [r for r in call_log.list_calls(sqlite_engine) if r.id == response.call_id]
+    assert rec.choices[0]["text"] == response.text
+
+
+def test_streaming_a_chat_response(sqlite_engine):
+    # The base model usually ends a chat turn at once; with this sampled seed it writes something.
+    params = GenParams(max_tokens=10, temperature=1.0, seed=1)
+    request = Request(messages=(("user", "Write a sentence about cats."),), params=params)
+    seen: list[str] = []
+    response = LLMClient(EmbeddedProvider(), sqlite_engine).generate(request, on_text=seen.append)
+    assert len(seen) > 1 and seen[-1] == response.text

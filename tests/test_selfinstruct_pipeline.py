@@ -113,7 +113,7 @@ class ScriptedModel:
     def _novel(self, rng: random.Random) -> str:
         return " ".join(rng.choice(VOCAB) for _ in range(rng.randint(6, 10))).capitalize() + "."
 
-    def call(self, request):
+    def call(self, request, on_text=None):
         prompt = request.prompt or request.messages[-1][1]
         if prompt.rstrip().endswith(CLASSIFY_QUESTION):
             task = prompt.rstrip().splitlines()[-2]
@@ -137,6 +137,8 @@ class ScriptedModel:
                     f"13. Classify {self._novel(rng).lower()}",
                 ]
             )
+        if on_text is not None:
+            on_text(text)
         return Response((Choice(text, "stop"),), 10, 10, 1.0)
 
 

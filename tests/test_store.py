@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from sqlalchemy import create_engine, inspect, select
+from sqlalchemy import create_engine, inspect, select, text
 
 from core.store import calls as call_log
 from core.store import runs as run_store
@@ -24,11 +24,23 @@ def test_fresh_database_is_migrated_to_latest(engine):
 def test_older_database_upgrades_in_place_keeping_rows(data_dir):
     url = f"sqlite:///{data_dir / 'old.db'}"
     eng = create_engine(url)
-    assert migrate(eng, target=1) == 1
-    run_id = run_store.create_run(eng, "generate", {"x": 1}, name="kept")
+    assert migrate(eng, target=2) == 2
+    with eng.begin() as conn:
+        # A version-2 database had no runs.live column (migration 3 adds it).
+        conn.execute(text("ALTER TABLE runs DROP COLUMN live"))
+        conn.execute(
+            text(
+                "INSERT INTO runs (kind, name, params, status, progress_done, progress_total, message, "
+                "cancel_requested, created_at, updated_at) VALUES ('generate', 'kept', '{}', 'done', 0, 0, '', "
+                "0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+    assert "live" not in {c["name"] for c in inspect(eng).get_columns("runs")}
     assert migrate(eng) == LATEST
     assert migrate(eng) == LATEST  # applying again changes nothing
-    assert run_store.get_run(eng, run_id).name == "kept"
+    assert "live" in {c["name"] for c in inspect(eng).get_columns("runs")}
+    (run,) = run_store.list_runs(eng)
+    assert run.name == "kept" and run.live is None
     eng.dispose()
 
 

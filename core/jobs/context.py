@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ class JobContext:
     worker: str
     model_settings: ModelSettings | None = None
     _done: set[str] = field(default_factory=set)
+    _live_at: float = 0.0
 
     def __post_init__(self) -> None:
         self._done = run_store.result_keys(self.engine, self.run.id)
@@ -63,6 +65,14 @@ class JobContext:
         )
         if cancelled:
             raise Cancelled()
+
+    def live(self, text: str | None) -> None:
+        """Show what the model is writing now (None clears it); throttled, as a stream calls per token."""
+        now = time.monotonic()
+        if text is not None and now - self._live_at < 0.3:
+            return
+        self._live_at = now
+        run_store.update_run(self.engine, self.run.id, live=None if text is None else text[-8000:])
 
     def check_cancelled(self) -> None:
         if run_store.heartbeat(self.engine, self.run.id, self.worker):

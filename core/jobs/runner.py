@@ -106,7 +106,7 @@ def execute(
         status, error = "failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
     else:
         status, error = "done", None
-    run_store.update_run(engine, run.id, status=status, error=error, finished_at=utcnow())
+    run_store.update_run(engine, run.id, status=status, error=error, live=None, finished_at=utcnow())
     return status
 
 

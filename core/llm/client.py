@@ -8,7 +8,7 @@ from the log without touching the model, so re-scoring or replaying a run costs 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,7 +26,7 @@ class Provider(Protocol):
     styles: tuple[str, ...]
     max_concurrency: int
 
-    def call(self, request: Request) -> Response: ...
+    def call(self, request: Request, on_text: Callable[[str], None] | None = None) -> Response: ...
 
 
 @dataclass
@@ -69,7 +69,11 @@ class LLMClient:
             run_id=self.run_id,
         )
 
-    def generate(self, request: Request) -> Response:
+    def generate(self, request: Request, on_text: Callable[[str], None] | None = None) -> Response:
+        """Answer from the log if this exact request was answered before, else ask the model and log it.
+
+        `on_text` receives the first choice's text as it grows (streaming), or whole when it is cached.
+        """
         if request.style not in self.provider.styles:
             raise LLMError(
                 f"{self.provider.endpoint} ({self.provider.model}) does not serve {request.style}-style requests; "
@@ -80,6 +84,8 @@ class LLMClient:
         if self.use_cache and (hit := call_log.find_cached(self.engine, key)) is not None:
             with self._stats_lock:
                 self.stats.cache_hits += 1
+            if on_text is not None and hit.choices:
+                on_text(hit.choices[0]["text"])
             return Response(
                 choices=tuple(Choice(c["text"], c["finish_reason"]) for c in hit.choices or []),
                 prompt_tokens=hit.prompt_tokens,
@@ -92,7 +98,7 @@ class LLMClient:
         with self._stats_lock:
             self.stats.model_calls += 1
         try:
-            response = self.provider.call(request)
+            response = self.provider.call(request, on_text)
         except LLMError as exc:
             record.error = str(exc)
             call_log.log_call(self.engine, record)
@@ -116,7 +122,9 @@ class LLMClient:
             call_id=call_id,
         )
 
-    def generate_many(self, requests: Iterable[Request]) -> Iterator[tuple[int, Response]]:
+    def generate_many(
+        self, requests: Iterable[Request], on_text: Callable[[int, str], None] | None = None
+    ) -> Iterator[tuple[int, Response]]:
         """Run requests with up to the provider's concurrency, yielding (index, response) as each finishes.
 
         On a failure, requests already in flight finish (and are logged, hence cached) before the error is
@@ -126,7 +134,7 @@ class LLMClient:
         workers = max(1, self.provider.max_concurrency)
         if workers == 1:
             for i, req in pending_requests:
-                yield i, self.generate(req)
+                yield i, self.generate(req, _bind(on_text, i))
             return
         error: LLMError | None = None
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -139,7 +147,7 @@ class LLMClient:
                         i, req = next(queue)
                     except StopIteration:
                         return
-                    running[pool.submit(self.generate, req)] = i
+                    running[pool.submit(self.generate, req, _bind(on_text, i))] = i
 
             fill()
             while running:
@@ -155,3 +163,7 @@ class LLMClient:
                 fill()
         if error is not None:
             raise error
+
+
+def _bind(on_text: Callable[[int, str], None] | None, index: int) -> Callable[[str], None] | None:
+    return None if on_text is None else (lambda text: on_text(index, text))

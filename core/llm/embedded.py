@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,8 @@ class EmbeddedProvider:
     def _llama(self) -> Any:
         return _load(str(model_path()), self._n_ctx, self._n_threads)
 
-    def call(self, request: Request) -> Response:
+    def call(self, request: Request, on_text: Callable[[str], None] | None = None) -> Response:
+        """Generate; with `on_text`, the first choice is streamed: called with the text so far."""
         p = request.params
         llama = self._llama()
         kwargs = dict(
@@ -85,22 +87,15 @@ class EmbeddedProvider:
         with self._call_lock:
             for i in range(p.n):
                 try:
-                    if request.style == "completion":
-                        out = llama.create_completion(request.prompt, seed=base_seed + i, **kwargs)
-                        text = out["choices"][0]["text"]
+                    if on_text is not None and i == 0:
+                        choice, usage = self._stream(llama, request, base_seed, kwargs, on_text)
                     else:
-                        out = llama.create_chat_completion(
-                            messages=request.messages_list(), seed=base_seed + i, **kwargs
-                        )
-                        text = out["choices"][0]["message"]["content"] or ""
+                        choice, usage = self._complete(llama, request, base_seed + i, kwargs)
                 except ValueError as exc:  # e.g. the prompt does not fit the context window
                     raise LLMError(
                         f"embedded model ({self.endpoint}): {exc}", endpoint=self.endpoint
                     ) from exc
-                choices.append(
-                    Choice(text=text, finish_reason=out["choices"][0].get("finish_reason") or "stop")
-                )
-                usage = out.get("usage") or {}
+                choices.append(choice)
                 prompt_tokens += usage.get("prompt_tokens", 0)
                 completion_tokens += usage.get("completion_tokens", 0)
         return Response(
@@ -109,3 +104,41 @@ class EmbeddedProvider:
             completion_tokens=completion_tokens,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
+
+    @staticmethod
+    def _complete(llama: Any, request: Request, seed: int, kwargs: dict) -> tuple[Choice, dict]:
+        if request.style == "completion":
+            out = llama.create_completion(request.prompt, seed=seed, **kwargs)
+            text = out["choices"][0]["text"]
+        else:
+            out = llama.create_chat_completion(messages=request.messages_list(), seed=seed, **kwargs)
+            text = out["choices"][0]["message"]["content"] or ""
+        finish = out["choices"][0].get("finish_reason") or "stop"
+        return Choice(text=text, finish_reason=finish), out.get("usage") or {}
+
+    @staticmethod
+    def _stream(
+        llama: Any, request: Request, seed: int, kwargs: dict, on_text: Callable[[str], None]
+    ) -> tuple[Choice, dict]:
+        if request.style == "completion":
+            chunks = llama.create_completion(request.prompt, seed=seed, stream=True, **kwargs)
+            piece = lambda c: c["choices"][0].get("text") or ""  # noqa: E731
+            prompt_text = request.prompt or ""
+        else:
+            messages = request.messages_list()
+            chunks = llama.create_chat_completion(messages=messages, seed=seed, stream=True, **kwargs)
+            piece = lambda c: c["choices"][0].get("delta", {}).get("content") or ""  # noqa: E731
+            prompt_text = "\n".join(m["content"] for m in messages or [])
+        text, finish, pieces = "", "stop", 0
+        for chunk in chunks:
+            if delta := piece(chunk):
+                text += delta
+                pieces += 1
+                on_text(text)
+            finish = chunk["choices"][0].get("finish_reason") or finish
+        # A stream carries no usage: count the prompt's tokens, and one token per streamed piece.
+        usage = {
+            "prompt_tokens": len(llama.tokenize(prompt_text.encode("utf-8"))),
+            "completion_tokens": pieces,
+        }
+        return Choice(text=text, finish_reason=finish), usage

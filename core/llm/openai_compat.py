@@ -67,7 +67,7 @@ class OpenAICompatProvider:
             base_url=self.endpoint, api_key=api_key or "no-key", timeout=timeout_s, max_retries=0
         )
 
-    def _send(self, request: Request) -> Any:
+    def _send(self, request: Request, stream: bool = False) -> Any:
         p = request.params
         common: dict[str, Any] = dict(
             model=self.model,
@@ -82,6 +82,8 @@ class OpenAICompatProvider:
             common["stop"] = list(p.stop)
         if p.seed is not None:
             common["seed"] = p.seed
+        if stream:
+            common["stream"] = True
         if request.style == "completion":
             return self._client.completions.create(prompt=request.prompt, **common)
         return self._client.chat.completions.create(messages=request.messages_list(), **common)
@@ -99,18 +101,40 @@ class OpenAICompatProvider:
         usage = getattr(out, "usage", None)
         return choices, (usage.prompt_tokens if usage else 0), (usage.completion_tokens if usage else 0)
 
+    def _stream(self, request: Request, on_text: Callable[[str], None]) -> tuple[list[Choice], int, int]:
+        text, finish, pieces, usage = "", "stop", 0, None
+        for chunk in self._send(request, stream=True):
+            usage = getattr(chunk, "usage", None) or usage
+            if not getattr(chunk, "choices", None):
+                continue  # e.g. a final usage-only chunk
+            c = chunk.choices[0]
+            delta = c.text if request.style == "completion" else (c.delta.content if c.delta else None)
+            if isinstance(delta, str) and delta:
+                text += delta
+                pieces += 1
+                on_text(text)
+            finish = c.finish_reason or finish
+        # Servers that send no usage in a stream get one token counted per streamed piece.
+        if usage:
+            return [Choice(text, finish)], usage.prompt_tokens, usage.completion_tokens
+        return [Choice(text, finish)], 0, pieces
+
     def _url(self, request: Request) -> str:
         return f"{self.endpoint}/{'completions' if request.style == 'completion' else 'chat/completions'}"
 
-    def call(self, request: Request) -> Response:
+    def call(self, request: Request, on_text: Callable[[str], None] | None = None) -> Response:
+        """One request, retried on transient failures; with `on_text` (and n=1) the text is streamed, and a
+        retry starts the text over."""
         url = self._url(request)
         attempt = 0
         started = time.perf_counter()
         while True:
             wait: float | None = None
             try:
-                out = self._send(request)
-                choices, p_tok, c_tok = self._parse(request, out)
+                if on_text is not None and request.params.n == 1:
+                    choices, p_tok, c_tok = self._stream(request, on_text)
+                else:
+                    choices, p_tok, c_tok = self._parse(request, self._send(request))
                 return Response(
                     choices=tuple(choices),
                     prompt_tokens=p_tok,

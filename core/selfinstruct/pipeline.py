@@ -490,8 +490,11 @@ class _Loop:
     def iteration(self, t: int) -> dict[str, Any]:
         planned = plan_iteration(self.spec, self.seeds, self.machine, t, self.style)
         answers: dict[int, Any] = {}
-        for index, response in self.llm.generate_many(p.request for p in planned):
+        # The first request's response is streamed to the run's live text, for the page to show as it grows.
+        stream = lambda i, text: self.ctx.live(text) if i == 0 else None  # noqa: E731
+        for index, response in self.llm.generate_many((p.request for p in planned), on_text=stream):
             answers[index] = response
+        self.ctx.live(None)
         requests = [
             judge_response(
                 self.spec,

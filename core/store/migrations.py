@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, func, inspect, select
+from sqlalchemy import Connection, Engine, func, inspect, select, text
 
 from core.store import schema
 from core.store.db import utcnow
@@ -22,6 +22,19 @@ def _create(*names: str) -> Callable[[Connection], None]:
     return step
 
 
+def _add_column(table: str, column: str) -> Callable[[Connection], None]:
+    """ALTER TABLE … ADD COLUMN with the column's current definition (if it is not there yet)."""
+
+    def step(conn: Connection) -> None:
+        if column in {c["name"] for c in inspect(conn).get_columns(table)}:
+            return
+        col = schema.metadata.tables[table].c[column]
+        col_type = col.type.compile(dialect=conn.dialect)
+        conn.execute(text(f'ALTER TABLE {table} ADD COLUMN "{column}" {col_type}'))
+
+    return step
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "runs, results, call log, prices", _create("runs", "run_results", "calls", "prices")),
     (
@@ -29,6 +42,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         "human evaluation: tasks with history, responses, campaigns, ratings",
         _create("eval_tasks", "eval_task_history", "responses", "campaigns", "ratings"),
     ),
+    (3, "runs.live: the text a model is streaming", _add_column("runs", "live")),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -26,6 +26,7 @@ class Run:
     progress_done: int
     progress_total: int
     message: str
+    live: str | None
     error: str | None
     cancel_requested: bool
     created_at: datetime
@@ -47,6 +48,7 @@ def _run(row) -> Run:
         progress_done=row.progress_done,
         progress_total=row.progress_total,
         message=row.message,
+        live=row.live,
         error=row.error,
         cancel_requested=row.cancel_requested,
         created_at=row.created_at,

@@ -44,6 +44,8 @@ runs = Table(
     Column("progress_done", Integer, nullable=False, default=0),
     Column("progress_total", Integer, nullable=False, default=0),
     Column("message", Text, nullable=False, default=""),
+    # What the model is writing right now (a streamed response), for the page to show as it grows.
+    Column("live", Text, nullable=True),
     Column("error", Text, nullable=True),
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("worker", String(120), nullable=True),
