@@ -3,23 +3,32 @@
 Stored results of a run (keys are prefixed with "<task>/" in a multi-task benchmark run):
 - `induce/<set>/<sample>`: the raw and cleaned instruction of one induction request;
 - `exec/<instruction hash>/<input index>`: one instruction's output on one held-out input;
+- `search-exec/<instruction hash>/<example index>`: the search's scorings on its own split;
 - `bert/<instruction hash>`: BERTScore of an induced instruction against the gold instructions;
-- `search`: the early-stopping search's choice and the calls it saved.
+- `bert-error`: why BERTScore could not be computed (the rest of the run is unaffected);
+- `search`: the early-stopping search's choice and the calls it saved;
+- `judge/<instruction hash>/<input index>`: a person's verdict on an output with no known answer.
 Scores are not stored: `build_report` computes them from the stored outputs, so a finished run can be
 re-scored (say, after a metric fix) without a single model call.
 """
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import hashlib
+import io
+import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.datasets import load_task
-from core.datasets.records import InductionTask
+from core.datasets import load_task, parse_upload
+from core.datasets.errors import DatasetError
+from core.datasets.records import InductionExample, InductionTask
 from core.induction import bertscore
-from core.induction.postprocess import clean_instruction, group_instructions
+from core.induction.cost import CostEstimate, estimate_cost, estimate_tokens, sum_estimates
+from core.induction.postprocess import InstructionGroup, clean_instruction, group_instructions
 from core.induction.prompts import (
     EXECUTION_TEMPLATE,
     INDUCTION_TEMPLATE,
@@ -30,11 +39,20 @@ from core.induction.prompts import (
     render_induction_prompt,
     template_version,
 )
-from core.induction.scoring import InputResult, InstructionResult, TaskSummary, score_input, summarize_task
-from core.induction.search import successive_halving
+from core.induction.scoring import (
+    InputResult,
+    InstructionResult,
+    OverallSummary,
+    TaskSummary,
+    score_input,
+    summarize_overall,
+    summarize_task,
+)
+from core.induction.search import halving_evaluations, successive_halving
 from core.jobs.context import JobContext
 from core.jobs.registry import job_kind
-from core.llm import GenParams, LLMClient, Request
+from core.llm import GenParams, LLMClient, ModelSettings, Request
+from core.llm.settings import settings_from_public
 
 INDUCE_MAX_TOKENS = 64
 EXECUTE_MAX_TOKENS = 40
@@ -45,8 +63,15 @@ def instruction_hash(instruction: str) -> str:
     return hashlib.sha256(instruction.encode("utf-8")).hexdigest()[:16]
 
 
+def judge_key(instruction: str, index: int, prefix: str = "") -> str:
+    """Where a person's verdict on one output (instruction x test input) is stored in the run."""
+    return f"{prefix}judge/{instruction_hash(instruction)}/{index}"
+
+
 @dataclass(frozen=True)
 class TestInput:
+    __test__ = False  # not a pytest test class, despite the name
+
     input: str
     answers: tuple[str, ...]  # empty: no answer known, the user judges the output by hand
 
@@ -66,17 +91,26 @@ class InductionSpec:
     execute_template: str = EXECUTION_TEMPLATE
     seed: int = 0
     bertscore: bool = True
+    bertscore_model: str | None = None
     search_examples: tuple[TestInput, ...] = ()
 
     @property
     def n_induce(self) -> int:
         return len(self.demo_sets) * self.k
 
+    def planned_units(self) -> int:
+        """Units of work at most (induction, search scorings, executions): the progress bar's first total."""
+        search = self.search_examples and self.n_induce > 1
+        scorings = halving_evaluations(self.n_induce, len(self.search_examples)) if search else 0
+        executed = 1 if search else self.n_induce
+        return self.n_induce + scorings + (executed + len(set(self.gold))) * len(self.tests)
+
 
 def induction_params(
     *,
     model: dict[str, Any],
     task: str | None = None,
+    tasks: list[str] | None = None,
     demo_source: str = "random",
     demos: list[tuple[str, str]] | None = None,
     tests: list[tuple[str, list[str]]] | None = None,
@@ -89,17 +123,24 @@ def induction_params(
     limit: int | None = None,
     seed: int = 0,
     bertscore: bool = True,
+    bertscore_model: str | None = None,
     search: int | None = None,
+    execute_model: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The stored parameters of an induction run (JSON; no secrets — `model` is a public settings dict).
+    """The stored parameters of an induction run (JSON; no secrets — models are public settings dicts).
 
     demo_source: "random" samples `n_sets` sets of five from the task's pool, "paper" takes the paper's first
-    `n_sets` demonstration sets, "user" uses `demos` (with `tests`, `gold` and `metric` given here).
+    `n_sets` demonstration sets, "user" uses `demos` (with `tests`, `gold` and `metric` given here; a test
+    with no answers is judged by hand).
+    tasks: the tasks of an "induction_benchmark" run (each resolved like `task`).
     search: induce, then pick the best instruction by successive halving on this many held-out examples.
+    execute_model: another model to execute instructions with (and the gold ones); None: the run's model.
     """
     return {
         "model": model,
+        "execute_model": execute_model,
         "task": task,
+        "tasks": list(tasks) if tasks else None,
         "demo_source": demo_source,
         "demos": [list(d) for d in demos or []],
         "tests": [[i, list(a)] for i, a in tests or []],
@@ -113,6 +154,7 @@ def induction_params(
         "limit": limit,
         "seed": seed,
         "bertscore": bertscore,
+        "bertscore_model": bertscore_model,
         "search": search,
     }
 
@@ -136,13 +178,17 @@ def resolve_spec(params: dict[str, Any], task_name: str | None = None) -> Induct
         template=params.get("template") or INDUCTION_TEMPLATE,
         seed=int(params.get("seed", 0)),
         bertscore=bool(params.get("bertscore", True)),
+        bertscore_model=params.get("bertscore_model") or None,
     )
     if params.get("demo_source") == "user" or not name:
         demos = tuple(Demo(str(i), str(o)) for i, o in params.get("demos", []))
         if not demos:
             raise ValueError("an induction run on your own demonstrations needs at least one demonstration")
         tests = tuple(TestInput(str(i), tuple(map(str, a))) for i, a in params.get("tests", []))[:limit]
-        search = tests[: params["search"]] if params.get("search") else ()
+        # Only examples with an answer can score a candidate; they are also test inputs (there is no
+        # other held-out data), which the page says.
+        answered = [t for t in tests if t.answers]
+        search = tuple(answered[: int(params["search"])]) if params.get("search") else ()
         return InductionSpec(
             task=name or "custom",
             metric=params.get("metric") or "em",
@@ -174,6 +220,13 @@ def resolve_spec(params: dict[str, Any], task_name: str | None = None) -> Induct
         search_examples=search,
         **common,
     )
+
+
+def benchmark_tasks(params: dict[str, Any]) -> list[str]:
+    tasks = params.get("tasks") or ([params["task"]] if params.get("task") else [])
+    if not tasks:
+        raise ValueError("a benchmark run needs params['tasks']: the task names to run")
+    return list(tasks)
 
 
 def _style(llm: LLMClient) -> str:
@@ -208,6 +261,14 @@ def execute_request(spec: InductionSpec, instruction: str, input_: str, style: s
     )
 
 
+def model_from_dict(public: dict[str, Any], like: ModelSettings | None = None) -> ModelSettings:
+    """Settings from a stored public dict; an endpoint's key comes from `like` (same endpoint) or the env."""
+    s = settings_from_public(public)
+    assert s is not None
+    same = like is not None and like.provider == s.provider == "openai" and like.base_url == s.base_url
+    return s.with_(api_key=like.api_key) if same and like is not None else s
+
+
 @dataclass
 class _Progress:
     ctx: JobContext
@@ -217,6 +278,10 @@ class _Progress:
     def step(self, message: str, n: int = 1) -> None:
         self.done += n
         self.ctx.progress(self.done, self.total, message)
+
+    def replan(self, planned: int, actual: int) -> None:
+        # The first total is an upper bound; once grouping is known the bar only ever moves forward.
+        self.total += actual - planned
 
 
 def _induce(
@@ -266,11 +331,20 @@ def _execute(
         progress.step(f"{spec.task}: executed {index + 1}/{len(todo)}")
 
 
-def _search(ctx: JobContext, spec: InductionSpec, prefix: str, llm: LLMClient, candidates: list[str]) -> str:
+def _search(
+    ctx: JobContext,
+    spec: InductionSpec,
+    prefix: str,
+    llm: LLMClient,
+    candidates: list[str],
+    progress: _Progress,
+) -> str:
     """Successive halving over the distinct candidates on the search split; returns the winner."""
     key = f"{prefix}search"
     if ctx.done(key):
-        return ctx.results(key)[key]["best"]
+        stored = ctx.results(key)[key]
+        progress.step(f"{spec.task}: search done", stored["evaluations"])
+        return stored["best"]
     style = _style(llm)
     examples = spec.search_examples
 
@@ -279,7 +353,7 @@ def _search(ctx: JobContext, spec: InductionSpec, prefix: str, llm: LLMClient, c
         if not ctx.done(unit):
             response = llm.generate(execute_request(spec, instruction, examples[i].input, style))
             ctx.save(unit, {"prediction": response.text, "call_id": response.call_id})
-            ctx.check_cancelled()
+        progress.step(f"{spec.task}: searching")  # also notices a cancel request
         prediction = ctx.results(unit)[unit]["prediction"]
         return score_input(spec.metric, examples[i].input, prediction, examples[i].answers).score
 
@@ -287,10 +361,21 @@ def _search(ctx: JobContext, spec: InductionSpec, prefix: str, llm: LLMClient, c
     ctx.save(
         key,
         {
+            "method": result.method,
             "best": result.best_instruction,
+            "n_examples": len(examples),
             "evaluations": result.evaluations,
             "brute_force_evaluations": result.brute_force_evaluations,
             "calls_saved": result.calls_saved,
+            "rounds": [
+                {
+                    "round": r.round,
+                    "candidates": len(r.candidates),
+                    "examples_per_candidate": r.examples_per_candidate,
+                    "evaluations": r.evaluations,
+                }
+                for r in result.rounds
+            ],
             "estimates": [
                 {
                     "instruction": e.instruction,
@@ -309,7 +394,13 @@ def _bertscore(ctx: JobContext, spec: InductionSpec, prefix: str, instructions: 
     todo = [ins for ins in instructions if not ctx.done(f"{prefix}bert/{instruction_hash(ins)}")]
     if not todo or not spec.gold:
         return
-    for res in bertscore.score_many(todo, list(spec.gold)):
+    try:
+        scored = bertscore.score_many(todo, list(spec.gold), model=spec.bertscore_model)
+    except bertscore.BertScoreUnavailable as exc:
+        # Execution accuracy stands on its own: keep the run, say why this column is empty.
+        ctx.save(f"{prefix}bert-error", {"model": spec.bertscore_model, "error": str(exc)})
+        return
+    for res in scored:
         ctx.save(
             f"{prefix}bert/{instruction_hash(res.candidate)}",
             {
@@ -320,21 +411,38 @@ def _bertscore(ctx: JobContext, spec: InductionSpec, prefix: str, instructions: 
         )
 
 
+def _execute_llm(ctx: JobContext, induce_llm: LLMClient) -> LLMClient:
+    """The client that executes instructions: the run's model unless params name another one."""
+    other = ctx.params.get("execute_model")
+    if not other:
+        return induce_llm
+    return ctx.llm(model_from_dict(other, like=ctx.model_settings))
+
+
 def run_task(
     ctx: JobContext, spec: InductionSpec, prefix: str = "", progress: _Progress | None = None
 ) -> None:
     llm = ctx.llm()
-    progress = progress or _Progress(ctx, total=spec.n_induce)
+    exec_llm = _execute_llm(ctx, llm)
+    planned = spec.planned_units()
+    if progress is None:
+        progress = _Progress(ctx, total=planned)
     induced = _induce(ctx, spec, prefix, llm, progress)
     groups = [g.text for g in group_instructions(induced, clean=False)]
-    if spec.search_examples and len(groups) > 1:
-        best = _search(ctx, spec, prefix, llm, groups)
+    searching = bool(spec.search_examples) and len(groups) > 1
+    scorings = halving_evaluations(len(groups), len(spec.search_examples)) if searching else 0
+    upper_runs = ((1 if searching else len(groups)) + len(set(spec.gold))) * len(spec.tests)
+    progress.replan(planned, spec.n_induce + scorings + upper_runs)
+    if searching:
+        before = progress.done
+        best = _search(ctx, spec, prefix, exec_llm, groups, progress)
+        progress.replan(scorings, progress.done - before)
         executed = [best]
     else:
         executed = groups
     to_run = list(dict.fromkeys(executed + list(spec.gold)))
-    progress.total += len(to_run) * len(spec.tests)
-    _execute(ctx, spec, prefix, llm, to_run, spec.tests, progress)
+    progress.replan(upper_runs, len(to_run) * len(spec.tests))
+    _execute(ctx, spec, prefix, exec_llm, to_run, spec.tests, progress)
     if spec.bertscore:
         ctx.progress(progress.done, progress.total, f"{spec.task}: BERTScore")
         _bertscore(ctx, spec, prefix, groups)
@@ -348,8 +456,8 @@ def run_induction(ctx: JobContext) -> None:
 @job_kind("induction_benchmark")
 def run_benchmark(ctx: JobContext) -> None:
     """Several tasks in one run (the paper's 24-task table), each under its own key prefix."""
-    specs = [resolve_spec(ctx.params, name) for name in ctx.params["tasks"]]
-    progress = _Progress(ctx, total=sum(s.n_induce for s in specs))
+    specs = [resolve_spec(ctx.params, name) for name in benchmark_tasks(ctx.params)]
+    progress = _Progress(ctx, total=sum(s.planned_units() for s in specs))
     for spec in specs:
         run_task(ctx, spec, prefix=f"{spec.task}/", progress=progress)
 
@@ -359,18 +467,40 @@ def run_benchmark(ctx: JobContext) -> None:
 
 @dataclass
 class GroupReport:
+    """One instruction's outputs on the test inputs, scored; `scored[i]` says whether row i counts.
+
+    A row counts when its input has accepted answers, or when a person judged its output.
+    """
+
     instruction: str
     count: int
     inputs: list[InputResult]
     call_ids: list[int | None]
     bert: dict[str, Any] | None = None
+    scored: list[bool] = field(default_factory=list)
+    judged: list[bool | None] = field(default_factory=list)  # None: no verdict (or not needed)
+    test_indices: list[int] = field(default_factory=list)  # index of each row in the report's tests
+
+    @property
+    def counted(self) -> list[InputResult]:
+        return [r for r, s in zip(self.inputs, self.scored, strict=True) if s]
 
     @property
     def mean(self) -> float | None:
-        scored = [r.score for r, t in zip(self.inputs, self._answered, strict=True) if t]
-        return sum(scored) / len(scored) if scored else None
+        rows = self.counted
+        return sum(r.score for r in rows) / len(rows) if rows else None
 
-    _answered: list[bool] = field(default_factory=list)
+    @property
+    def best_bert_f1(self) -> float | None:
+        if not self.bert or self.bert.get("best_index") is None:
+            return None
+        return self.bert["per_reference"][self.bert["best_index"]][3]
+
+    @property
+    def best_reference(self) -> str | None:
+        if not self.bert or self.bert.get("best_index") is None:
+            return None
+        return self.bert["per_reference"][self.bert["best_index"]][0]
 
 
 @dataclass
@@ -378,28 +508,43 @@ class InductionReport:
     task: str
     metric: str
     induced_raw: list[dict[str, Any]]
-    groups: list[GroupReport]
+    groups: list[GroupReport]  # what was executed: every distinct instruction, or the search's winner
     gold: list[GroupReport]
     summary: TaskSummary
     search: dict[str, Any] | None
     complete: bool
     tests: tuple[TestInput, ...]
+    candidates: list[InstructionGroup] = field(default_factory=list)  # every distinct induced instruction
+    bert_error: str | None = None
+    demo_sets: tuple[tuple[Demo, ...], ...] = ()
+    candidate_bert: dict[str, dict[str, Any]] = field(default_factory=dict)  # instruction -> stored BERTScore
+    search_requested: bool = False
+
+    @property
+    def needs_judging(self) -> bool:
+        return any(not t.answers for t in self.tests)
 
 
 def _group_report(
     spec: InductionSpec, results: dict[str, Any], prefix: str, instruction: str, count: int
 ) -> GroupReport:
     h = instruction_hash(instruction)
-    inputs, calls, answered = [], [], []
+    report = GroupReport(instruction, count, [], [], results.get(f"{prefix}bert/{h}"))
     for i, test in enumerate(spec.tests):
         stored = results.get(f"{prefix}exec/{h}/{i}")
         if stored is None:
             continue
-        inputs.append(score_input(spec.metric, test.input, stored["prediction"], test.answers))
-        calls.append(stored.get("call_id"))
-        answered.append(bool(test.answers))
-    bert = results.get(f"{prefix}bert/{h}")
-    return GroupReport(instruction, count, inputs, calls, bert, answered)
+        row = score_input(spec.metric, test.input, stored["prediction"], test.answers)
+        verdict = results.get(f"{prefix}judge/{h}/{i}")
+        judged = None if verdict is None else bool(verdict.get("ok"))
+        if not test.answers and judged is not None:
+            row = dataclasses.replace(row, score=1.0 if judged else 0.0)
+        report.inputs.append(row)
+        report.call_ids.append(stored.get("call_id"))
+        report.scored.append(bool(test.answers) or judged is not None)
+        report.judged.append(judged)
+        report.test_indices.append(i)
+    return report
 
 
 def build_report(
@@ -423,17 +568,247 @@ def build_report(
         chosen = [(g.text, g.count) for g in grouped]
     groups = [_group_report(spec, results, prefix, ins, count) for ins, count in chosen]
     gold = [_group_report(spec, results, prefix, ins, 1) for ins in spec.gold]
-    bert_f1 = [
-        (g.bert["per_reference"][g.bert["best_index"]][3], g.count)
-        for g in groups
-        if g.bert and g.bert.get("best_index") is not None
-    ]
+    bert_f1 = [(g.best_bert_f1, g.count) for g in groups if g.best_bert_f1 is not None]
     total = sum(c for _, c in bert_f1)
     summary = summarize_task(
         spec.task,
-        [InstructionResult(g.instruction, g.count, g.inputs) for g in groups],
-        [InstructionResult(g.instruction, 1, g.inputs) for g in gold],
+        # Rows no answer or verdict can score (hand-judged tests not judged yet) do not count.
+        [InstructionResult(g.instruction, g.count, g.counted) for g in groups],
+        [InstructionResult(g.instruction, 1, g.counted) for g in gold],
         bertscore_f1=sum(f * c for f, c in bert_f1) / total if total else None,
     )
     complete = len(raw) == spec.n_induce and all(len(g.inputs) == len(spec.tests) for g in groups + gold)
-    return InductionReport(spec.task, spec.metric, raw, groups, gold, summary, search, complete, spec.tests)
+    error = results.get(f"{prefix}bert-error")
+    return InductionReport(
+        task=spec.task,
+        metric=spec.metric,
+        induced_raw=raw,
+        groups=groups,
+        gold=gold,
+        summary=summary,
+        search=search,
+        complete=complete,
+        tests=spec.tests,
+        candidates=grouped,
+        bert_error=error["error"] if error and not any(g.bert for g in groups) else None,
+        demo_sets=spec.demo_sets,
+        candidate_bert={
+            g.text: bert for g in grouped if (bert := results.get(f"{prefix}bert/{instruction_hash(g.text)}"))
+        },
+        search_requested=bool(spec.search_examples),
+    )
+
+
+@dataclass
+class BenchmarkReport:
+    reports: list[InductionReport]
+    overall: OverallSummary  # over the complete tasks only
+
+    @property
+    def complete(self) -> bool:
+        return all(r.complete for r in self.reports)
+
+
+def build_benchmark(params: dict[str, Any], results: dict[str, Any]) -> BenchmarkReport:
+    """Every task of a benchmark run scored from its stored outputs, and the overall summary."""
+    reports = [build_report(params, results, name) for name in benchmark_tasks(params)]
+    return BenchmarkReport(reports, summarize_overall([r.summary for r in reports if r.complete]))
+
+
+BENCHMARK_COLUMNS = (
+    "task",
+    "metric",
+    "induced",
+    "human",
+    "percent_of_human",
+    "bertscore_f1",
+    "instructions",
+    "unique",
+    "inputs",
+    "complete",
+)
+
+
+def benchmark_rows(bench: BenchmarkReport) -> list[dict[str, Any]]:
+    """The per-task table: execution accuracy of induced vs gold instructions (fractions), % of human."""
+    return [
+        {
+            "task": r.task,
+            "metric": r.metric,
+            "induced": r.summary.induced,
+            "human": r.summary.human,
+            "percent_of_human": r.summary.percent_of_human,
+            "bertscore_f1": r.summary.bertscore_f1,
+            "instructions": r.summary.n_instructions,
+            "unique": r.summary.n_unique,
+            "inputs": len(r.tests),
+            "complete": r.complete,
+        }
+        for r in bench.reports
+    ]
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(BENCHMARK_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row[k] is None else row[k] for k in BENCHMARK_COLUMNS})
+    return out.getvalue()
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def rows_to_markdown(rows: list[dict[str, Any]], overall: OverallSummary | None = None) -> str:
+    """A Markdown table with accuracies as percentages; the overall line uses the complete tasks."""
+    lines = [
+        "| task | metric | induced (%) | human (%) | % of human | BERTScore F1 | unique / induced | inputs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        bert = "n/a" if r["bertscore_f1"] is None else f"{r['bertscore_f1']:.3f}"
+        flag = "" if r["complete"] else " (incomplete)"
+        lines.append(
+            f"| {r['task']}{flag} | {r['metric']} | {r['induced'] * 100:.1f} | {r['human'] * 100:.1f} | "
+            f"{_pct(r['percent_of_human'])} | {bert} | {r['unique']} / {r['instructions']} | {r['inputs']} |"
+        )
+    if overall is not None and overall.n_tasks:
+        lines.append(
+            f"| **overall ({overall.n_tasks} tasks)** | | {overall.mean_induced * 100:.1f} | "
+            f"{overall.mean_human * 100:.1f} | **{_pct(overall.percent_of_human)}** | | | |"
+        )
+        lines.append("")
+        lines.append(
+            f"% of human performance: {_pct(overall.ratio_of_means)} (mean induced / mean human over tasks, "
+            f"the headline); mean of per-task ratios: {_pct(overall.mean_of_ratios)}."
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --- Cost before a run ------------------------------------------------------------------------------------
+
+
+def estimate_spec_cost(spec: InductionSpec, price: tuple[float, float] | None = None) -> CostEstimate:
+    """Calls and tokens of one task's run (upper bounds), and money when `price` (per 1k in/out) is set."""
+    prompt_price, completion_price = price if price else (None, None)
+    demo_set = spec.demo_sets[0] if spec.demo_sets else ()
+    induce_tokens = estimate_tokens(render_induction_prompt(demo_set, spec.template)) if demo_set else 0
+    sample_input = spec.tests[0].input if spec.tests else "x"
+    # An induced instruction is about as long as a gold one (or a dozen words when there is none).
+    instruction = spec.gold[0] if spec.gold else "Write the word that answers the input."
+    exec_tokens = estimate_tokens(render_execution_prompt(instruction, sample_input, spec.execute_template))
+    priced = dict(price_per_1k=prompt_price, completion_price_per_1k=completion_price)
+    if not (spec.search_examples and spec.n_induce > 1):
+        return estimate_cost(
+            n_demo_sets=len(spec.demo_sets),
+            k_samples=spec.k,
+            n_heldout=len(spec.tests),
+            induction_prompt_tokens=induce_tokens,
+            execution_prompt_tokens=exec_tokens,
+            induction_completion_tokens=INDUCE_MAX_TOKENS,
+            execution_completion_tokens=EXECUTE_MAX_TOKENS,
+            n_gold=len(set(spec.gold)),
+            **priced,
+        )
+    # Search: induction plus the halving's scorings, then the winner and the gold ones on the tests.
+    searching = estimate_cost(
+        n_demo_sets=len(spec.demo_sets),
+        k_samples=spec.k,
+        n_heldout=len(spec.search_examples),
+        induction_prompt_tokens=induce_tokens,
+        execution_prompt_tokens=exec_tokens,
+        induction_completion_tokens=INDUCE_MAX_TOKENS,
+        execution_completion_tokens=EXECUTE_MAX_TOKENS,
+        search=True,
+        **priced,
+    )
+    testing = estimate_cost(
+        n_demo_sets=0,
+        k_samples=0,
+        n_heldout=len(spec.tests),
+        induction_prompt_tokens=0,
+        execution_prompt_tokens=exec_tokens,
+        execution_completion_tokens=EXECUTE_MAX_TOKENS,
+        n_gold=len(set(spec.gold)) + 1,  # the winner runs like one more instruction
+        **priced,
+    )
+    total = sum_estimates([searching, testing])
+    # Report the winner's runs as execution, not as human-baseline calls.
+    return dataclasses.replace(
+        total,
+        execution_calls=total.execution_calls + len(spec.tests),
+        human_calls=total.human_calls - len(spec.tests),
+    )
+
+
+def estimate_params_cost(params: dict[str, Any], price: tuple[float, float] | None = None) -> CostEstimate:
+    """The cost of a run's parameters: one task, or every task of a benchmark."""
+    if params.get("tasks"):
+        return sum_estimates([estimate_spec_cost(resolve_spec(params, t), price) for t in params["tasks"]])
+    return estimate_spec_cost(resolve_spec(params), price)
+
+
+def price_model_name(model: dict[str, Any]) -> str:
+    """The model's name as the call log and the price table know it."""
+    if model.get("provider", "embedded") == "embedded":
+        from core.llm.embedded import EMBEDDED_MODEL
+
+        return EMBEDDED_MODEL
+    return str(model.get("model", ""))
+
+
+# --- Your own demonstrations, pasted ----------------------------------------------------------------------
+
+_TSV_COLUMNS = ("input", "output", "answers", "split")
+
+
+def parse_pasted_demos(text: str) -> list[InductionExample]:
+    """Demonstrations pasted as JSON (array, JSON Lines or {"examples": …}) or TSV, validated whole.
+
+    TSV: one `input<TAB>output` per line, or a header row naming `input`, `output` and optionally
+    `answers` (a JSON array) and `split` (induce / execute). Errors name the line of the pasted text.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise DatasetError("pasted text", "nothing pasted", expected="TSV lines or JSON")
+    if stripped[0] in "[{":
+        kind = ".json"
+        if stripped[0] == "{":
+            try:
+                json.loads(stripped)
+            except json.JSONDecodeError:
+                kind = ".jsonl"  # one object per line
+        return _reparse(f"pasted{kind}", stripped.encode("utf-8"), "pasted JSON", 0)
+    rows = list(csv.reader(io.StringIO(stripped, newline=""), delimiter="\t"))
+    header = [c.strip().lower() for c in rows[0]]
+    shift = 0
+    if "input" in header and "output" in header:
+        unknown = [c for c in header if c not in _TSV_COLUMNS]
+        if unknown:
+            raise DatasetError(
+                "pasted text", f"unknown column {unknown[0]!r}", line=1, expected=", ".join(_TSV_COLUMNS)
+            )
+    else:
+        for line, cells in enumerate(rows, start=1):
+            if any(c.strip() for c in cells) and len(cells) != 2:
+                raise DatasetError(
+                    "pasted text",
+                    f"expected input<TAB>output (2 cells), got {len(cells)}: separate input and output with "
+                    "a tab, or start with a header row (input, output, answers, split)",
+                    line=line,
+                )
+        rows = [["input", "output"], *rows]
+        shift = 1  # the header we added is not a line of the pasted text
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return _reparse("pasted.csv", out.getvalue().encode("utf-8"), "pasted text", shift)
+
+
+def _reparse(name: str, data: bytes, label: str, shift: int) -> list[InductionExample]:
+    try:
+        return parse_upload(name, data, "demonstrations")
+    except DatasetError as exc:
+        line = None if exc.line is None else exc.line - shift
+        raise DatasetError(label, exc.message, line=line, field=exc.field, expected=exc.expected) from None

@@ -1,0 +1,277 @@
+"""Induction runs end to end on the embedded model: report shape, free re-runs, re-scoring, own demonstrations
+with judged tests, the search, a separate execute model, and the command line.
+
+The tests share one working folder (and so one call log), in order: later ones reuse the answers of earlier
+ones, which is both what they check and what keeps them short.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.induction import bertscore
+from core.induction.pipeline import (
+    build_report,
+    estimate_spec_cost,
+    induction_params,
+    instruction_hash,
+    judge_key,
+    resolve_spec,
+)
+from core.induction.search import halving_evaluations
+from core.jobs import run_once, submit
+from core.llm import ModelSettings
+from core.store import calls as call_log
+from core.store import dispose_all, get_engine
+from core.store import runs as run_store
+from tests.conftest import REPO_ROOT
+from tests.llm_servers import FaultServer
+
+EMBEDDED = ModelSettings()
+# The same request set in several tests: their answers come from the call log after the first.
+E2E = dict(task="starter_sum", k=2, temperature=0.7, limit=2, bertscore=False)
+MODEL_FILE = REPO_ROOT / "data" / "models" / "gemma-3-270m-q4_k_m.gguf"
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory):
+    data = tmp_path_factory.mktemp("induction") / "data"
+    (data / "models").mkdir(parents=True)
+    if MODEL_FILE.exists():  # reuse the app's assembled model file rather than write another copy
+        (data / "models" / MODEL_FILE.name).symlink_to(MODEL_FILE)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_DATA_DIR", str(data))
+        for name in ("DATABASE_URL", "WORKBENCH_PROVIDER", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+            mp.delenv(name, raising=False)
+        dispose_all()
+        yield data, get_engine()
+        dispose_all()
+
+
+def _run(engine, params: dict, kind: str = "induction") -> int:
+    run_id = submit(engine, kind, params, name="test")
+    assert run_once(engine, (kind,), EMBEDDED) == run_id
+    run = run_store.get_run(engine, run_id)
+    assert run.status == "done", run.error
+    assert run.progress_done == run.progress_total > 0
+    return run_id
+
+
+def test_end_to_end_run_has_the_right_shape_and_a_rerun_is_free(work) -> None:
+    _, engine = work
+    params = induction_params(model=EMBEDDED.public_dict(), **E2E)
+    run_id = _run(engine, params)
+    report = build_report(params, run_store.results(engine, run_id))
+    assert report.complete and report.task == "starter_sum" and report.metric == "em"
+    assert len(report.induced_raw) == 2 and sum(c.count for c in report.candidates) == 2
+    assert [g.instruction for g in report.groups] == [c.text for c in report.candidates]
+    assert len(report.gold) == 3 and len(report.tests) == 2
+    for group in report.groups + report.gold:
+        assert len(group.inputs) == 2 and all(group.scored) and all(c is not None for c in group.call_ids)
+        assert 0.0 <= group.mean <= 1.0
+    s = report.summary
+    assert (s.n_instructions, s.n_unique, s.n_inputs) == (2, len(report.groups), 2)
+    assert 0.0 <= s.induced <= 1.0 and 0.0 <= s.human <= 1.0
+    executed = {g.instruction for g in report.groups} | {g.instruction for g in report.gold}
+    assert call_log.count_calls(engine, run_id) == 2 + len(executed) * 2  # one model call per unit
+
+    # The same run again: every request is answered from the call log.
+    before = call_log.count_calls(engine)
+    again = _run(engine, params)
+    assert call_log.count_calls(engine) == before
+    assert call_log.count_calls(engine, again) == 0
+    assert build_report(params, run_store.results(engine, again)).summary == s
+
+
+def test_build_report_rescores_stored_outputs_without_a_model_call(work, monkeypatch) -> None:
+    _, engine = work
+    params = induction_params(model=EMBEDDED.public_dict(), **E2E)
+    run = next(r for r in run_store.list_runs(engine, kind="induction") if r.params == params)
+    results = run_store.results(engine, run.id)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("re-scoring must not call a model")
+
+    monkeypatch.setattr("core.llm.client.LLMClient.generate", no_model)
+    before = call_log.count_calls(engine)
+    report = build_report(params, results)
+    # A metric sees only stored text: put the right answer in one stored output and score again.
+    group = report.groups[0]
+    key = f"exec/{instruction_hash(group.instruction)}/0"
+    fixed = {**results, key: {**results[key], "prediction": f" {report.tests[0].answers[0]}\nInput: 1 2"}}
+    rescored = build_report(params, fixed)
+    assert rescored.groups[0].inputs[0].score == 1.0
+    assert rescored.groups[0].inputs[0].normalized_prediction == report.tests[0].answers[0]
+    assert rescored.groups[0].mean >= report.groups[0].mean
+    assert call_log.count_calls(engine) == before
+
+
+def test_own_demonstrations_with_held_out_and_hand_judged_tests(work) -> None:
+    _, engine = work
+    params = induction_params(
+        model=EMBEDDED.public_dict(),
+        demo_source="user",
+        demos=[("hot", "cold"), ("big", "small"), ("happy", "sad"), ("fast", "slow")],
+        tests=[("up", ["down"]), ("wet", [])],  # the second has no answer: judged by hand
+        gold=["Write the opposite of the word."],
+        k=1,
+        temperature=0.0,
+        bertscore=True,  # the one BERTScore check on a real run: one candidate, one reference
+    )
+    run_id = _run(engine, params)
+    report = build_report(params, run_store.results(engine, run_id))
+    assert report.complete and report.task == "custom" and report.needs_judging
+    group = report.groups[0]
+    assert group.scored == [True, False] and group.judged == [None, None]
+    assert report.summary.n_inputs == 1  # the unjudged output does not count yet
+    bert = group.bert
+    assert bert["model"] == bertscore.OFFLINE_MODEL and len(bert["per_reference"]) == 1
+    assert bert["best_index"] == 0 and report.summary.bertscore_f1 == pytest.approx(
+        bert["per_reference"][0][3]
+    )
+
+    assert run_store.save_result(engine, run_id, judge_key(group.instruction, 1), {"ok": True})
+    judged = build_report(params, run_store.results(engine, run_id))
+    assert judged.groups[0].scored == [True, True] and judged.groups[0].judged == [None, True]
+    assert judged.groups[0].inputs[1].score == 1.0
+    assert judged.summary.induced == pytest.approx((group.inputs[0].score + 1.0) / 2)
+
+
+def test_search_executes_only_the_winner_and_spends_fewer_scorings(work) -> None:
+    _, engine = work
+    params = induction_params(model=EMBEDDED.public_dict(), **{**E2E, "k": 3}, search=2)
+    spec = resolve_spec(params)
+    assert len(spec.search_examples) == 2
+    assert not {t.input for t in spec.search_examples} & {d.input for d in spec.demo_sets[0]}
+    cost = estimate_spec_cost(spec)
+    assert cost.execution_calls == halving_evaluations(3, 2) + len(spec.tests)
+    run_id = _run(engine, params)
+    report = build_report(params, run_store.results(engine, run_id))
+    assert report.complete
+    if len(report.candidates) == 1:
+        pytest.skip("the model induced one distinct instruction: nothing to search")
+    search = report.search
+    assert search["brute_force_evaluations"] == len(report.candidates) * 2
+    assert search["evaluations"] == halving_evaluations(len(report.candidates), 2)
+    assert search["calls_saved"] == search["brute_force_evaluations"] - search["evaluations"]
+    if len(report.candidates) >= 3:
+        assert search["calls_saved"] > 0
+    assert [g.instruction for g in report.groups] == [search["best"]]
+    assert report.groups[0].count == 3 and len(report.groups[0].inputs) == 2
+    executed = {k.split("/")[1] for k in run_store.results(engine, run_id, "exec/")}
+    gold = {instruction_hash(g) for g in spec.gold}
+    assert executed - gold <= {instruction_hash(search["best"])}
+
+
+def _cli(data: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+    }
+    env["WORKBENCH_DATA_DIR"] = str(data)
+    return subprocess.run(
+        [sys.executable, "-m", "core.induction", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_cli_writes_csv_and_markdown_shares_the_call_log_and_resumes(work, tmp_path) -> None:
+    data, engine = work
+    flags = ["--tasks", "starter_sum", "--k", "2", "--temperature", "0.7", "--limit", "2", "--no-bertscore"]
+    out = tmp_path / "out"
+    done = _cli(data, "run", *flags, "--induce-model", "embedded", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "0 new model call(s)" in done.stdout  # the app-side runs above answered all of it
+    run = run_store.list_runs(engine, kind="induction_benchmark")[0]
+    rows = list(csv.DictReader((out / f"induction_run{run.id}.csv").open()))
+    assert [r["task"] for r in rows] == ["starter_sum"]
+    assert rows[0]["complete"] == "True" and rows[0]["inputs"] == "2" and rows[0]["instructions"] == "2"
+    markdown = (out / f"induction_run{run.id}.md").read_text()
+    assert "| starter_sum | em |" in markdown and "% of human" in markdown
+
+    resumed = _cli(data, "run", "--resume", str(run.id), "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "0 new model call(s)" in resumed.stdout
+
+    table = _cli(data, "table", str(run.id), "--out", str(tmp_path / "again"))
+    assert table.returncode == 0, table.stderr
+    assert (tmp_path / "again" / f"induction_run{run.id}.csv").read_text() == (
+        out / f"induction_run{run.id}.csv"
+    ).read_text()
+
+
+def test_cli_executes_with_a_separate_model(work, tmp_path) -> None:
+    """Induce on the embedded model (answered from the call log), execute at a loopback endpoint."""
+    data, engine = work
+    server = FaultServer([])  # answers "ok" to everything
+    try:
+        flags = [
+            "--tasks",
+            "starter_sum",
+            "--k",
+            "2",
+            "--temperature",
+            "0.7",
+            "--limit",
+            "2",
+            "--no-bertscore",
+        ]
+        done = _cli(
+            data,
+            "run",
+            *flags,
+            "--induce-model",
+            "embedded",
+            "--execute-model",
+            "m",
+            "--base-url",
+            server.base_url,
+            "--out",
+            str(tmp_path),
+        )
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    run = run_store.list_runs(engine, kind="induction_benchmark")[0]
+    assert run.params["model"]["provider"] == "embedded"
+    assert run.params["execute_model"]["model"] == "m" and "api_key" not in run.params["execute_model"]
+    new_calls = call_log.list_calls(engine, run_id=run.id, limit=1000)
+    assert new_calls and {c.model for c in new_calls} == {"m"}  # induction came from the call log
+    report = build_report(run.params, run_store.results(engine, run.id), "starter_sum")
+    assert report.complete
+    assert {r.prediction for g in report.groups + report.gold for r in g.inputs} == {"ok"}
+
+
+def test_pasted_demonstrations_parse_or_fail_with_the_line() -> None:
+    from core.datasets import DatasetError
+    from core.induction.pipeline import parse_pasted_demos
+
+    plain = parse_pasted_demos("cat\tcats\ndog\tdogs\n")
+    assert [(e.input, e.output, e.raw["split"]) for e in plain] == [
+        ("cat", "cats", "induce"),
+        ("dog", "dogs", "induce"),
+    ]
+    headed = parse_pasted_demos('input\toutput\tanswers\tsplit\nold\tnew\t["new", "young"]\texecute\n')
+    assert headed[0].answers == ["new", "young"] and headed[0].raw["split"] == "execute"
+    as_json = parse_pasted_demos('[{"input": "a", "output": "b"}]')
+    as_lines = parse_pasted_demos(
+        '{"input": "a", "output": "b"}\n{"input": "c", "output": "d", "split": "execute"}'
+    )
+    assert [e.input for e in as_json] == ["a"] and [e.raw["split"] for e in as_lines] == ["induce", "execute"]
+    for text, where in (
+        ("cat\tcats\ndog", "pasted text, line 2"),
+        ("input\toutput\tsplit\ncat\tcats\tlater", "pasted text, line 2, field 'split'"),
+        ('{"input": "a", "output": "b"}\n{"input": "c"}', "pasted JSON, line 2, field 'output'"),
+        ("", "nothing pasted"),
+    ):
+        with pytest.raises(DatasetError, match=where):
+            parse_pasted_demos(text)
