@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -77,43 +76,6 @@ def _tasks(value: str) -> list[str]:
     return names
 
 
-def _execute(engine: Engine, run_id: int, worker: str, settings: ModelSettings) -> str:
-    """Run the job in a thread while the main thread draws its progress from the database."""
-    from tqdm import tqdm
-
-    from core.jobs.registry import load_all
-    from core.jobs.runner import execute
-
-    load_all()
-    run = run_store.get_run(engine, run_id)
-    assert run is not None
-    outcome: dict[str, str] = {}
-
-    def work() -> None:
-        outcome["status"] = execute(engine, run, worker, settings)
-
-    thread = threading.Thread(target=work, name=f"induction-run-{run_id}", daemon=True)
-    thread.start()
-    bar = tqdm(total=1, desc=f"run {run_id}", unit="unit", dynamic_ncols=True)
-    try:
-        while thread.is_alive():
-            thread.join(0.5)
-            now = run_store.get_run(engine, run_id)
-            if now is None:
-                break
-            bar.total = max(now.progress_total, 1)
-            bar.n = min(now.progress_done, bar.total)
-            bar.set_postfix_str(now.message[:50], refresh=False)
-            bar.refresh()
-    except KeyboardInterrupt:
-        bar.write(f"cancelling after the current model call; go on later with --resume {run_id}")
-        run_store.request_cancel(engine, run_id)
-        thread.join()
-    finally:
-        bar.close()
-    return outcome.get("status", "failed")
-
-
 def _write_table(engine: Engine, run_id: int, out: Path) -> tuple[Path, Path, str]:
     run = run_store.get_run(engine, run_id)
     assert run is not None
@@ -128,6 +90,7 @@ def _write_table(engine: Engine, run_id: int, out: Path) -> tuple[Path, Path, st
 
 
 def _run(args: argparse.Namespace, engine: Engine) -> int:
+    from core.jobs.progress import execute_with_progress
     from core.jobs.runner import resume_here, start_here
 
     if args.resume is not None:
@@ -183,7 +146,7 @@ def _run(args: argparse.Namespace, engine: Engine) -> int:
         print(f"run {run_id} created")
     before = call_log.count_calls(engine, run_id)
     started = time.perf_counter()
-    status = _execute(engine, run_id, worker, settings)
+    status = execute_with_progress(engine, run_id, worker, settings)
     elapsed = time.perf_counter() - started
     made = call_log.count_calls(engine, run_id) - before
     print(f"run {run_id}: {status} in {elapsed:.1f} s; {made} new model call(s) (the rest from the call log)")

@@ -12,13 +12,12 @@ results. An OpenAI-compatible endpoint's key comes from OPENAI_API_KEY; it is ne
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from core.jobs.progress import execute_with_progress
 from core.jobs.runner import resume_here, start_here
 from core.llm import ModelSettings, settings_from_env
 from core.llm.settings import settings_from_public
@@ -64,53 +63,6 @@ def _seed_source(value: str) -> str:
         raise SystemExit(f"--seeds: expected official, starter or a seed file; {value!r} is none of these")
     stored = datasets.save_upload(path.name, path.read_bytes(), "seed_tasks")
     return f"upload:{stored.name}"
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _execute_with_bar(engine: Engine, run_id: int, worker: str, settings: ModelSettings) -> str:
-    from tqdm import tqdm
-
-    from core.jobs.registry import load_all
-    from core.jobs.runner import execute
-
-    load_all()
-    run = run_store.get_run(engine, run_id)
-    assert run is not None
-    outcome: dict[str, str] = {}
-    finished = threading.Event()
-
-    def work() -> None:
-        try:
-            outcome["status"] = execute(engine, run, worker, settings)
-        finally:
-            finished.set()
-
-    # Waiting on an Event, not Thread.join: a Ctrl-C that interrupts join() can leave Python 3.11 believing
-    # the thread has ended, and the process would exit mid-call with the run still marked running.
-    threading.Thread(target=work, name=f"selfinstruct-run-{run_id}", daemon=True).start()
-    bar = tqdm(total=max(run.progress_total, 1), unit="it", desc=f"run {run_id}", dynamic_ncols=True)
-    # A polite kill (SIGTERM) cancels like Ctrl-C, so the run is left resumable and marked as such.
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        while not finished.wait(0.5):
-            now = run_store.get_run(engine, run_id)
-            if now is None:
-                break
-            bar.total = max(now.progress_total, 1)
-            bar.n = now.progress_done
-            bar.set_postfix_str(now.message[:60], refresh=False)
-            bar.refresh()
-    except KeyboardInterrupt:
-        bar.write("cancelling: the run stops after the current model call (resume it with --resume)")
-        run_store.request_cancel(engine, run_id)
-        while not finished.wait(0.5):
-            pass
-    finally:
-        bar.close()
-    return outcome.get("status", "failed")
 
 
 def _generate(args: argparse.Namespace, engine: Engine) -> int:
@@ -170,7 +122,7 @@ def _generate(args: argparse.Namespace, engine: Engine) -> int:
         run_created, worker = start_here(engine, KIND, spec.to_params(settings.public_dict()), name)
         run_id = run_created.id
         print(f"run {run_id}: {name}")
-    status = _execute_with_bar(engine, run_id, worker, settings)
+    status = execute_with_progress(engine, run_id, worker, settings)
     run = run_store.get_run(engine, run_id)
     view = load_run(run_store.results(engine, run_id), run.params)
     counts = ", ".join(f"{k} {v}" for k, v in view.counts_by_reason().most_common())
