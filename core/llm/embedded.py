@@ -7,10 +7,10 @@ which we keep under the data folder.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from core.config import data_dir
 from core.llm.types import Choice, LLMError, Request, Response
 
 EMBEDDED_MODEL = "gemma-3-270m (embedded, base)"
-_load_lock = threading.Lock()
+_load_lock = threading.RLock()
 
 
 _assembled: set[Path] = set()
@@ -39,11 +39,26 @@ def model_path() -> Path:
     return target
 
 
-@lru_cache(maxsize=2)
+_models: dict[tuple[str, int, int], Any] = {}
+
+
 def _load(path: str, n_ctx: int, n_threads: int) -> Any:
     from llama_cpp import Llama
 
-    return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+    with _load_lock:
+        key = (path, n_ctx, n_threads)
+        if key not in _models:
+            _models[key] = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+        return _models[key]
+
+
+@atexit.register
+def _close_models() -> None:
+    # Freed explicitly while the interpreter is whole: left to garbage collection at shutdown, llama.cpp's
+    # destructor runs after its library handle is gone and prints a traceback.
+    for llama in _models.values():
+        llama.close()
+    _models.clear()
 
 
 class EmbeddedProvider:
