@@ -51,8 +51,9 @@ st.subheader("Data")
 missing = [g.label for g in status() if g.state != "present"]
 if missing:
     st.warning(
-        "Using the project's **starter set** for: " + ", ".join(missing) + ". Download or import the papers' "
-        "data in Settings.",
+        "Not downloaded yet: " + ", ".join(missing) + ". Meanwhile the app runs on its own **starter set** "
+        "(a few synthetic induction tasks, a dozen seed tasks, a handful of evaluation tasks). Download or import "
+        "the papers' data in Settings.",
         icon=":material/dataset:",
     )
 else:
