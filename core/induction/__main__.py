@@ -35,28 +35,12 @@ from core.induction.pipeline import (
     rows_to_csv,
     rows_to_markdown,
 )
-from core.llm import ModelSettings, settings_from_env
+from core.llm.settings import settings_from_name
 from core.store import calls as call_log
 from core.store import get_engine
 from core.store import runs as run_store
 
 KIND = "induction_benchmark"
-
-
-def _model(spec: str, base_url: str | None) -> ModelSettings:
-    if spec == "embedded":
-        return ModelSettings()
-    env = settings_from_env()
-    return ModelSettings(
-        provider="openai",
-        base_url=base_url or env.base_url,
-        model=spec,
-        api_key=env.api_key,  # from OPENAI_API_KEY: a key given as a flag would end up in shell history
-        styles=env.styles,
-        max_concurrency=env.max_concurrency,
-        timeout_s=env.timeout_s,
-        max_retries=env.max_retries,
-    )
 
 
 def _tasks(value: str) -> list[str]:
@@ -99,7 +83,7 @@ def _run(args: argparse.Namespace, engine: Engine) -> int:
             print(f"no induction benchmark run {args.resume}", file=sys.stderr)
             return 2
         settings = (
-            _model(args.induce_model, args.base_url)
+            settings_from_name(args.induce_model, args.base_url)
             if args.induce_model
             else model_from_dict(run.params["model"])  # resume with the run's own model
         )
@@ -112,10 +96,10 @@ def _run(args: argparse.Namespace, engine: Engine) -> int:
         params = run.params
         print(f"resuming run {run_id}: {', '.join(benchmark_tasks(params))} (stored settings)")
     else:
-        settings = _model(args.induce_model or "embedded", args.base_url)
+        settings = settings_from_name(args.induce_model, args.base_url)
         execute_model = None
         if args.execute_model and args.execute_model != (args.induce_model or "embedded"):
-            execute_model = _model(args.execute_model, args.base_url).public_dict()
+            execute_model = settings_from_name(args.execute_model, args.base_url).public_dict()
         tasks = _tasks(args.tasks)
         params = induction_params(
             model=settings.public_dict(),

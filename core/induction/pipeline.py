@@ -700,30 +700,19 @@ def estimate_spec_cost(spec: InductionSpec, price: tuple[float, float] | None = 
     instruction = spec.gold[0] if spec.gold else "Write the word that answers the input."
     exec_tokens = estimate_tokens(render_execution_prompt(instruction, sample_input, spec.execute_template))
     priced = dict(price_per_1k=prompt_price, completion_price_per_1k=completion_price)
-    if not (spec.search_examples and spec.n_induce > 1):
-        return estimate_cost(
-            n_demo_sets=len(spec.demo_sets),
-            k_samples=spec.k,
-            n_heldout=len(spec.tests),
-            induction_prompt_tokens=induce_tokens,
-            execution_prompt_tokens=exec_tokens,
-            induction_completion_tokens=INDUCE_MAX_TOKENS,
-            execution_completion_tokens=EXECUTE_MAX_TOKENS,
-            n_gold=len(set(spec.gold)),
-            **priced,
-        )
-    # Search: induction plus the halving's scorings, then the winner and the gold ones on the tests.
-    searching = estimate_cost(
+    inducing = dict(
         n_demo_sets=len(spec.demo_sets),
         k_samples=spec.k,
-        n_heldout=len(spec.search_examples),
         induction_prompt_tokens=induce_tokens,
         execution_prompt_tokens=exec_tokens,
         induction_completion_tokens=INDUCE_MAX_TOKENS,
         execution_completion_tokens=EXECUTE_MAX_TOKENS,
-        search=True,
         **priced,
     )
+    if not (spec.search_examples and spec.n_induce > 1):
+        return estimate_cost(n_heldout=len(spec.tests), n_gold=len(set(spec.gold)), **inducing)
+    # Search: induction plus the halving's scorings, then the winner and the gold ones on the tests.
+    searching = estimate_cost(n_heldout=len(spec.search_examples), search=True, **inducing)
     testing = estimate_cost(
         n_demo_sets=0,
         k_samples=0,

@@ -63,6 +63,30 @@ def settings_from_env() -> ModelSettings:
     )
 
 
+def settings_from_name(
+    name: str | None,
+    base_url: str | None = None,
+    styles: tuple[str, ...] | None = None,
+    max_concurrency: int | None = None,
+) -> ModelSettings:
+    """A model named on a command line: "embedded" (or nothing), else a model at `base_url` or
+    OPENAI_BASE_URL. The key comes from OPENAI_API_KEY only: a key given as a flag would land in shell
+    history."""
+    if name in (None, "", "embedded"):
+        return ModelSettings()
+    env = settings_from_env()
+    return ModelSettings(
+        provider="openai",
+        base_url=base_url or env.base_url,
+        model=name,
+        api_key=env.api_key,
+        styles=styles or env.styles,
+        max_concurrency=max_concurrency or env.max_concurrency,
+        timeout_s=env.timeout_s,
+        max_retries=env.max_retries,
+    )
+
+
 def settings_from_public(model: dict | None) -> ModelSettings | None:
     """Rebuild settings from what a run stored (`public_dict`); the API key comes from the environment
     again, since it was never stored."""

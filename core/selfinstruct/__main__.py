@@ -19,8 +19,8 @@ from sqlalchemy import Engine
 
 from core.jobs.progress import execute_with_progress
 from core.jobs.runner import resume_here, start_here
-from core.llm import ModelSettings, settings_from_env
-from core.llm.settings import settings_from_public
+from core.llm import ModelSettings
+from core.llm.settings import settings_from_name, settings_from_public
 from core.selfinstruct.pipeline import (
     EXPORT_FORMATS,
     KIND,
@@ -36,20 +36,8 @@ from core.store import runs as run_store
 
 
 def _model(args: argparse.Namespace) -> ModelSettings:
-    if args.model in (None, "embedded"):
-        return ModelSettings()
-    env = settings_from_env()
-    styles = tuple(s.strip() for s in args.styles.split(",") if s.strip()) if args.styles else env.styles
-    return ModelSettings(
-        provider="openai",
-        base_url=args.base_url or env.base_url,
-        model=args.model,
-        api_key=env.api_key,
-        styles=styles,
-        max_concurrency=args.concurrency or env.max_concurrency,
-        timeout_s=env.timeout_s,
-        max_retries=env.max_retries,
-    )
+    styles = tuple(s.strip() for s in args.styles.split(",") if s.strip()) if args.styles else None
+    return settings_from_name(args.model, args.base_url, styles, args.concurrency)
 
 
 def _seed_source(value: str) -> str:
