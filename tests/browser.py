@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import REPO_ROOT
 from tests.llm_servers import free_port
@@ -90,3 +90,10 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def wait_idle(page: Page, timeout_ms: int = 60_000) -> None:
+    """Wait until no script run is in progress: a click that lands mid-rerun can hit a button that is
+    about to be replaced and be lost."""
+    expect(page.get_by_test_id("stStatusWidget")).to_be_hidden(timeout=timeout_ms)
+    page.wait_for_timeout(300)

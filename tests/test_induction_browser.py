@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, running_app
+from tests.browser import chromium, running_app, wait_idle
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.browser
@@ -36,6 +36,8 @@ def test_induce_from_own_demonstrations(data_dir, tmp_path, artifacts_dir) -> No
         expect(page.get_by_text("Model calls, at most")).to_be_visible()
         start = page.get_by_role("button", name="Start induction")
         expect(start).to_be_enabled(timeout=30_000)
+        # The demonstrations table settles with a rerun or two; a click during one can be lost.
+        wait_idle(page)
         start.click()
         expect(page.get_by_role("heading", name="Run 1")).to_be_visible(timeout=60_000)
 
