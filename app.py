@@ -1,10 +1,15 @@
 """Instruction Workbench: the router. Pages live in pages/, logic in core/."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages.common import runner
 
-st.set_page_config(page_title="Instruction Workbench", page_icon=":material/science:", layout="wide")
+# A local file: a Material or emoji page icon becomes a favicon fetched from a CDN, and the app is offline-first.
+ICON = Path(__file__).parent / "assets" / "icon.png"
+
+st.set_page_config(page_title="Instruction Workbench", page_icon=str(ICON), layout="wide")
 
 pages = {
     "Workbench": [

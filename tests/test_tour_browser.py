@@ -1,0 +1,66 @@
+"""A tour of every page at two window sizes, as a new user would see it: no exception, no raw "None"/"nan",
+nothing wider than the window, and not one request leaving this machine (the app is offline-first)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser import chromium, running_app, wait_idle
+
+pytestmark = pytest.mark.browser
+
+PAGES = ["Home", "Instruction Induction", "Self-Instruct", "Human Evaluation", "Call log", "Settings"]
+VIEWPORTS = [(1440, 900), (1024, 768)]
+RAW_VALUE = re.compile(r"(?<![\w.])(None|nan|NaN)(?![\w.])")
+
+
+def _heading(title: str) -> str:
+    return "Instruction Workbench" if title == "Home" else title
+
+
+def _visible_text(page: Page) -> str:
+    return page.get_by_test_id("stMain").inner_text()
+
+
+def _overflow_px(page: Page) -> int:
+    # How far the main column is wider than what the window shows (a cut table or a wide chart).
+    return page.evaluate(
+        """() => {
+            const main = document.querySelector('[data-testid="stMain"]');
+            return main ? main.scrollWidth - main.clientWidth : 0;
+        }"""
+    )
+
+
+def test_every_page_reads_cleanly_at_two_sizes_and_stays_offline(data_dir, tmp_path, artifacts_dir):
+    out = artifacts_dir / "tour"
+    out.mkdir(parents=True, exist_ok=True)
+    outside: list[str] = []
+    with running_app(data_dir, tmp_path / "app.log") as url, chromium() as browser:
+        for width, height in VIEWPORTS:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.on(
+                "request",
+                lambda req: outside.append(req.url)
+                if urlparse(req.url).hostname not in ("127.0.0.1", "localhost", None)
+                and not req.url.startswith(("data:", "blob:"))
+                else None,
+            )
+            page.goto(url)
+            expect(page.get_by_role("heading", name="Instruction Workbench")).to_be_visible(timeout=30_000)
+            for title in PAGES:
+                page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+                expect(page.get_by_role("heading", name=_heading(title)).first).to_be_visible(timeout=30_000)
+                wait_idle(page)
+                slug = title.lower().replace(" ", "-")
+                page.screenshot(path=str(out / f"{slug}-{width}x{height}.png"), full_page=True)
+                assert page.get_by_test_id("stException").count() == 0, f"{title} raised an exception"
+                raw = RAW_VALUE.findall(_visible_text(page))
+                assert not raw, f"{title} at {width}px shows raw values: {raw}"
+                assert _overflow_px(page) <= 2, f"{title} at {width}px is wider than the window"
+            page.close()
+    assert not outside, f"requests left this machine: {sorted(set(outside))[:5]}"
