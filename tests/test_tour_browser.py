@@ -27,13 +27,31 @@ def _visible_text(page: Page) -> str:
 
 
 def _overflow_px(page: Page) -> int:
-    # How far the main column is wider than what the window shows (a cut table or a wide chart).
+    # How far the page or its main column is wider than what the window shows (a cut table, a wide chart).
     return page.evaluate(
-        """() => {
-            const main = document.querySelector('[data-testid="stMain"]');
-            return main ? main.scrollWidth - main.clientWidth : 0;
-        }"""
+        """() => Math.max(...['html', '[data-testid="stMain"]', '[data-testid="stMainBlockContainer"]']
+            .map(sel => document.querySelector(sel))
+            .filter(Boolean)
+            .map(el => el.scrollWidth - el.clientWidth))"""
     )
+
+
+def _settle(page: Page) -> None:
+    wait_idle(page)
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=60_000)
+
+
+def _screenshots(page: Page, stem: str, width: int, height: int) -> None:
+    """The first viewport as a user sees it, and the whole page (the main column scrolls inside the window,
+    so a full-page screenshot needs a window as tall as the content)."""
+    page.screenshot(path=f"{stem}.png")
+    content = page.evaluate(
+        "() => document.querySelector('[data-testid=\"stMainBlockContainer\"]').scrollHeight"
+    )
+    page.set_viewport_size({"width": width, "height": min(max(height, content + 160), 12_000)})
+    _settle(page)
+    page.screenshot(path=f"{stem}-full.png")
+    page.set_viewport_size({"width": width, "height": height})
 
 
 def test_every_page_reads_cleanly_at_two_sizes_and_stays_offline(data_dir, tmp_path, artifacts_dir):
@@ -55,9 +73,9 @@ def test_every_page_reads_cleanly_at_two_sizes_and_stays_offline(data_dir, tmp_p
             for title in PAGES:
                 page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
                 expect(page.get_by_role("heading", name=_heading(title)).first).to_be_visible(timeout=30_000)
-                wait_idle(page)
+                _settle(page)
                 slug = title.lower().replace(" ", "-")
-                page.screenshot(path=str(out / f"{slug}-{width}x{height}.png"), full_page=True)
+                _screenshots(page, str(out / f"{slug}-{width}x{height}"), width, height)
                 assert page.get_by_test_id("stException").count() == 0, f"{title} raised an exception"
                 raw = RAW_VALUE.findall(_visible_text(page))
                 assert not raw, f"{title} at {width}px shows raw values: {raw}"
