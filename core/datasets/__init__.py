@@ -47,6 +47,7 @@ from core.datasets.starter import (
     starter_seed_tasks,
     starter_task,
 )
+from core.datasets.templates import PaperTemplates, load_paper_templates
 from core.datasets.uploads import KINDS as UPLOAD_KINDS
 from core.datasets.uploads import parse_upload
 
@@ -108,6 +109,13 @@ def predictions(folder: Path | str | None = None) -> dict[str, list[Prediction]]
     return load_all_predictions(_root(folder))
 
 
+def paper_templates(folder: Path | str | None = None) -> PaperTemplates | None:
+    """The Self-Instruct paper's three few-shot templates when their files are in the folder, else None."""
+    if not has_official("si_templates", folder):
+        return None
+    return load_paper_templates(_root(folder))
+
+
 def save_upload(name: str, data: bytes, kind: str, folder: Path | str | None = None) -> Path:
     """Validate a user's file whole, then store it atomically under `<datasets>/uploads/<kind>/`."""
     return _uploads.save_upload(_root(folder), name, data, kind)
@@ -141,6 +149,7 @@ __all__ = [
     "InductionTask",
     "Instance",
     "PaperDemoSet",
+    "PaperTemplates",
     "Prediction",
     "Progress",
     "Report",
@@ -156,6 +165,7 @@ __all__ = [
     "instruction_task_names",
     "instruction_tasks",
     "load_task",
+    "paper_templates",
     "parse_upload",
     "predictions",
     "save_upload",
