@@ -52,7 +52,7 @@ SELFINSTRUCT_REFUSED = [
     ([*GEN, "--thresh", "0.5"], "unrecognized"),  # no abbreviations
     ([*GEN, "--classification", "x"], "unrecognized"),
     (["gen", "--seeds", "starter"], "invalid choice"),
-    (["export", "1", "--form", "alpaca"], "unrecognized"),
+    (["export", "1", "--form", "alpaca"], "required: --format"),  # not read as --format
     (["export", "0", "--format", "alpaca"], "run"),
     (["export", "abc", "--format", "alpaca"], "run"),
     ([*GEN, "--seeds", "/no/such/seeds.jsonl"], "--seeds"),
@@ -114,7 +114,7 @@ DATASETS_REFUSED = [
     (["download", "--group", "nope"], "invalid choice"),
     (["download", "--base-url", "ftp://x"], "http"),
     (["import", "/no/such/folder"], "not a folder"),
-    (["--des", "x", "status"], "unrecognized"),
+    (["status", "--des=x"], "unrecognized"),
 ]
 
 
