@@ -200,7 +200,7 @@ def test_partial_import_and_corrupt_status(tmp_path: Path, shared_datasets: Path
     assert report.fetched == [SEED_FILE] and len(report.missing) == 107
     states = {g.id: g.state for g in ds.status(dest)}
     assert states == {"instruction_induction": "missing", "seed_tasks": "present", "user_oriented": "missing",
-                      "predictions": "missing"}  # fmt: skip
+                      "predictions": "missing", "si_templates": "missing"}  # fmt: skip
     (dest / SEED_FILE).write_bytes((dest / SEED_FILE).read_bytes().replace(b"seed_task_0", b"seed_task_X"))
     [seeds] = [g for g in ds.status(dest) if g.id == "seed_tasks"]
     assert (seeds.state, seeds.corrupt) == ("corrupt", [SEED_FILE])
@@ -257,4 +257,4 @@ def test_cli_import(tmp_path: Path, shared_datasets: Path):
     run = cli("import", str(shared_datasets), data=data)
     assert run.returncode == 0, run.stderr
     assert "Imported 108 file(s)" in run.stdout
-    assert cli("status", data=data).stdout.count("present") == 4
+    assert cli("status", data=data).stdout.count("present") == 5
