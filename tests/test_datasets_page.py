@@ -29,7 +29,7 @@ def test_import_from_folder_through_settings(data_dir, shared_datasets):
     assert len(report["fetched"]) == 108 and report["missing"] == []
     at.run()
     assert not at.exception
-    assert sum("verified" in m.value for m in at.markdown) == 4
+    assert sum("verified" in m.value for m in at.markdown) == 5
     at.switch_page("pages/home.py")
     at.run()
     assert any("downloaded and verified" in s.value for s in at.success)
