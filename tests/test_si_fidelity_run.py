@@ -324,6 +324,14 @@ def test_each_candidate_stores_the_mean_rouge_l_against_the_pool(sqlite_engine, 
                 if c["kept"]:
                     pool.append(c["text"])
     assert checked >= 6
+    stored = [
+        c["avg_similarity_score"]
+        for it in view.iterations
+        for r in it.raw["requests"]
+        for c in r["candidates"]
+    ]
+    rows = [json.loads(line) for line in export_run(view, "provenance").splitlines()]
+    assert [r["avg_similarity_score"] for r in rows if r["kind"] == "candidate"] == stored
 
 
 # --- Fine-tuning export ---------------------------------------------------------------------------------------------

@@ -407,7 +407,11 @@ def record_from_row(t: int, row: Mapping[str, Any], version: str = "") -> Iterat
     for c in row["candidates"]:
         cand = Candidate(c["position"], c["number"], c["text"], c["raw"], c.get("parse_reason"))
         evidence = tuple(Similar(text, float(score)) for text, score in c.get("evidence", ()))
-        decisions.append(CandidateDecision(cand, c["kept"], c["reason"], c["stage"], evidence))
+        decisions.append(
+            CandidateDecision(
+                cand, c["kept"], c["reason"], c["stage"], evidence, c.get("avg_similarity_score")
+            )
+        )
     parse = ParseResult(
         tuple(d.candidate for d in decisions),
         row.get("finish_reason"),
