@@ -6,6 +6,7 @@ Markdown here only ever holds this module's own constant strings.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 
@@ -358,7 +359,8 @@ def analysis_tab(run: run_store.Run, view: RunView) -> None:
             fig = go.Figure(
                 go.Sunburst(
                     ids=[r["id"] for r in rows],
-                    labels=[r["label"] for r in rows],
+                    # Words from model output: Plotly reads a few HTML tags in labels, so escape them.
+                    labels=[html.escape(r["label"]) for r in rows],
                     parents=[r["parent"] for r in rows],
                     values=[r["value"] for r in rows],
                     branchvalues="total",
