@@ -147,6 +147,12 @@ def test_the_templates_are_official_files_downloaded_imported_and_verified(data_
     assert paper.output_first == oracle["output_first_template_for_clf"]
     assert paper.input_first == oracle["input_first_template_for_gen"]
     assert paper.classify.count("Is it classification?") == 31
+    # A file that differs from the published one (same size) is not used as "the paper's".
+    target = data_dir / "datasets" / "self-instruct" / "templates" / "clf_task_template.py"
+    target.write_bytes(
+        target.read_bytes().replace(b"Is it classification? Yes", b"Is it classification? Nah", 1)
+    )
+    assert datasets.paper_templates() is None and default_config().template_source == "workbench fallback"
 
 
 def test_template_files_are_read_never_run(tmp_path):

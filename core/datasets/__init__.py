@@ -17,6 +17,7 @@ from core.datasets.download import (
     download,
     group_present,
     import_folder,
+    is_verified,
     status,
 )
 from core.datasets.errors import ChecksumError, DatasetError, DownloadError
@@ -30,7 +31,7 @@ from core.datasets.loaders import (
     load_seed_tasks,
     seed_path,
 )
-from core.datasets.manifest import GROUPS
+from core.datasets.manifest import GROUPS, entries_for
 from core.datasets.records import (
     EvalTask,
     InductionExample,
@@ -110,10 +111,13 @@ def predictions(folder: Path | str | None = None) -> dict[str, list[Prediction]]
 
 
 def paper_templates(folder: Path | str | None = None) -> PaperTemplates | None:
-    """The Self-Instruct paper's three few-shot templates when their files are in the folder, else None."""
-    if not has_official("si_templates", folder):
+    """The Self-Instruct paper's three few-shot templates when their files are in the folder with the
+    manifest's sha256 (small files, so always hashed: a run labelled "paper" must use the published text),
+    else None."""
+    root = _root(folder)
+    if not all(is_verified(root / e.path, e) for e in entries_for(["si_templates"])):
         return None
-    return load_paper_templates(_root(folder))
+    return load_paper_templates(root)
 
 
 def save_upload(name: str, data: bytes, kind: str, folder: Path | str | None = None) -> Path:
