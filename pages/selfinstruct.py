@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 import core.datasets as datasets
 from core.datasets import DatasetError
+from core.humaneval.display import escape_markdown
 from core.selfinstruct.filters import DEFAULT_BLACKLIST
-from core.selfinstruct.pipeline import KIND, RunSpec, estimate_cost, resolve_seeds, with_decoding
-from core.selfinstruct.prompts import CLASSIFICATION_HEADER, INSTRUCTION_HEADER, PromptConfig
+from core.selfinstruct.pipeline import (
+    KIND,
+    MAX_IDLE,
+    STALL_PREFIX,
+    RunSpec,
+    estimate_cost,
+    resolve_seeds,
+    set_idle_limits,
+    with_decoding,
+)
+from core.selfinstruct.prompts import (
+    CLASSIFICATION_HEADER,
+    FALLBACK_SOURCE,
+    INSTANCE_DECODING,
+    INSTANCE_DECODING_CLASSIFICATION,
+    INSTRUCTION_HEADER,
+    TEMPLATE_FIELDS,
+    PromptConfig,
+)
+from core.selfinstruct.templates import base_config, with_templates
 from core.store import calls as call_log
 from core.store import runs as run_store
 from pages import selfinstruct_views as views
@@ -24,8 +45,27 @@ st.caption(
 )
 model_banner()
 
+FIDELITY_DOC = Path(__file__).resolve().parent.parent / "docs" / "fidelity.md"
+
+
+def fidelity_section() -> str:
+    """The Self-Instruct section of docs/fidelity.md (this project's own text)."""
+    try:
+        text = FIDELITY_DOC.read_text(encoding="utf-8")
+    except OSError:
+        return "docs/fidelity.md is missing from this installation."
+    start = text.find("## Self-Instruct")
+    if start < 0:
+        return text
+    end = text.find("\n## ", start + 3)
+    return text[start : end if end > 0 else None]
+
+
+with st.expander("How this page follows the paper (docs/fidelity.md)"):
+    st.markdown(fidelity_section())
+
 if error := st.session_state.pop("si_error", None):
-    st.error(error)
+    st.error(escape_markdown(error))
 
 
 def _run_label(run_id: int | None, by_id: dict[int, run_store.Run]) -> str:
@@ -54,7 +94,7 @@ def _seed_options() -> list[str]:
     try:
         uploads = sorted({t.source for t in datasets.uploaded("seed_tasks")})
     except DatasetError as exc:  # a stored upload that no longer parses: say so, offer the rest
-        st.warning(str(exc))
+        st.warning(escape_markdown(str(exc)))
         uploads = []
     return options + uploads
 
@@ -80,14 +120,14 @@ def start_form() -> None:
             try:
                 stored = datasets.save_upload(upload.name, upload.getvalue(), "seed_tasks")
             except DatasetError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(str(exc)))
             else:
                 st.session_state["si_seeds_added"] = f"upload:{stored.name}"
                 st.rerun()
     try:
         seeds = resolve_seeds(source)
     except (ValueError, DatasetError) as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))
         return
     n_clf = sum(bool(s.is_classification) for s in seeds)
     with st.expander(f"{len(seeds)} seed tasks ({n_clf} classification)"):
@@ -100,27 +140,38 @@ def start_form() -> None:
 
     settings = model_settings()
     embedded = settings.provider == "embedded"
-    st.caption(f"Model: {settings.label} (change it in Settings)")
+    st.caption("Model (change it in Settings)")
+    st.text(settings.label)
     c = st.columns(4)
     k_human = c[0].number_input("Human seeds per prompt", 0, 32, 6, key="si_k_human")
     k_machine = c[1].number_input("Machine instructions per prompt", 0, 32, 2, key="si_k_machine")
     requests = c[2].number_input("Requests per iteration", 1, 256, 1, key="si_requests")
     seed = c[3].number_input("Random seed", 0, 2**31 - 1, 0, key="si_seed")
-    c = st.columns(2)
-    # The paper's limits are 1024 and 350 tokens; the embedded model is slow, so it starts lower.
+    c = st.columns(1)
+    # The paper's limit is 1024 tokens; the embedded model is slow, so it starts lower (the label says so).
     max_tokens = c[0].number_input(
         "Max tokens per generation (paper: 1024)", 8, 4096, 128 if embedded else 1024, key="si_max_tokens"
     )
-    instance_max_tokens = c[1].number_input(
-        "Max tokens per instance generation (paper: 350)",
-        8,
+    c = st.columns(2)
+    instance_max_tokens = c[0].number_input(
+        f"Max tokens for instances of other tasks (paper: {INSTANCE_DECODING.max_tokens})",
+        1,
         4096,
-        96 if embedded else 350,
+        INSTANCE_DECODING.max_tokens,
         key="si_inst_tokens",
     )
+    clf_instance_max_tokens = c[1].number_input(
+        f"Max tokens for instances of classification tasks (paper: {INSTANCE_DECODING_CLASSIFICATION.max_tokens})",
+        1,
+        4096,
+        INSTANCE_DECODING_CLASSIFICATION.max_tokens,
+        key="si_clf_inst_tokens",
+    )
+    templates = templates_section()
     with st.expander("Prompt and filter settings"):
         classification_only = st.toggle(
-            "Classification tasks only (classification seeds and header, as the paper's second run)",
+            "Classification tasks only (the paper's second run: only the classification seeds are sampled "
+            "and count for novelty; every kept instruction is still classified)",
             key="si_clf_only",
         )
         header = st.text_area("Prompt header", INSTRUCTION_HEADER, key="si_header")
@@ -147,6 +198,23 @@ def start_form() -> None:
         instances = st.toggle(
             "Classify kept instructions and generate their instances", True, key="si_instances"
         )
+        c = st.columns(2)
+        max_idle = c[0].number_input(
+            "Stop after this many iterations in a row keep nothing",
+            1,
+            1_000_000,
+            MAX_IDLE,
+            key="si_max_idle",
+            help="A model that cannot produce novel instructions stops here instead of looping; resume with a "
+            "larger limit.",
+        )
+        max_idle_inst = c[1].number_input(
+            "Stop after this many instructions in a row get no instance",
+            1,
+            1_000_000,
+            MAX_IDLE,
+            key="si_max_idle_inst",
+        )
     mode = st.radio(
         "How far",
         ["step", "iterations", "target"],
@@ -172,7 +240,7 @@ def start_form() -> None:
         st.error("Classification-only mode needs seed tasks marked as classification.")
         return
     config = with_decoding(
-        PromptConfig(),
+        templates,
         header=header,
         classification_header=clf_header,
         temperature=temperature,
@@ -180,6 +248,7 @@ def start_form() -> None:
         presence_penalty=presence,
         max_tokens=int(max_tokens),
         instance_max_tokens=int(instance_max_tokens),
+        clf_instance_max_tokens=int(clf_instance_max_tokens),
     )
     spec = RunSpec(
         seeds=source,
@@ -196,6 +265,8 @@ def start_form() -> None:
         seed=int(seed),
         classify=instances,
         instances=instances,
+        max_idle_iterations=int(max_idle),
+        max_idle_instances=int(max_idle_inst),
     )
     est = estimate_cost(spec, seeds)
     price = call_log.estimate_cost(
@@ -207,7 +278,7 @@ def start_form() -> None:
         + (f", about ${price:,.2f}" if price is not None else " (no price set for this model in Settings)")
         + ". Assumes every response runs to its token limit and two new instructions per request."
     )
-    st.caption(f"Prompt template version {config.version}")
+    st.caption(f"Prompt template version {config.version} · {config.templates_label}")
     label = {
         "step": "Start: run the first iteration",
         "iterations": "Start the run",
@@ -221,6 +292,40 @@ def start_form() -> None:
         st.rerun()
 
 
+def templates_section() -> PromptConfig:
+    """The few-shot templates of a new run: view each; optionally edit a copy (stored with the run and
+    labelled as a departure)."""
+    paper = datasets.paper_templates()
+    base = base_config(paper)
+    with st.expander(f"Few-shot templates · {base.templates_label}"):
+        if base.template_source == FALLBACK_SOURCE:
+            st.warning(
+                "The paper's template files are not in the datasets folder, so this project's own example sets "
+                "stand in (workbench fallback). Download or import the Self-Instruct prompt templates in "
+                "Settings to use the paper's."
+            )
+        else:
+            st.caption("The paper's published templates (clf_task_template.py, instance_gen_template.py).")
+        texts: dict[str, str | None] = {}
+        for tab, (name, label) in zip(
+            st.tabs(list(TEMPLATE_FIELDS.values())), TEMPLATE_FIELDS.items(), strict=True
+        ):
+            with tab:
+                original = getattr(base, name)
+                if st.toggle("Edit a copy for this run (a departure)", key=f"si_edit_{name}"):
+                    texts[name] = st.text_area(label, original, height=300, key=f"si_tpl_{name}")
+                else:
+                    st.code(original, language=None, wrap_lines=True)
+        try:
+            config = with_templates(base, **texts)
+        except ValueError as exc:
+            st.error(str(exc))
+            config = base
+        if config.edited_templates:
+            st.warning(config.templates_label)
+    return config
+
+
 # --- One run -----------------------------------------------------------------------------------------------------
 
 
@@ -231,12 +336,18 @@ def run_page(run_id: int) -> None:
     spec = RunSpec.from_params(run.params)
     model = run.params.get("model") or {}
     model_label = "embedded Gemma 3 270M" if model.get("provider") == "embedded" else model.get("model", "?")
-    st.caption(
-        f"Model: {model_label} · seeds: {spec.seeds} · {spec.k_human}+{spec.k_machine} per prompt · {spec.requests_per_iteration} "
-        f"request(s) per iteration · seed {spec.seed} · threshold {spec.threshold} · "
+    # Model names and upload file names come from outside: plain text, not a Markdown caption.
+    st.text(
+        f"Model: {model_label} · seeds: {spec.seeds} · {spec.k_human}+{spec.k_machine} per prompt · "
+        f"{spec.requests_per_iteration} request(s) per iteration · seed {spec.seed} · threshold {spec.threshold} · "
         f"stops at {spec.iterations if spec.iterations is not None else '∞'} iterations / pool "
-        f"{spec.target if spec.target is not None else '∞'} · template {run.params.get('prompt_version', '')}"
+        f"{spec.target if spec.target is not None else '∞'} · template {run.params.get('prompt_version', '')} · "
+        f"{spec.prompt.templates_label} · instance max_tokens {spec.prompt.instance_decoding.max_tokens} "
+        f"(classification {spec.prompt.instance_decoding_classification.max_tokens})"
+        + (" · classification-only" if spec.classification_only else "")
     )
+    if run.status == "failed" and (run.error or "").startswith(STALL_PREFIX):
+        stall_resume(run, spec)
 
     seen = (run.status, len(run_store.result_keys(engine(), run_id)))
 
@@ -271,6 +382,29 @@ def run_page(run_id: int) -> None:
 
     watch()
     body()
+
+
+def stall_resume(run: run_store.Run, spec: RunSpec) -> None:
+    """A stalled run: raise its stall limits and queue it again."""
+    with st.container(border=True):
+        st.caption("This run stopped because it stalled. Raise the limit to let it go on.")
+        c = st.columns([2, 2, 1], vertical_alignment="bottom")
+        iters = c[0].number_input(
+            "Max idle iterations", 1, 1_000_000, spec.max_idle_iterations * 2, key=f"si_idle_{run.id}"
+        )
+        insts = c[1].number_input(
+            "Max idle instances", 1, 1_000_000, spec.max_idle_instances * 2, key=f"si_idle_inst_{run.id}"
+        )
+        if c[2].button("Resume", key=f"si_idle_go_{run.id}"):
+            try:
+                set_idle_limits(engine(), run.id, iterations=int(iters), instances=int(insts))
+            except (ValueError, KeyError) as exc:
+                st.session_state["si_error"] = str(exc)
+            else:
+                settings = model_settings()
+                same = settings.public_dict() == run.params.get("model")  # a key held in memory travels along
+                runner().resume(run.id, settings if same else None)
+            st.rerun()
 
 
 if selected is None:

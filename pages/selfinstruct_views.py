@@ -6,18 +6,21 @@ Markdown here only ever holds this module's own constant strings.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 
 import pandas as pd
 import streamlit as st
 
+from core.humaneval.display import escape_markdown
 from core.selfinstruct.filters import CandidateDecision
 from core.selfinstruct.pipeline import (
     EXPORT_FORMATS,
     IterationView,
     PoolItem,
     RunView,
+    export_label,
     export_run,
     extend_run,
     load_run,
@@ -95,7 +98,7 @@ def _iteration_nav(run_id: int, view: RunView) -> IterationView | None:
     return view.iterations[t]
 
 
-def candidate_card(d: CandidateDecision, seed_rouge: float | None = None) -> None:
+def candidate_card(d: CandidateDecision, seed_rouge: float | None = None, avg: float | None = None) -> None:
     with st.container(border=True):
         code = d.code if d.code in REASONS else None
         if d.kept:
@@ -110,6 +113,8 @@ def candidate_card(d: CandidateDecision, seed_rouge: float | None = None) -> Non
                 st.text(detail)
         if d.kept and seed_rouge is not None:
             st.caption(f"Highest ROUGE-L against a seed: {seed_rouge:.3f}")
+        if avg is not None:
+            st.caption(f"Mean ROUGE-L against the pool (avg_similarity_score): {avg:.3f}")
         if d.evidence:
             frame = pd.DataFrame(
                 [{"ROUGE-L": round(s.score, 3), "closest pool instruction": s.text} for s in d.evidence]
@@ -147,7 +152,8 @@ def show_iteration(view: RunView, it: IterationView) -> None:
             st.code(record.prompt, language=None, wrap_lines=True)
         st.markdown("**3 · Raw response**")
         st.code(record.response or "(empty response)", language=None, wrap_lines=True)
-        st.caption(
+        # finish_reason is the endpoint's text: plain, not a Markdown caption.
+        st.text(
             f"finish_reason={record.finish_reason} · call #{record.call_id} · template {record.template_version}"
         )
         if raw.get("preamble"):
@@ -157,6 +163,7 @@ def show_iteration(view: RunView, it: IterationView) -> None:
         if not record.decisions:
             st.caption("The response held no numbered candidate.")
         cols = st.columns(2)
+        avgs = [c.get("avg_similarity_score") for c in raw["candidates"]]
         for n, d in enumerate(record.decisions):
             seed_rouge = None
             if d.kept:
@@ -164,7 +171,7 @@ def show_iteration(view: RunView, it: IterationView) -> None:
                 seed_rouge = item.seed_rouge if item else None
                 kept_i += 1
             with cols[n % 2]:
-                candidate_card(d, seed_rouge)
+                candidate_card(d, seed_rouge, avgs[n] if n < len(avgs) else None)
     st.markdown("**5 · Classification verdicts**")
     rows = [
         {"instruction": x.original, "classification?": x.verdict.answer, "raw reply": x.verdict.raw}
@@ -188,7 +195,7 @@ def show_iteration(view: RunView, it: IterationView) -> None:
             st.text(x.original)
             st.caption("Prompt")
             st.code(ti.prompt, language=None, wrap_lines=True)
-            st.caption(f"Response (finish_reason={ti.finish_reason}, call #{ti.call_id})")
+            st.text(f"Response (finish_reason={ti.finish_reason}, call #{ti.call_id})")
             st.code(ti.response or "(empty)", language=None, wrap_lines=True)
             if ti.decisions:
                 st.dataframe(
@@ -336,7 +343,7 @@ def analysis_tab(run: run_store.Run, view: RunView) -> None:
             with st.spinner("Parsing instructions…"):
                 pairs = verb_noun_pairs([x.instruction for x in view.pool], model)
         except OSError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
         else:
             st.session_state[key] = (
                 len(view.pool),
@@ -352,7 +359,8 @@ def analysis_tab(run: run_store.Run, view: RunView) -> None:
             fig = go.Figure(
                 go.Sunburst(
                     ids=[r["id"] for r in rows],
-                    labels=[r["label"] for r in rows],
+                    # Words from model output: Plotly reads a few HTML tags in labels, so escape them.
+                    labels=[html.escape(r["label"]) for r in rows],
                     parents=[r["parent"] for r in rows],
                     values=[r["value"] for r in rows],
                     branchvalues="total",
@@ -458,10 +466,16 @@ def export_tab(run: run_store.Run, view: RunView) -> None:
         f"{len(view.pool)} instructions with {sum(len(t.instances) for t in view.tasks)} instances, after your "
         "edits and deletions."
     )
+    st.text(f"Prompts of this run: {export_label(view)} (named in the provenance export's first row)")
+    with_seeds = st.toggle(
+        f"Fine-tuning export: include the {len(view.seeds)} seed tasks (as the paper's script does)",
+        True,
+        key=f"si_dl_seeds_{run.id}",
+    )
     for fmt, (file_name, mime) in EXPORT_FORMATS.items():
         st.download_button(
             EXPORT_LABELS[fmt],
-            export_run(view, fmt),
+            export_run(view, fmt, include_seed_tasks=with_seeds if fmt == "finetune" else None),
             file_name=f"run{run.id}_{file_name}",
             mime=mime,
             key=f"si_dl_{fmt}_{run.id}",

@@ -165,13 +165,13 @@ def test_import_folder_then_everything_is_official(data_dir: Path, shared_datase
     dest = data_dir / "datasets"
     assert {g.id: g.state for g in ds.status()} == dict.fromkeys(ds.GROUPS, "missing")
     report = ds.import_folder(shared_datasets)
-    assert len(report.fetched) == 106 and report.missing == []
+    assert len(report.fetched) == 108 and report.missing == []
     assert {g.id: g.state for g in ds.status()} == dict.fromkeys(ds.GROUPS, "present")
     assert not any(p.name.endswith(".part") for p in dest.rglob("*"))
     assert ds.instruction_task_names() == list(ds.TASK_NAMES)
     assert len(ds.seed_tasks()) == 175 and ds.seed_tasks()[0].source == "official"
     assert len(ds.eval_tasks()) == 252 and len(ds.predictions()) == 8
-    assert len(ds.import_folder(shared_datasets).present) == 106  # a second import copies nothing
+    assert len(ds.import_folder(shared_datasets).present) == 108  # a second import copies nothing
 
 
 def test_import_refuses_a_bad_file_before_copying_anything(tmp_path: Path, shared_datasets: Path):
@@ -197,10 +197,10 @@ def test_partial_import_and_corrupt_status(tmp_path: Path, shared_datasets: Path
     (source / SEED_FILE).parent.mkdir(parents=True)
     shutil.copyfile(shared_datasets / SEED_FILE, source / SEED_FILE)
     report = ds.import_folder(source, dest)
-    assert report.fetched == [SEED_FILE] and len(report.missing) == 105
+    assert report.fetched == [SEED_FILE] and len(report.missing) == 107
     states = {g.id: g.state for g in ds.status(dest)}
     assert states == {"instruction_induction": "missing", "seed_tasks": "present", "user_oriented": "missing",
-                      "predictions": "missing"}  # fmt: skip
+                      "predictions": "missing", "si_templates": "missing"}  # fmt: skip
     (dest / SEED_FILE).write_bytes((dest / SEED_FILE).read_bytes().replace(b"seed_task_0", b"seed_task_X"))
     [seeds] = [g for g in ds.status(dest) if g.id == "seed_tasks"]
     assert (seeds.state, seeds.corrupt) == ("corrupt", [SEED_FILE])
@@ -256,5 +256,5 @@ def test_cli_import(tmp_path: Path, shared_datasets: Path):
     data = tmp_path / "data"
     run = cli("import", str(shared_datasets), data=data)
     assert run.returncode == 0, run.stderr
-    assert "Imported 106 file(s)" in run.stdout
-    assert cli("status", data=data).stdout.count("present") == 4
+    assert "Imported 108 file(s)" in run.stdout
+    assert cli("status", data=data).stdout.count("present") == 5

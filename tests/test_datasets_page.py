@@ -26,10 +26,10 @@ def test_import_from_folder_through_settings(data_dir, shared_datasets):
     run_id = run_once(engine)
     assert run_id is not None and run_store.get_run(engine, run_id).status == "done"
     report = run_store.results(engine, run_id)["report"]
-    assert len(report["fetched"]) == 106 and report["missing"] == []
+    assert len(report["fetched"]) == 108 and report["missing"] == []
     at.run()
     assert not at.exception
-    assert sum("verified" in m.value for m in at.markdown) == 4
+    assert sum("verified" in m.value for m in at.markdown) == 5
     at.switch_page("pages/home.py")
     at.run()
     assert any("downloaded and verified" in s.value for s in at.success)

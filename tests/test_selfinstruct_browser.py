@@ -22,7 +22,8 @@ def test_step_through_one_iteration(data_dir, tmp_path, artifacts_dir):
 
         for label, value in (
             ("Max tokens per generation (paper: 1024)", "48"),
-            ("Max tokens per instance generation (paper: 350)", "16"),
+            ("Max tokens for instances of other tasks (paper: 350)", "16"),
+            ("Max tokens for instances of classification tasks (paper: 300)", "16"),
         ):
             box = page.get_by_label(label)
             box.fill(value)

@@ -38,6 +38,7 @@ def test_step_mode_shows_each_stage_and_steps_back_and_forth(app):
     assert any("Estimate:" in c.value and "model calls" in c.value for c in at.caption)
     at.number_input(key="si_max_tokens").set_value(40)
     at.number_input(key="si_inst_tokens").set_value(16)
+    at.number_input(key="si_clf_inst_tokens").set_value(16)
     at.radio(key="si_on_length").set_value("drop_last")
     at.run()
     at.button(key="si_start").click()

@@ -56,7 +56,12 @@ def share_model(data_dir: Path) -> None:
 
 
 def small_prompts(max_tokens: int = 48, instance_max_tokens: int = 24) -> PromptConfig:
-    return with_decoding(PromptConfig(), max_tokens=max_tokens, instance_max_tokens=instance_max_tokens)
+    return with_decoding(
+        PromptConfig(),
+        max_tokens=max_tokens,
+        instance_max_tokens=instance_max_tokens,
+        clf_instance_max_tokens=instance_max_tokens,
+    )
 
 
 def pool_of(engine, run_id: int) -> list[str]:
@@ -192,10 +197,8 @@ def test_a_run_records_every_candidate_decision_and_unit(sqlite_engine, scripted
     provenance = [json.loads(line) for line in export_run(view, "provenance").splitlines()]
     assert sum(r["kind"] == "call" for r in provenance) == 6
     assert sum(r["kind"] == "candidate" for r in provenance) == view.n_candidates
-    assert [len(x.splitlines()) for x in (export_run(view, "chat"), export_run(view, "finetune"))] == [
-        len(alpaca),
-        len(alpaca),
-    ]
+    finetune = export_run(view, "finetune", include_seed_tasks=False)
+    assert [len(x.splitlines()) for x in (export_run(view, "chat"), finetune)] == [len(alpaca), len(alpaca)]
     # Re-running a finished run changes nothing: every unit is stored.
     before = run_store.results(sqlite_engine, run_id)
     run_store.requeue(sqlite_engine, run_id)
@@ -289,10 +292,12 @@ def test_a_chat_only_endpoint_gets_the_chat_rendering(sqlite_engine, monkeypatch
         12,
         13,
     ]
-    # Only classification seeds are sampled, and every kept instruction counts as classification.
+    # Only classification seeds are sampled, and every kept instruction is still asked about (the paper
+    # classifies its classification-only run's instructions too): the verdict is the model's, not assumed.
     seeds = {s.instruction: s.is_classification for s in view.seeds}
     assert all(seeds[s.text] for s in view.iterations[0].records[0].sample.items)
-    assert view.items and all(x.is_classification for x in view.items)
+    assert view.items and all(x.verdict is not None and x.verdict.raw for x in view.items)
+    assert all(x.is_classification == ("classify" in x.instruction.lower()) for x in view.items)
 
 
 def test_spec_validation_and_parameters_round_trip():
@@ -427,7 +432,16 @@ def test_command_line_generate_resume_and_export(data_dir, tmp_path):
             timeout=300,
         )
 
-    common = ["--max-tokens", "48", "--instance-max-tokens", "24", "--on-length", "drop_last"]
+    common = [
+        "--max-tokens",
+        "48",
+        "--instance-max-tokens",
+        "24",
+        "--clf-instance-max-tokens",
+        "24",
+        "--on-length",
+        "drop_last",
+    ]
     out = cli("generate", "--seeds", str(seeds), "--model", "embedded", "--iterations", "1", *common)
     assert out.returncode == 0, out.stderr[-2000:]
     run_id = int(re.search(r"^run (\d+):", out.stdout, re.MULTILINE).group(1))

@@ -17,6 +17,7 @@ from core.datasets.download import (
     download,
     group_present,
     import_folder,
+    is_verified,
     status,
 )
 from core.datasets.errors import ChecksumError, DatasetError, DownloadError
@@ -30,7 +31,7 @@ from core.datasets.loaders import (
     load_seed_tasks,
     seed_path,
 )
-from core.datasets.manifest import GROUPS
+from core.datasets.manifest import GROUPS, entries_for
 from core.datasets.records import (
     EvalTask,
     InductionExample,
@@ -47,6 +48,7 @@ from core.datasets.starter import (
     starter_seed_tasks,
     starter_task,
 )
+from core.datasets.templates import PaperTemplates, load_paper_templates
 from core.datasets.uploads import KINDS as UPLOAD_KINDS
 from core.datasets.uploads import parse_upload
 
@@ -108,6 +110,16 @@ def predictions(folder: Path | str | None = None) -> dict[str, list[Prediction]]
     return load_all_predictions(_root(folder))
 
 
+def paper_templates(folder: Path | str | None = None) -> PaperTemplates | None:
+    """The Self-Instruct paper's three few-shot templates when their files are in the folder with the
+    manifest's sha256 (small files, so always hashed: a run labelled "paper" must use the published text),
+    else None."""
+    root = _root(folder)
+    if not all(is_verified(root / e.path, e) for e in entries_for(["si_templates"])):
+        return None
+    return load_paper_templates(root)
+
+
 def save_upload(name: str, data: bytes, kind: str, folder: Path | str | None = None) -> Path:
     """Validate a user's file whole, then store it atomically under `<datasets>/uploads/<kind>/`."""
     return _uploads.save_upload(_root(folder), name, data, kind)
@@ -141,6 +153,7 @@ __all__ = [
     "InductionTask",
     "Instance",
     "PaperDemoSet",
+    "PaperTemplates",
     "Prediction",
     "Progress",
     "Report",
@@ -156,6 +169,7 @@ __all__ = [
     "instruction_task_names",
     "instruction_tasks",
     "load_task",
+    "paper_templates",
     "parse_upload",
     "predictions",
     "save_upload",

@@ -54,19 +54,34 @@ def _status(dest: Path) -> int:
     return 0
 
 
+def _http_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected an http(s) URL, got {text!r}")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.datasets", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m core.datasets", description=__doc__.splitlines()[0], allow_abbrev=False
+    )
     parser.add_argument("--dest", type=Path, help="datasets folder (default: data/datasets)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("status", help="show which datasets are present, missing or corrupt")
-    get = sub.add_parser("download", help="fetch the official files from their upstream URLs")
+    sub.add_parser("status", help="show which datasets are present, missing or corrupt", allow_abbrev=False)
+    get = sub.add_parser(
+        "download", help="fetch the official files from their upstream URLs", allow_abbrev=False
+    )
     get.add_argument("--group", action="append", choices=list(GROUPS), help="only this dataset (repeatable)")
-    get.add_argument("--base-url", help="fetch <base-url>/<path> instead of the upstream URLs (a mirror)")
-    imp = sub.add_parser("import", help="copy the official files from a local folder")
+    get.add_argument(
+        "--base-url", type=_http_url, help="fetch <base-url>/<path> instead of the upstream URLs (a mirror)"
+    )
+    imp = sub.add_parser("import", help="copy the official files from a local folder", allow_abbrev=False)
     imp.add_argument("folder", type=Path)
     imp.add_argument("--group", action="append", choices=list(GROUPS), help="only this dataset (repeatable)")
     args = parser.parse_args(argv)
     dest = args.dest or datasets_dir()
+    if dest.exists() and not dest.is_dir():
+        print(f"error: --dest: {dest} is a file, not a folder", file=sys.stderr)
+        return 2
     try:
         if args.command == "status":
             return _status(dest)
@@ -80,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         if sys.stdout.isatty():
             print()  # end a live progress line
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the folder cannot be written or read: say where, without a traceback
+        print(f"error: {exc.filename or dest}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted; run the same command again to resume", file=sys.stderr)

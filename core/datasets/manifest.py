@@ -24,6 +24,9 @@ SEED_FILE = "self-instruct/seed_tasks.jsonl"
 EVAL_FILE = "self-instruct/user_oriented_instructions.jsonl"
 PREDICTIONS_DIR = "self-instruct/predictions"
 PREDICTIONS_SUFFIX = "_predictions.jsonl"
+TEMPLATES_DIR = "self-instruct/templates"  # the paper's few-shot prompt templates (Python files read as data)
+CLF_TEMPLATE_FILE = TEMPLATES_DIR + "/clf_task_template.py"
+INSTANCE_TEMPLATE_FILE = TEMPLATES_DIR + "/instance_gen_template.py"
 
 # Dataset groups, in display order: id -> label.
 GROUPS: dict[str, str] = {
@@ -31,6 +34,7 @@ GROUPS: dict[str, str] = {
     "seed_tasks": "Self-Instruct seed tasks",
     "user_oriented": "User-oriented evaluation tasks (252)",
     "predictions": "Model predictions on the 252 tasks",
+    "si_templates": "Self-Instruct prompt templates (paper)",
 }
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -57,6 +61,8 @@ def group_of(path: str) -> str:
         return "user_oriented"
     if path.startswith(PREDICTIONS_DIR + "/"):
         return "predictions"
+    if path.startswith(TEMPLATES_DIR + "/"):
+        return "si_templates"
     raise ValueError(f"{path} belongs to no dataset group")
 
 

@@ -16,6 +16,11 @@ class Cancelled(Exception):
     """Raised inside a job when the user asked it to stop; the runner marks the run cancelled."""
 
 
+class Stopped(Exception):
+    """Raised by a job that cannot usefully go on (e.g. a stalled loop): the run is marked failed with this
+    message as its reason, without a traceback, and can be resumed once the cause is addressed."""
+
+
 @dataclass
 class JobContext:
     engine: Engine

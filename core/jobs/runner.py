@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from core.jobs.context import Cancelled, JobContext
+from core.jobs.context import Cancelled, JobContext, Stopped
 from core.jobs.registry import JOB_KINDS, load_all
 from core.llm import LLMError, ModelSettings
 from core.llm.settings import settings_from_public
@@ -99,7 +99,7 @@ def execute(
             JOB_KINDS[run.kind](ctx)
     except Cancelled:
         status, error = "cancelled", None
-    except LLMError as exc:
+    except (LLMError, Stopped) as exc:
         status, error = "failed", str(exc)
     except Exception as exc:  # a job's bug must not kill the worker; the run shows the error
         log.exception("run %s failed", run.id)

@@ -159,6 +159,7 @@ def provenance_records(
                     "reason": d.reason,
                     "reason_code": d.code,
                     "most_similar": [{"instruction": s.text, "rouge_l": s.score} for s in d.evidence],
+                    "avg_similarity_score": d.avg_similarity,
                 }
             )
     for v in classifications:

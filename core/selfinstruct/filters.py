@@ -101,6 +101,8 @@ class CandidateDecision:
     stage: str | None  # "parse", "rules" or "novelty" for a drop; None when kept
     # The closest pool instructions, for candidates that reached the novelty check.
     evidence: tuple[Similar, ...] = ()
+    # Mean ROUGE-L against the whole pool (the reference's avg_similarity_score), when it was computed.
+    avg_similarity: float | None = None
 
     @property
     def text(self) -> str:

@@ -21,10 +21,17 @@ _LABEL = "Class label:"
 _OUTPUT = re.compile(r"Output\s*\d*\s*:")
 _INPUT = re.compile(r"Input\s*\d*\s*:")
 _INPUT_PREFIX = re.compile(r"^Input\s*\d*\s*:")
-# "Example 3" on a line of its own, or "Example 3:" opening a line. The paper splits on "Example\s?\d*\.?"
-# anywhere, which also cuts a sentence such as "Example sentences are short." in two.
+# An "Example N" marker opening a line, as models write it: alone ("Example 3", "Example 3:", "**Example 3**",
+# "### Example 3"), or with the instance starting on the same line ("Example 1 Input: ...", "Example 1 - ...",
+# "**Example 1:** ..."). Without a number the marker must stand alone on its line. The paper splits on
+# "Example\s?\d*\.?" anywhere, which also cuts "Example sentences are short." in two and leaves "**" or "-"
+# as part of an instance.
+_DECO = r"(?:\*{1,3}|_{1,3}|\#{1,6}[ \t]*)"
+_CLOSE = r"(?:\*{1,3}|_{1,3})"
+_SEP = r"(?:[.:)\-\u2013\u2014][ \t]*)"
 _EXAMPLE = re.compile(
-    r"^[ \t]*Example(?:[ \t]*\d+)?[ \t]*(?:[.:][ \t]*)?(?:\n|$)|^[ \t]*Example[ \t]*\d+[ \t]*[.:][ \t]*",
+    rf"^[ \t]*{_DECO}?Example(?:[ \t]*\d+)?[ \t]*{_CLOSE}?[ \t]*{_SEP}?{_CLOSE}?[ \t]*(?:\n|$)"
+    rf"|^[ \t]*{_DECO}?Example[ \t]*\d+[ \t]*{_CLOSE}?[ \t]*{_SEP}?{_CLOSE}?[ \t]*",
     re.MULTILINE,
 )
 # A chat model may go on to invent the next task; a completion model is stopped there by "Task:".

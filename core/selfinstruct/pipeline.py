@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine
 
-from core.jobs.context import JobContext
+from core.jobs.context import JobContext, Stopped
 from core.jobs.registry import job_kind
 from core.llm import GenParams, LLMClient, Request
 from core.selfinstruct.analysis import DatasetStats, length_distributions, table1_stats
@@ -45,13 +45,21 @@ from core.selfinstruct.filters import (
 from core.selfinstruct.instances import InstanceDecision, TaskInstances, build_task_instances
 from core.selfinstruct.iteration import IterationRecord, process_response
 from core.selfinstruct.parsing import Candidate, ParseResult
-from core.selfinstruct.prompts import MAX_INSTANCES, DecodingSettings, PromptConfig
+from core.selfinstruct.prompts import (
+    FALLBACK_SOURCE,
+    MAX_INSTANCES,
+    DecodingSettings,
+    PromptConfig,
+    templates_label,
+)
 from core.selfinstruct.records import Instance, Task
 from core.selfinstruct.sampling import PromptSample, SampledInstruction, sample_instructions
+from core.selfinstruct.templates import default_config
 from core.similarity import NoveltyIndex
 from core.store import runs as run_store
 
 KIND = "selfinstruct"
+MAX_IDLE = 20  # default stall limit (iterations that keep nothing in a row)
 SEED_SOURCES = ("official", "starter")  # or "upload:<file name>"
 Style = Literal["completion", "chat"]
 
@@ -86,6 +94,8 @@ def prompt_config_from_dict(raw: Mapping[str, Any] | None) -> PromptConfig:
             kwargs[name] = _decoding(value)
     if "chat_system" in kwargs:
         kwargs["chat_system"] = tuple(tuple(pair) for pair in kwargs["chat_system"])
+    if "edited_templates" in kwargs:
+        kwargs["edited_templates"] = tuple(kwargs["edited_templates"])
     return PromptConfig(**kwargs)
 
 
@@ -113,10 +123,17 @@ class RunSpec:
     classify: bool = True
     instances: bool = True
     max_instances: int = MAX_INSTANCES
+    # A run stops (resumable) after this many consecutive iterations that keep no instruction, or this many
+    # consecutive instructions whose instance generation keeps nothing: a model that can never reach the
+    # target must not loop forever.
+    max_idle_iterations: int = MAX_IDLE
+    max_idle_instances: int = MAX_IDLE
 
     def __post_init__(self) -> None:
         if self.iterations is None and self.target is None:
             raise ValueError("a Self-Instruct run needs a number of iterations or a target pool size")
+        if self.max_idle_iterations < 1 or self.max_idle_instances < 1:
+            raise ValueError("max_idle_iterations and max_idle_instances must be at least 1")
         if self.requests_per_iteration < 1:
             raise ValueError("requests_per_iteration must be at least 1")
         if self.on_length not in ("drop_all", "drop_last"):
@@ -142,6 +159,7 @@ class RunSpec:
             params[f.name] = list(value) if isinstance(value, tuple) else value
         params["prompt"] = self.prompt.to_dict()
         params["prompt_version"] = self.prompt.version  # so records and the page can cite it
+        params["templates"] = self.prompt.templates_label  # "templates: paper" or the fallback / an edit
         return params
 
     @classmethod
@@ -154,7 +172,10 @@ class RunSpec:
 
 
 def selfinstruct_params(model: Mapping[str, Any], **options: Any) -> dict[str, Any]:
-    """Stored parameters of a run: `model` is a public settings dict (never a key); options are RunSpec's."""
+    """Stored parameters of a run: `model` is a public settings dict (never a key); options are RunSpec's.
+    Without a `prompt`, the paper's templates are used when the datasets folder holds them."""
+    if "prompt" not in options:
+        options["prompt"] = default_config()
     return RunSpec(**options).to_params(model)
 
 
@@ -168,6 +189,7 @@ def with_decoding(
     presence_penalty: float | None = None,
     max_tokens: int | None = None,
     instance_max_tokens: int | None = None,
+    clf_instance_max_tokens: int | None = None,
 ) -> PromptConfig:
     """The prompt configuration with the settings the page and the command line expose changed."""
     changes = {
@@ -182,12 +204,14 @@ def with_decoding(
         out = replace(out, header=header)
     if classification_header is not None:
         out = replace(out, classification_header=classification_header)
+    # Instances of classification tasks and of the others have their own limits (paper: 300 and 350).
     if instance_max_tokens is not None:
+        out = replace(out, instance_decoding=replace(out.instance_decoding, max_tokens=instance_max_tokens))
+    if clf_instance_max_tokens is not None:
         out = replace(
             out,
-            instance_decoding=replace(out.instance_decoding, max_tokens=instance_max_tokens),
             instance_decoding_classification=replace(
-                out.instance_decoding_classification, max_tokens=instance_max_tokens
+                out.instance_decoding_classification, max_tokens=clf_instance_max_tokens
             ),
         )
     return out
@@ -276,7 +300,9 @@ def plan_iteration(
 # --- Records: to and from JSON ----------------------------------------------------------------------------------
 
 
-def _candidate_row(d: CandidateDecision, seed_hit: Similar | None) -> dict[str, Any]:
+def _candidate_row(
+    d: CandidateDecision, seed_hit: Similar | None, avg: float | None = None
+) -> dict[str, Any]:
     c = d.candidate
     return {
         "position": c.position,
@@ -288,6 +314,8 @@ def _candidate_row(d: CandidateDecision, seed_hit: Similar | None) -> dict[str, 
         "reason": d.reason,
         "stage": d.stage,
         "evidence": [[s.text, s.score] for s in d.evidence],
+        # The reference's avg_similarity_score: mean ROUGE-L against the whole pool when it was judged.
+        "avg_similarity_score": avg,
         # The paper's Figure 4: the kept instruction's highest ROUGE-L against the human seeds.
         "seed_rouge": seed_hit.score if seed_hit else (0.0 if d.kept else None),
         "closest_seed": seed_hit.text if seed_hit else None,
@@ -307,13 +335,19 @@ def judge_response(
 ) -> dict[str, Any]:
     """Stages 3-4 for one response: parse, filter, and add each kept instruction to `pool` before the next
     candidate is judged. Returns the request's stored record."""
+    means: list[float] = []  # one per candidate that reached the novelty check, in order
+
+    def similar(text: str) -> list:
+        means.append(pool.mean_score(text))  # against the pool as it stands before this candidate
+        return pool.top_k(text, EVIDENCE_SIZE)
+
     record = process_response(
         t,
         planned.sample,
         planned.prompt,
         text,
         finish_reason,
-        similar=lambda s: pool.top_k(s, EVIDENCE_SIZE),
+        similar=similar,
         add=pool.add,
         mode=style,
         on_length=spec.on_length,
@@ -323,12 +357,15 @@ def judge_response(
         call_id=call_id,
     )
     candidates = []
+    checked = iter(means)
     for d in record.decisions:
-        hit = None
+        hit, avg = None, None
+        if d.kept or d.stage == "novelty":
+            avg = next(checked)
         if d.kept:
             top = seed_pool.top_k(d.text, 1)
             hit = Similar(top[0].text or "", top[0].score) if top else None
-        candidates.append(_candidate_row(d, hit))
+        candidates.append(_candidate_row(d, hit, avg))
     request = planned.request
     return {
         "j": planned.j,
@@ -370,7 +407,11 @@ def record_from_row(t: int, row: Mapping[str, Any], version: str = "") -> Iterat
     for c in row["candidates"]:
         cand = Candidate(c["position"], c["number"], c["text"], c["raw"], c.get("parse_reason"))
         evidence = tuple(Similar(text, float(score)) for text, score in c.get("evidence", ()))
-        decisions.append(CandidateDecision(cand, c["kept"], c["reason"], c["stage"], evidence))
+        decisions.append(
+            CandidateDecision(
+                cand, c["kept"], c["reason"], c["stage"], evidence, c.get("avg_similarity_score")
+            )
+        )
     parse = ParseResult(
         tuple(d.candidate for d in decisions),
         row.get("finish_reason"),
@@ -461,7 +502,11 @@ class _Loop:
     machine: list[Task] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        texts = [s.instruction for s in self.seeds]
+        # As in the paper's classification-only run, that run's seeds are the classification seeds alone:
+        # they are what it samples from and what its candidates must be novel against.
+        texts = [
+            s.instruction for s in self.seeds if s.is_classification or not self.spec.classification_only
+        ]
         # As in the paper, a candidate must be novel against the seeds and every instruction kept so far.
         self.pool = NoveltyIndex(texts, self.spec.threshold)
         self.seed_pool = NoveltyIndex(texts, self.spec.threshold)
@@ -513,14 +558,10 @@ class _Loop:
 
     def classify(self, t: int, kept: list[str]) -> None:
         cfg = self.spec.prompt
+        # Every kept instruction is classified, in a classification-only run too (as the paper did): asking
+        # for classification tasks does not make every answer one.
         todo = [i for i in range(len(kept)) if not self.ctx.done(clf_key(t, i))]
-        if self.spec.classification_only:
-            # Every instruction of a classification-only run was asked for as a classification task.
-            for i in todo:
-                self.ctx.save(
-                    clf_key(t, i),
-                    {"instruction": kept[i], "answer": "yes", "raw": "", "assumed": True, "call_id": None},
-                )
+        if not todo:
             return
         prompts = [cfg.classify_prompt(kept[i]) for i in todo]
         requests = [render_request(p, "classify", self.style, cfg, cfg.classify_decoding) for p in prompts]
@@ -581,10 +622,26 @@ class _Loop:
             )
             self.report(t, f"iteration {t}: instances {index + 1}/{len(todo)}")
 
+    def idle_instances(self, t: int, n_kept: int, streak: int) -> int:
+        """The streak of kept instructions whose instance generation kept nothing, after iteration t."""
+        stored = self.ctx.results(f"inst/{t:06d}/")
+        for i in range(n_kept):
+            row = stored.get(inst_key(t, i))
+            if row is None:
+                continue
+            kept_any = any(d.get("kept") for d in row.get("decisions", ()))
+            streak = 0 if kept_any else streak + 1
+        return streak
+
     def run(self) -> None:
         stored = self.ctx.results("iter/")
         t = 0
+        idle = idle_inst = 0  # recounted from the stored records on every resume
         while self.spec.goes_on(t, len(self.machine)):
+            if idle >= self.spec.max_idle_iterations:
+                raise Stopped(stall_message("iterations", idle, self.spec.max_idle_iterations))
+            if idle_inst >= self.spec.max_idle_instances:
+                raise Stopped(stall_message("instances", idle_inst, self.spec.max_idle_instances))
             key = iter_key(t)
             record = stored.get(key)
             if record is None:
@@ -607,8 +664,27 @@ class _Loop:
                 self.classify(t, kept)
                 if self.spec.instances:
                     self.instances(t, kept)
+                    idle_inst = self.idle_instances(t, len(kept), idle_inst)
+            idle = 0 if kept else idle + 1
             t += 1
         self.report(t, f"finished after {t} iterations")
+
+
+STALL_PREFIX = "stalled: "
+
+
+def stall_message(what: str, streak: int, limit: int) -> str:
+    """The reason a stalled run stopped, naming the limit to raise when resuming."""
+    if what == "iterations":
+        return (
+            f"{STALL_PREFIX}{streak} iterations in a row kept no new instruction (limit {limit}); "
+            "the model may be unable to produce novel instructions. Resume with a larger "
+            "max idle iterations (--max-idle-iterations) to go on."
+        )
+    return (
+        f"{STALL_PREFIX}{streak} instructions in a row got no usable instance (limit {limit}). Resume with a "
+        "larger max idle instances (--max-idle-instances) to go on."
+    )
 
 
 @job_kind(KIND)
@@ -619,6 +695,24 @@ def run_selfinstruct(ctx: JobContext) -> None:
     seeds = [Task.from_dict(r) for r in ctx.results("seeds")["seeds"]]
     llm = ctx.llm()
     _Loop(ctx, spec, llm, resolve_style(spec.style, llm), seeds).run()
+
+
+def set_idle_limits(
+    engine: Engine, run_id: int, *, iterations: int | None = None, instances: int | None = None
+) -> None:
+    """Raise (or set) a stopped run's stall limits before resuming it."""
+    run = run_store.get_run(engine, run_id)
+    if run is None:
+        raise KeyError(f"no run {run_id}")
+    if run.status in run_store.ACTIVE:
+        raise ValueError(f"run {run_id} is {run.status}; wait for it to stop first")
+    params = dict(run.params)
+    if iterations is not None:
+        params["max_idle_iterations"] = iterations
+    if instances is not None:
+        params["max_idle_instances"] = instances
+    RunSpec.from_params(params)  # validate before storing
+    run_store.update_run(engine, run_id, params=params)
 
 
 def extend_run(
@@ -814,21 +908,41 @@ EXPORT_FORMATS: dict[str, tuple[str, str]] = {
 }
 
 
-def export_run(view: RunView, fmt: str, seed: int | None = None) -> str:
+def export_label(view: RunView) -> str:
+    """How the run's prompts were made, for an export's header row or message: its templates' source."""
+    return view.params.get("templates") or templates_label(
+        (view.params.get("prompt") or {}).get("template_source", FALLBACK_SOURCE),
+        (view.params.get("prompt") or {}).get("edited_templates", ()),
+    )
+
+
+def export_run(
+    view: RunView, fmt: str, seed: int | None = None, *, include_seed_tasks: bool | None = None
+) -> str:
     """The dataset in one of EXPORT_FORMATS; the pool after edits and deletions. Provenance keeps every
-    candidate, call and verdict, the original instructions, and the edit log as "edit" rows."""
+    candidate, call and verdict, the original instructions, and the edit log as "edit" rows, after a "run"
+    row naming the run's templates. `include_seed_tasks` (fine-tuning only, on by default as in the paper's
+    script) appends the run's seed tasks' instances after the generated ones."""
     if fmt == "alpaca":
         return alpaca_json(view.tasks)
     if fmt == "finetune":
         seed = view.params.get("seed", 0) if seed is None else seed
-        return finetune_jsonl(view.tasks, random.Random(f"{seed}/finetune"))
+        tasks = view.tasks
+        if include_seed_tasks is None or include_seed_tasks:
+            tasks = tasks + view.seeds
+        return finetune_jsonl(tasks, random.Random(f"{seed}/finetune"))
     if fmt == "chat":
         return chat_jsonl(view.tasks)
     if fmt == "provenance":
         records = [r for it in view.iterations for r in it.records]
         verdicts = [x.verdict for x in view.items if x.verdict is not None]
         instances = [x.instances for x in view.items if x.instances is not None]
-        rows = provenance_records(records, verdicts, instances)
+        head = {
+            "kind": "run",
+            "templates": export_label(view),
+            "prompt_version": view.params.get("prompt_version"),
+        }
+        rows = [head, *provenance_records(records, verdicts, instances)]
         rows += [{"kind": "edit", **edit} for edit in view.edits]
         return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")

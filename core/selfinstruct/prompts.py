@@ -1,7 +1,8 @@
 """Every prompt string of the Self-Instruct pipeline and its decoding settings, in one place.
 
-Wording marked "paper's" is the method's own text from the Self-Instruct code (Wang et al., 2023); the few-shot
-examples are this project's own, written in the paper's format.
+Wording marked "paper's" is the method's own text from the Self-Instruct code (Wang et al., 2023). The few-shot
+templates here are this project's own, written in the paper's format: the fallback used when the paper's
+published template files are not in the datasets folder (core.selfinstruct.templates chooses).
 """
 
 from __future__ import annotations
@@ -224,6 +225,26 @@ def chat_messages(prompt: str, stage: str, system: Mapping[str, str] = CHAT_SYST
     return [{"role": "system", "content": system[stage]}, {"role": "user", "content": prompt}]
 
 
+# --- Template provenance ---------------------------------------------------------------------------------------
+
+PAPER_SOURCE = "paper"
+FALLBACK_SOURCE = "workbench fallback"
+# The editable few-shot templates: PromptConfig field -> what the page calls it.
+TEMPLATE_FIELDS: dict[str, str] = {
+    "classify_template": "classification question",
+    "output_first_template": "instances, output-first (classification tasks)",
+    "input_first_template": "instances, input-first (other tasks)",
+}
+
+
+def templates_label(source: str, edited: Sequence[str] = ()) -> str:
+    """The one-line label of a run's templates, as the page, the stored run and the exports show it."""
+    label = f"templates: {source}"
+    if edited:
+        label += " · edited copy (departure): " + ", ".join(TEMPLATE_FIELDS.get(e, e) for e in edited)
+    return label
+
+
 # --- Versioning --------------------------------------------------------------------------------------------------
 
 
@@ -241,9 +262,16 @@ class PromptConfig:
     instance_decoding: DecodingSettings = INSTANCE_DECODING
     instance_decoding_classification: DecodingSettings = INSTANCE_DECODING_CLASSIFICATION
     chat_system: tuple[tuple[str, str], ...] = tuple(CHAT_SYSTEM.items())  # a tuple keeps the config hashable
+    # Where the three few-shot templates come from, and which of them the user edited (each a departure).
+    template_source: str = FALLBACK_SOURCE
+    edited_templates: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
+
+    @property
+    def templates_label(self) -> str:
+        return templates_label(self.template_source, self.edited_templates)
 
     @property
     def version(self) -> str:

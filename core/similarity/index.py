@@ -323,6 +323,17 @@ class NoveltyIndex:
         seq = self._vocab.seq(self._vocab.ids(tokens, grow=False))
         return self._top(seq, len(tokens), k)
 
+    def mean_score(self, candidate: str) -> float:
+        """Mean ROUGE-L of `candidate` against every pool item (0.0 for an empty pool or candidate): the
+        Self-Instruct reference's `avg_similarity_score`. Exact, every item scored in compiled code."""
+        tokens = tokenize(candidate, stemmer=self.stemmer)
+        if not tokens or not self._seqs:
+            return 0.0
+        seq = self._vocab.seq(self._vocab.ids(tokens, grow=False))
+        lcs = process.cdist([seq], self._seqs, scorer=LCSseq.similarity, dtype=np.int64)[0]
+        lens = np.frombuffer(self._lens, dtype=np.int64)
+        return float(np.mean(f_measure_array(lcs, len(tokens), lens)))
+
     def _top(self, seq: str | tuple[int, ...], m: int, k: int) -> list[Neighbour]:
         if not self._seqs:
             return []
