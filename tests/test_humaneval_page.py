@@ -41,7 +41,19 @@ def official(data_dir: Path, shared_datasets: Path) -> Path:
     return data_dir / "datasets"
 
 
+OWNER_PASSWORD = "page-tests-owner-password"
+
+
+@pytest.fixture(autouse=True)
+def owner_password(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Owner rights of a local profile need the owner password (tests/test_identity_owner.py covers the
+    other identity modes)."""
+    monkeypatch.setenv("WORKBENCH_OWNER_PASSWORD", OWNER_PASSWORD)
+    return OWNER_PASSWORD
+
+
 def _page(rater: str = "olga", role: str = "owner", user: dict | None = None) -> AppTest:
+    """The page as `rater`; a local profile asking for the owner role enters the owner password."""
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
     if user is not None:
         at.user = user
@@ -52,6 +64,11 @@ def _page(rater: str = "olga", role: str = "owner", user: dict | None = None) ->
     at.switch_page("pages/humaneval.py")
     at.run()
     _ok(at)
+    if user is None and role == "owner":
+        at.text_input(key="heval-prove-secret").set_value(OWNER_PASSWORD)
+        _button(at, "Become owner").click()
+        at.run()
+        _ok(at)
     return at
 
 
@@ -108,9 +125,10 @@ def test_profile_form_then_owner_sections(data_dir):
     at.run()
     _ok(at)
     assert any(s.value == "Who is rating?" for s in at.subheader)
-    assert any("No owner list is configured" in c.value for c in at.caption)
+    assert any("Owner rights need the owner password" in c.value for c in at.caption)
     at.text_input(key="heval-new-name").set_value("olga")
     at.radio[0].set_value("owner")
+    at.text_input(key="heval-profile-secret").set_value(OWNER_PASSWORD)
     _button(at, "Start").click()
     at.run()
     _ok(at)
@@ -128,9 +146,11 @@ def test_owner_list_decides_and_raters_only_rate(data_dir, monkeypatch):
     monkeypatch.setenv("WORKBENCH_OWNERS", "olga@example.com, Pat")
     at = _page(user={"is_logged_in": True, "email": "Olga@Example.com", "name": "Olga"})
     assert at.segmented_control(key="section").value == "Tasks"
-    rater = _page(rater="ann", role="owner")  # a local profile cannot promote itself past the list
+    # A local profile cannot promote itself past the list, even with the owner password.
+    rater = _page(rater="ann", role="owner")
     assert not rater.segmented_control
-    assert any("No campaign lists 'ann' as a rater" in i.value for i in rater.info)
+    assert any("ann is not listed in WORKBENCH\\_OWNERS" in e.value for e in rater.error)
+    assert any("No campaign lists ann as a rater" in i.value for i in rater.info)
     assert not rater.dataframe
     # With a login configured but nobody logged in, the page asks for a login and shows nothing else.
     anonymous = _page(user={"is_logged_in": False})
