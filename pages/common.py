@@ -6,9 +6,9 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from core.config import setting
-from core.plaintext import escape_markdown
 from core.jobs import JobRunner
 from core.llm import ModelSettings, settings_from_env
+from core.plaintext import escape_markdown
 from core.store import database_url, get_engine
 from core.store import runs as run_store
 

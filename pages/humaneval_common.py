@@ -233,7 +233,9 @@ def _profile_form(owners: tuple[str, ...], mode: Mode) -> None:
             )
         secret = (
             st.text_input(
-                f"{_secret_name(mode).capitalize()} (owners only)", type="password", key="heval-profile-secret"
+                f"{_secret_name(mode).capitalize()} (owners only)",
+                type="password",
+                key="heval-profile-secret",
             )
             if secret_needed
             else ""

@@ -144,7 +144,9 @@ def _blind_items(spec: CampaignSpec, cid: int) -> dict[str, tuple[str, str]]:
     """blind id -> (task, model) for every item of the campaign; the mapping stays on the server."""
     key = rating_store.blinding_key(engine())
     return {
-        blind_id(key, cid, item_id(task, model)): (task, model) for task in spec.task_ids for model in spec.models
+        blind_id(key, cid, item_id(task, model)): (task, model)
+        for task in spec.task_ids
+        for model in spec.models
     }
 
 

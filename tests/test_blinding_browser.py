@@ -46,7 +46,10 @@ def _seed(data_dir) -> int:
 def test_rating_page_dom_holds_nothing_derivable_from_the_model(data_dir, tmp_path):
     cid = _seed(data_dir)
     forbidden = derivable(TASKS, MODELS)
-    with running_app(data_dir, tmp_path / "app.log", {"WORKBENCH_OWNERS": "olga"}) as url, chromium() as browser:
+    with (
+        running_app(data_dir, tmp_path / "app.log", {"WORKBENCH_OWNERS": "olga"}) as url,
+        chromium() as browser,
+    ):
         page = browser.new_page(viewport={"width": 1300, "height": 1400})
         page.goto(f"{url}/humaneval?rater=ann&role=rater")
         main = page.get_by_test_id("stMain")

@@ -54,7 +54,11 @@ def test_agreement_figures_on_the_results_page_match_reference_implementations(s
     for model in ("m-alpha", "m-beta"):
         rating_store.save_responses(store, "res-set", model, {t.id: "x" for t in tasks}, "test")
     spec = CampaignSpec(
-        name="Values", task_ids=("t0", "t1", "t2"), models=("m-alpha", "m-beta"), raters=tuple(LABELS), overlap=3
+        name="Values",
+        task_ids=("t0", "t1", "t2"),
+        models=("m-alpha", "m-beta"),
+        raters=tuple(LABELS),
+        overlap=3,
     )
     cid = rating_store.create_campaign(store, spec.name, "res-set", spec.to_dict(), owner="olga")
     for rater, given in LABELS.items():

@@ -64,7 +64,11 @@ def describe_mode(mode: Mode, owners: tuple[str, ...]) -> str:
     """One plain sentence for the page saying how identity and owner rights work right now."""
     listed = " and be listed in WORKBENCH_OWNERS" if owners else ""
     if mode == "login":
-        who = "the people listed in WORKBENCH_OWNERS" if owners else "anyone signed in (no WORKBENCH_OWNERS list)"
+        who = (
+            "the people listed in WORKBENCH_OWNERS"
+            if owners
+            else "anyone signed in (no WORKBENCH_OWNERS list)"
+        )
         return f"Identity: Streamlit login (OIDC). Owners are {who}; everyone else rates."
     if mode == "password":
         return (
