@@ -120,7 +120,7 @@ def current_person() -> Person | None:
     mode = _mode()
     if mode == "token":
         owner_token()  # printed to the server's output the first time it is needed
-    st.caption(escape_markdown(describe_mode(mode, owners)))
+    st.caption(describe_mode(mode, owners))  # our own words, no outside text
     if _logged_in():
         name = str(st.user.get("email") or st.user.get("name") or "signed-in user")
         wants_owner = st.session_state.get(ROLE_KEY) == "owner"

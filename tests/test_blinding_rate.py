@@ -102,7 +102,7 @@ def _everything(at: AppTest) -> str:
 
     for root in at._tree.children.values():
         walk(root)
-    state = at.session_state.filtered_state
+    state = at.session_state.to_dict()
     parts += [f"{k}={v!r}" for k, v in state.items()]
     parts.append(repr(dict(at.query_params)))
     return "\n".join(parts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,11 @@ def _rendered(at: AppTest) -> str:
     return "\n".join(parts)
 
 
+def _visible(markdown: str) -> str:
+    """What an escaped Markdown message reads as (outside text in messages is escaped, see pages.common)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
 def _click(at: AppTest, label: str) -> None:
     _button(at, label).click()
     at.run()
@@ -149,7 +155,7 @@ def test_owner_list_decides_and_raters_only_rate(data_dir, monkeypatch):
     # A local profile cannot promote itself past the list, even with the owner password.
     rater = _page(rater="ann", role="owner")
     assert not rater.segmented_control
-    assert any("ann is not listed in WORKBENCH\\_OWNERS" in e.value for e in rater.error)
+    assert any("ann is not listed in WORKBENCH_OWNERS" in _visible(e.value) for e in rater.error)
     assert any("No campaign lists ann as a rater" in i.value for i in rater.info)
     assert not rater.dataframe
     # With a login configured but nobody logged in, the page asks for a login and shows nothing else.
@@ -184,13 +190,13 @@ def test_curation_edit_validate_delete_and_revert_through_the_ui(official, store
     instruction = next(t for t in at.text_area if t.label == "Instruction")
     instruction.set_value("   ")
     _click(at, "Save changes")
-    assert any("field 'instruction'" in e.value for e in at.error)
+    assert any("field 'instruction'" in _visible(e.value) for e in at.error)
     assert evalset.get_task(store, OFFICIAL_SET, task_id).instruction == original.instruction
 
     next(t for t in at.text_area if t.label == "Instruction").set_value("A clearer instruction.")
     next(t for t in at.text_input if t.label == "Motivation app").set_value("NewApp")
     _click(at, "Save changes")
-    assert any(f"Saved {task_id}" in s.value for s in at.success)
+    assert any(f"Saved {task_id}" in _visible(s.value) for s in at.success)
     edited = evalset.get_task(store, OFFICIAL_SET, task_id)
     assert (edited.instruction, edited.motivation_app) == ("A clearer instruction.", "NewApp")
     change = evalset.history(store, OFFICIAL_SET, task_id)[0]
@@ -207,7 +213,7 @@ def test_curation_edit_validate_delete_and_revert_through_the_ui(official, store
     pick = next(s for s in at.selectbox if s.label == "Change to undo")
     pick.set_value(change.id).run()
     _click(at, "Revert this change")
-    assert any(f"Reverted change #{change.id}" in s.value for s in at.success)
+    assert any(f"Reverted change #{change.id}" in _visible(s.value) for s in at.success)
     assert evalset.get_task(store, OFFICIAL_SET, task_id).instruction == original.instruction
     actions = [(c.action, c.actor) for c in evalset.history(store, OFFICIAL_SET, task_id)]
     assert actions == [("revert", "olga"), ("restore", "olga"), ("delete", "olga"), ("edit", "olga")]
@@ -226,7 +232,7 @@ def test_add_task_and_import_another_set(official, store):
     at.text_input(key="heval-add-id").set_value("mine_1")
     at.text_area(key="heval-add-instruction").set_value("")
     _click(at, "Add task")
-    assert any("field 'instruction'" in e.value for e in at.error)
+    assert any("field 'instruction'" in _visible(e.value) for e in at.error)
     at.text_area(key="heval-add-instruction").set_value("Say hello.")
     at.text_area(key="heval-add-output").set_value("Hello.")
     _click(at, "Add task")
@@ -249,7 +255,7 @@ def test_add_task_and_import_another_set(official, store):
     data = "".join(json.dumps(r) + "\n" for r in rows).encode()
     at.file_uploader(key="heval-import-file").upload("mine.jsonl", data, "application/jsonl").run()
     _click(at, "Import as a new set")
-    assert any("duplicate id 'a'" in e.value and "line 2" in e.value for e in at.error)
+    assert any("duplicate id 'a'" in _visible(e.value) and "line 2" in _visible(e.value) for e in at.error)
     rows[1]["id"] = "b"
     data = "".join(json.dumps(r) + "\n" for r in rows).encode()
     at.file_uploader(key="heval-import-file").set_value(("mine.jsonl", data, "application/jsonl")).run()
@@ -379,7 +385,7 @@ def test_create_campaign_through_the_ui(official, store):
     _click(at, "Import the 8 official prediction files")
     _section(at, "Campaigns")
     _click(at, "Create campaign")
-    assert any("The campaign needs a name." in e.value for e in at.error)
+    assert any("The campaign needs a name." in _visible(e.value) for e in at.error)
     at.text_input(key="heval-c-name").set_value("Pilot")
     at.multiselect(key="heval-c-models").set_value(["davinci", "text-davinci-003"])
     at.radio(key="heval-c-mode").set_value("sample").run()
