@@ -3,6 +3,7 @@ pages did not catch, and a CSV with an unterminated quote was reported as a wron
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,46 @@ def test_quoted_multiline_cells_still_read() -> None:
     text = 'instruction,input,output\n"Two\nlines, with a comma",,"He said ""hi"""\n'
     [task] = ds.parse_upload("ok.csv", text.encode(), "eval_tasks")
     assert task.instruction == "Two\nlines, with a comma" and task.instances[0].output == 'He said "hi"'
+
+
+# --- The same files through the pages: a one-line error, no exception -------------------------------------
+
+
+def _settings_page():
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import REPO_ROOT
+
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/settings.py")
+    at.run()
+    return at
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "data", "message"),
+    [
+        ("eval_tasks", "deep.json", b"[" * DEEP, "deep.json, line 1: JSON nested too deeply to read"),
+        ("seed_tasks", "deep.jsonl", b'{"x": ' + b"[" * DEEP, "deep.jsonl, line 1: JSON nested too deeply"),
+        (
+            "eval_tasks",
+            "quote.csv",
+            b'instruction,input,output\n"a,,b\nc,d,e\n',
+            "quote.csv, line 2: unterminated quote",
+        ),
+    ],
+)
+def test_settings_upload_panel_reports_one_line(data_dir: Path, kind, name, data, message) -> None:
+    at = _settings_page()
+    next(s for s in at.selectbox if s.label == "Kind of data").set_value(kind)
+    at.run()
+    at.file_uploader(key=f"upload-{kind}").set_value((name, data, "application/octet-stream"))
+    at.run()
+    next(b for b in at.button if b.label == "Validate and save").click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    (error,) = at.error
+    visible = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", error.value)
+    assert visible.startswith(f"Not imported — {message}") and "\n" not in visible
+    assert not list((data_dir / "datasets").rglob(name))
