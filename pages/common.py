@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from core.config import setting
 from core.jobs import JobRunner
 from core.llm import ModelSettings, settings_from_env
+from core.plaintext import escape_markdown
 from core.store import database_url, get_engine
 from core.store import runs as run_store
 
@@ -28,6 +29,13 @@ def _route_through_app() -> None:
 
 
 _route_through_app()
+
+
+def escape(text: object) -> str:
+    """Text from outside (model output, endpoint errors, uploads, dataset fields, typed names) made safe to
+    put inside Markdown (st.markdown, st.error/warning/info/success/toast, st.caption, labels): every markup
+    character is escaped, so it renders exactly as written: no images, links, emphasis, math or HTML."""
+    return escape_markdown(str(text))
 
 
 @st.cache_resource
@@ -65,7 +73,7 @@ def model_banner() -> None:
             icon=":material/memory:",
         )
     else:
-        st.caption(f"Model: {s.label}")
+        st.caption(f"Model: {escape(s.label)}")
 
 
 def run_status(run_id: int) -> run_store.Run | None:
@@ -75,11 +83,12 @@ def run_status(run_id: int) -> run_store.Run | None:
     def _view() -> None:
         run = run_store.get_run(engine(), run_id)
         if run is None:
-            st.warning(f"Run {run_id} no longer exists.")
+            st.warning(f"Run {int(run_id)} no longer exists.")
             return
         label = f"Run {run.id} · {run.kind} · {run.status}"
         st.progress(
-            min(1.0, run.fraction), text=f"{label} — {run.progress_done}/{run.progress_total} {run.message}"
+            min(1.0, run.fraction),
+            text=escape(f"{label} — {run.progress_done}/{run.progress_total} {run.message}"),
         )
         if run.status in run_store.ACTIVE and st.button("Cancel", key=f"cancel-{run.id}"):
             run_store.request_cancel(engine(), run.id)
@@ -87,7 +96,7 @@ def run_status(run_id: int) -> run_store.Run | None:
             st.caption("The model is writing:")
             st.code(run.live, language=None, wrap_lines=True)
         if run.status == "failed" and run.error:
-            st.error(run.error.splitlines()[0])
+            st.error(escape(run.error.splitlines()[0]))
         if run.status in ("failed", "cancelled") and st.button("Resume", key=f"resume-{run.id}"):
             # Resume with the run's own model; this session's settings only travel along (with their API
             # key) when they are that same model.

@@ -12,7 +12,7 @@ from core.datasets.download import datasets_dir
 from core.datasets.errors import DatasetError
 from core.datasets.jobs import dataset_params
 from core.datasets.uploads import stored_uploads
-from pages.common import run_status, runner
+from pages.common import escape, run_status, runner
 
 STATE_BADGE = {
     "present": ":green-badge[verified]",
@@ -55,14 +55,14 @@ def status_panel() -> None:
         )
         if st.form_submit_button("Import and verify"):
             if not folder.strip() or not Path(folder).is_dir():
-                st.error(f"Not a folder: {folder!r}")
+                st.error(f"Not a folder: {escape(folder)}")
             else:
                 _start("import", folder=folder.strip())
     if "datasets_run" in st.session_state:
         run = run_status(st.session_state["datasets_run"])
         if run is not None and run.status == "failed":
             st.caption("Nothing that was already verified is changed by a failed download or import.")
-    st.caption(f"Datasets folder: `{datasets_dir()}`")
+    st.caption(f"Datasets folder: {escape(datasets_dir())}")
 
 
 def uploads_panel() -> None:
@@ -76,9 +76,9 @@ def uploads_panel() -> None:
             rows = parse_upload(upload.name, data, kind)
             save_upload(upload.name, data, kind)
         except DatasetError as exc:
-            st.error(f"Not imported — {exc}")
+            st.error(f"Not imported — {escape(exc)}")
         else:
-            st.success(f"Saved {upload.name}: {len(rows)} rows.")
+            st.success(f"Saved {escape(upload.name)}: {len(rows)} rows.")
     stored = stored_uploads(datasets_dir(), kind)
     for path in stored:
         c1, c2 = st.columns([4, 1], vertical_alignment="center")

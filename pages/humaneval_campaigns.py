@@ -12,7 +12,7 @@ from core.humaneval.campaign import DEFAULT_GUIDELINES, CampaignSpec
 from core.humaneval.identity import Person, parse_names
 from core.store import evalset
 from core.store import ratings as rating_store
-from pages.common import engine
+from pages.common import engine, escape
 from pages.humaneval_common import set_picker
 
 TASK_CHOICES = {
@@ -27,7 +27,7 @@ def render(who: Person) -> None:
     set_name = set_picker(eng)
     message = st.session_state.pop("heval-campaign-flash", None)
     if message:
-        st.success(message)
+        st.success(escape(message))
     _overview(eng)
     st.subheader("New campaign")
     _create(eng, set_name, who)
@@ -141,7 +141,7 @@ def _create(eng: Engine, set_name: str, who: Person) -> None:
         if any(c.name == spec.name for c in rating_store.list_campaigns(eng)):
             problems.append(f"A campaign named {spec.name!r} already exists.")
         if problems:
-            st.error("The campaign was not created:\n\n" + "\n".join(f"- {p}" for p in problems))
+            st.error("The campaign was not created:\n\n" + "\n".join(f"- {escape(p)}" for p in problems))
             return
         cid = rating_store.create_campaign(eng, spec.name, set_name, spec.to_dict(), who.name)
         st.session_state["heval-campaign-flash"] = (

@@ -11,7 +11,20 @@ from sqlalchemy.exc import IntegrityError
 from core import datasets
 from core.humaneval.curation import CurationError
 from core.humaneval.display import escape_markdown
-from core.humaneval.identity import Person, configured_owners, person, valid_name
+from core.humaneval.identity import (
+    Mode,
+    Person,
+    configured_owners,
+    describe_mode,
+    identity_mode,
+    listed_owner,
+    needs_secret,
+    owner_password,
+    owner_token,
+    person,
+    secret_matches,
+    valid_name,
+)
 from core.store import evalset
 from core.store import ratings as rating_store
 from pages.common import engine
@@ -85,6 +98,7 @@ def prose(text: str) -> None:
 
 RATER_KEY = "heval-rater"
 ROLE_KEY = "heval-role"
+PROVED_KEY = "heval-owner-proved"  # the (casefolded) profile name that entered the owner secret
 
 
 def _logged_in() -> bool:
@@ -96,9 +110,17 @@ def _auth_configured() -> bool:
     return "is_logged_in" in st.user
 
 
+def _mode() -> Mode:
+    return identity_mode(_auth_configured(), owner_password(), st.get_option("server.address"))
+
+
 def current_person() -> Person | None:
     """The person using the page, or None after showing how to identify (then the page stops)."""
     owners = configured_owners()
+    mode = _mode()
+    if mode == "token":
+        owner_token()  # printed to the server's output the first time it is needed
+    st.caption(describe_mode(mode, owners))  # our own words, no outside text
     if _logged_in():
         name = str(st.user.get("email") or st.user.get("name") or "signed-in user")
         wants_owner = st.session_state.get(ROLE_KEY) == "owner"
@@ -116,52 +138,88 @@ def current_person() -> Person | None:
         if c3.button("Log out"):
             st.logout()
         return who
-    if _auth_configured():
+    if mode == "login":
         st.info("Log in to take part in the evaluation.")
         if st.button("Log in", type="primary"):
             st.login()
         return None
-    return _local_person(owners)
+    return _local_person(owners, mode)
 
 
 def _toggle_role() -> None:
     st.session_state[ROLE_KEY] = "owner" if st.session_state.get("heval-owner-toggle") else "rater"
 
 
-def _local_person(owners: tuple[str, ...]) -> Person | None:
-    # The profile lives in the session and in the URL, so a browser reload keeps it.
+def _secret_name(mode: Mode) -> str:
+    return "owner password" if mode == "password" else "owner token printed in the server's terminal"
+
+
+def _expected_secret(mode: Mode) -> str:
+    return owner_password() if mode == "password" else owner_token()
+
+
+def _local_person(owners: tuple[str, ...], mode: Mode) -> Person | None:
+    # The profile lives in the session and in the URL, so a browser reload keeps it; owner rights (when they
+    # need the secret) live in the session only: a URL never carries them.
     name = st.session_state.get(RATER_KEY) or st.query_params.get("rater")
     role = st.session_state.get(ROLE_KEY) or st.query_params.get("role", "rater")
     if name and not valid_name(name):
         st.session_state[RATER_KEY], st.session_state[ROLE_KEY] = name, role
         if (st.query_params.get("rater"), st.query_params.get("role")) != (name, role):
             st.query_params["rater"], st.query_params["role"] = name, role
-        who = person(name, False, role == "owner", owners)
+        proved = not needs_secret(mode) or st.session_state.get(PROVED_KEY) == name.strip().casefold()
+        who = person(name, False, role == "owner", owners, proved)
         c1, c2 = st.columns([8, 1], vertical_alignment="center")
         c1.caption(
             f"Rating as **{escape_markdown(who.name)}** · {'owner' if who.owner else 'rater'} · "
             "a local profile (not authenticated)"
         )
         c2.button("Switch", on_click=_forget_profile, key="heval-switch")
+        if role == "owner" and not who.owner and needs_secret(mode):
+            _prove_owner(name, owners, mode)
         return who
-    _profile_form(owners)
+    _profile_form(owners, mode)
     return None
 
 
 def _forget_profile() -> None:
-    for key in (RATER_KEY, ROLE_KEY):
+    for key in (RATER_KEY, ROLE_KEY, PROVED_KEY):
         st.session_state.pop(key, None)
     for key in ("rater", "role"):
         st.query_params.pop(key, None)
 
 
-def _profile_form(owners: tuple[str, ...]) -> None:
+def _owner_problem(name: str, secret: str, owners: tuple[str, ...], mode: Mode) -> str | None:
+    """Why `name` cannot have owner rights with this secret, or None when it can."""
+    if owners and not listed_owner(name, owners):
+        return f"{name.strip()} is not listed in WORKBENCH_OWNERS, so this profile can only rate."
+    if not secret_matches(secret, _expected_secret(mode)):
+        return f"Wrong {_secret_name(mode)}: owner rights refused."
+    return None
+
+
+def _prove_owner(name: str, owners: tuple[str, ...], mode: Mode) -> None:
+    """Owner role asked for (e.g. ?role=owner in a link) but not proved in this session: rate until it is."""
+    st.warning(f"Owner rights need the {_secret_name(mode)}. Until it is entered, this profile only rates.")
+    with st.form("heval-prove-owner", clear_on_submit=True):
+        secret = st.text_input(_secret_name(mode).capitalize(), type="password", key="heval-prove-secret")
+        if st.form_submit_button("Become owner"):
+            problem = _owner_problem(name, secret, owners, mode)
+            if problem:
+                st.error(escape_markdown(problem))
+            else:
+                st.session_state[PROVED_KEY] = name.strip().casefold()
+                st.rerun()
+
+
+def _profile_form(owners: tuple[str, ...], mode: Mode) -> None:
     st.subheader("Who is rating?")
     known = rating_store.known_raters(engine())
+    secret_needed = needs_secret(mode)
     with st.form("heval-profile"):
         picked = st.selectbox("Your profile", known, index=None, placeholder="Choose your name")
         typed = st.text_input("…or a new name", key="heval-new-name")
-        if owners:
+        if owners and not secret_needed:
             st.caption("Owners are the people listed in WORKBENCH_OWNERS; everyone else rates.")
             role = "rater"
         else:
@@ -173,16 +231,25 @@ def _profile_form(owners: tuple[str, ...]) -> None:
                 ),
                 horizontal=True,
             )
-            st.caption(
-                "No owner list is configured (WORKBENCH_OWNERS), so a local profile may choose the owner "
-                "role. Local profiles are not authenticated: configure Streamlit's login (st.login) for that."
+        secret = (
+            st.text_input(
+                f"{_secret_name(mode).capitalize()} (owners only)",
+                type="password",
+                key="heval-profile-secret",
             )
+            if secret_needed
+            else ""
+        )
         if st.form_submit_button("Start", type="primary"):
             name = (typed or picked or "").strip()
             problem = valid_name(name)
+            if not problem and role == "owner" and secret_needed:
+                problem = _owner_problem(name, secret, owners, mode)
             if problem:
-                st.error(problem)
+                st.error(escape_markdown(problem))
             else:
                 st.session_state[RATER_KEY], st.session_state[ROLE_KEY] = name, role
+                if role == "owner" and secret_needed:
+                    st.session_state[PROVED_KEY] = name.casefold()
                 st.query_params["rater"], st.query_params["role"] = name, role
                 st.rerun()

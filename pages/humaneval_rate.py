@@ -1,7 +1,8 @@
 """Human Evaluation → Rate: one response at a time, model hidden, A/B/C/D by button or keyboard.
 
-Only a `RaterView` (which has no model field) and the rater's own ratings reach the page; the model is
-looked up on the server inside the button callbacks. Every rating is stored the moment it is given.
+Only a `RaterView` (which has no model field) and the rater's own ratings reach the page; items are known
+by blind ids (keyed with the server's secret, see `blind_id`) and the model is looked up on the server
+inside the button callbacks. Every rating is stored the moment it is given.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import streamlit as st
 
 from core.humaneval.campaign import RATING_SCALE, CampaignSpec, resume_index
 from core.humaneval.identity import Person
-from core.humaneval.records import Rating, blind, item_id
+from core.humaneval.records import Rating, blind, blind_id, item_id
 from core.store import ratings as rating_store
-from pages.common import engine
+from pages.common import engine, escape
 from pages.humaneval_common import literal, prose
 
 # Digits 1-4 are the buttons' own Streamlit shortcuts. Letters need this listener: Streamlit reserves "c"
@@ -45,7 +46,7 @@ def render(who: Person) -> None:
     eng = engine()
     mine_campaigns = [c for c in rating_store.list_campaigns(eng) if _as_listed(c.spec, who.name)]
     if not mine_campaigns:
-        st.info(f"No campaign lists {who.name!r} as a rater yet. An owner adds raters in Campaigns.")
+        st.info(f"No campaign lists {escape(who.name)} as a rater yet. An owner adds raters in Campaigns.")
         return
     by_id = {c.id: c for c in mine_campaigns}
     cid = st.selectbox(
@@ -54,8 +55,12 @@ def render(who: Person) -> None:
     campaign = by_id[cid]
     spec = CampaignSpec.from_dict(campaign.spec)
     rater = _as_listed(campaign.spec, who.name) or who.name
-    order = spec.assignments().get(rater, [])
-    mine = {r.item_id: r for r in rating_store.latest_ratings(eng, cid, rater=rater)}
+    items = _blind_items(spec, cid)
+    blind_of = {item_id(task, model): bid for bid, (task, model) in items.items()}
+    # From here on the page knows items only by their blind ids (widget keys, callbacks' arguments).
+    order = [blind_of[i] for i in spec.assignments().get(rater, [])]
+    latest = rating_store.latest_ratings(eng, cid, rater=rater)
+    mine = {blind_of[r.item_id]: r for r in latest if r.item_id in blind_of}
     if not order:
         st.info("No responses in this campaign are assigned to you.")
         return
@@ -77,13 +82,13 @@ def render(who: Person) -> None:
         return
 
     current = order[pos]
-    task_id, model = _lookup(spec, current)
+    task_id, model = items[current]
     item = rating_store.response_item(eng, campaign.set_name, task_id, model)
     st.subheader(f"Response {pos + 1} of {len(order)}")
     if item is None:
         st.warning("This response is no longer available (its task was deleted or the response removed).")
     else:
-        view = blind(item, pos, len(order))
+        view = blind(item, current, pos, len(order))
         st.caption("Instruction")
         prose(view.instruction)
         st.caption("Input")
@@ -135,19 +140,24 @@ def _as_listed(spec: dict, name: str) -> str | None:
     return next((str(r) for r in spec.get("raters", []) if str(r).strip().casefold() == wanted), None)
 
 
-def _lookup(spec: CampaignSpec, wanted: str) -> tuple[str, str]:
-    for task in spec.task_ids:
-        for model in spec.models:
-            if item_id(task, model) == wanted:
-                return task, model
-    raise KeyError(wanted)
+def _blind_items(spec: CampaignSpec, cid: int) -> dict[str, tuple[str, str]]:
+    """blind id -> (task, model) for every item of the campaign; the mapping stays on the server."""
+    key = rating_store.blinding_key(engine())
+    return {
+        blind_id(key, cid, item_id(task, model)): (task, model)
+        for task in spec.task_ids
+        for model in spec.models
+    }
 
 
 def _rate(cid: int, current: str, rater: str, label: str | None, pos: int) -> None:
     campaign = rating_store.get_campaign(engine(), cid)
     if campaign is None:
         return
-    task_id, model = _lookup(CampaignSpec.from_dict(campaign.spec), current)
+    found = _blind_items(CampaignSpec.from_dict(campaign.spec), cid).get(current)
+    if found is None:
+        return
+    task_id, model = found
     comment = str(st.session_state.get(f"heval-comment-{cid}-{current}", "")).strip()
     flagged = bool(st.session_state.get(f"heval-flag-{cid}-{current}", False))
     rating_store.add_rating(engine(), cid, Rating(task_id, model, rater, label, comment, flagged))

@@ -17,7 +17,7 @@ from core.humaneval.response_files import model_name_for, parse_response_file, p
 from core.store import evalset
 from core.store import ratings as rating_store
 from core.store import runs as run_store
-from pages.common import engine, model_banner, model_settings, run_status, runner
+from pages.common import engine, escape, model_banner, model_settings, run_status, runner
 from pages.humaneval_common import set_picker
 
 REPORT_KEY = "heval-import-reports"
@@ -79,7 +79,7 @@ def render(who: Person) -> None:
                 raise DatasetError(upload.name, "give the model a name")
             rows = parse_response_file(upload.name, upload.getvalue())
         except DatasetError as exc:
-            st.error(f"Not imported: {exc}")
+            st.error(f"Not imported: {escape(exc)}")
         else:
             _finish([_store(eng, set_name, model.strip(), rows, f"upload:{upload.name}")])
 

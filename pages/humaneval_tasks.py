@@ -16,7 +16,7 @@ from core.humaneval.curation import CurationError
 from core.humaneval.display import escape_markdown, shorten
 from core.humaneval.identity import Person
 from core.store import evalset
-from pages.common import engine
+from pages.common import engine, escape
 from pages.humaneval_common import SET_KEY, literal, prose, select_next, set_picker, take_pending
 
 TASK_KEY = "heval-task"
@@ -81,7 +81,7 @@ def render(who: Person) -> None:
 def _flash() -> None:
     message = st.session_state.pop("heval-tasks-flash", None)
     if message:
-        st.success(message)
+        st.success(escape(message))  # messages name tasks, whose ids come from files
 
 
 def _pick_from_table(ids: list[str]) -> None:
@@ -132,7 +132,7 @@ def _task_panel(eng: Engine, set_name: str, task: EvalTask, is_deleted: bool, wh
                 try:
                     evalset.revert(eng, change_id, who.name)
                 except CurationError as exc:
-                    st.error(str(exc))
+                    st.error(escape(exc))
                 else:
                     _done(f"Reverted change #{change_id} of {task.id}.")
 
@@ -163,7 +163,7 @@ def _edit_form(eng: Engine, set_name: str, task: EvalTask, who: Person, version:
             try:
                 evalset.edit_task(eng, set_name, edited, who.name)
             except CurationError as exc:
-                st.error(f"Not saved: {exc}")
+                st.error(f"Not saved: {escape(exc)}")
             else:
                 _done(f"Saved {task.id}.")
 
@@ -214,7 +214,7 @@ def _add_task(eng: Engine, set_name: str, tasks: list[EvalTask], who: Person) ->
             try:
                 evalset.add_task(eng, set_name, task, who.name)
             except (CurationError, IntegrityError) as exc:
-                st.error(f"Not added: {exc}")
+                st.error(f"Not added: {escape(exc)}")
             else:
                 select_next(TASK_KEY, task.id)
                 _done(f"Added {task.id}.")
@@ -246,7 +246,7 @@ def _import(eng: Engine, who: Person) -> None:
                 tasks = parse_upload(upload.name, upload.getvalue(), "eval_tasks")
                 evalset.import_set(eng, name, tasks, who.name, source=f"upload:{upload.name}")
             except (DatasetError, CurationError) as exc:
-                st.error(f"Not imported: {exc}")
+                st.error(f"Not imported: {escape(exc)}")
             else:
                 select_next(SET_KEY, name)
                 _done(f"Imported {len(tasks)} tasks as the set {name}.")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.llm import GenParams, LLMClient, LLMError, ModelSettings, Request, make_provider
 from core.store import calls as call_log
-from pages.common import engine, model_settings
+from pages.common import engine, escape, model_settings
 from pages.datasets_panel import status_panel, uploads_panel
 
 st.title("Settings")
@@ -78,15 +78,18 @@ if st.button("Generate a sample completion"):
         else Request(messages=(("user", prompt),), params=params)
     )
     try:
-        with st.spinner(f"Asking {current.label}…"):
+        with st.spinner(f"Asking {escape(current.label)}…"):
             response = LLMClient(make_provider(current), engine()).generate(request)
     except (LLMError, ValueError) as exc:
-        st.error(str(exc))
+        st.error(escape(str(exc)))  # the endpoint's words: never Markdown
     else:
         st.code(response.text or "(empty)", language=None, wrap_lines=True)
         st.caption(
-            f"finish_reason={response.finish_reason} · {response.prompt_tokens}+{response.completion_tokens} tokens · "
-            f"{response.latency_ms:.0f} ms · {'from the call log (cached)' if response.cached else 'new call'}"
+            escape(
+                f"finish_reason={response.finish_reason} · "
+                f"{response.prompt_tokens}+{response.completion_tokens} tokens · {response.latency_ms:.0f} ms · "
+                f"{'from the call log (cached)' if response.cached else 'new call'}"
+            )
         )
 
 st.subheader("Prices")

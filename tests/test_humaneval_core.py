@@ -29,6 +29,7 @@ from core.humaneval import (
     agreement_summary,
     assign_items,
     blind,
+    blind_id,
     disagreements,
     fleiss_kappa,
     fleiss_kappa_from_counts,
@@ -299,12 +300,14 @@ def test_the_rater_view_carries_no_model_name() -> None:
         reference_output="Meeting moved to 3pm.",
         motivation_app="Gmail",
     )
-    view = blind(item, position=4, total=10)
+    view = blind(item, blind_id(b"k" * 32, 7, item.item_id), position=4, total=10)
     assert "model" not in {f.name for f in dataclasses.fields(RaterView)}
     assert not hasattr(view, "model")
     rendered = json.dumps(dataclasses.asdict(view)) + repr(view) + str(view)
     assert "davinci" not in rendered
-    assert view.item_id == item.item_id and view.position == 4 and view.response == item.response
+    assert item.item_id not in rendered  # the stored id is a plain hash of (task, model): never shown
+    assert view.blind_id == blind_id(b"k" * 32, 7, item.item_id) != blind_id(b"j" * 32, 7, item.item_id)
+    assert view.position == 4 and view.response == item.response
     assert item_id("t", "model-a") != item_id("t", "model-b")
 
 

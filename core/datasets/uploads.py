@@ -21,6 +21,8 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from core.datasets.errors import DatasetError
@@ -62,6 +64,39 @@ def file_format(name: str) -> str:
     return suffix
 
 
+# Python's JSON reader recurses once per level and gives up near the interpreter's recursion limit (about
+# 1,000 levels); a file that deep is refused with the line where it passes this depth.
+DEEP_JSON = 500
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def too_deep_line(text: str, limit: int = DEEP_JSON) -> int | None:
+    """The line where JSON `text` first nests deeper than `limit` (strings skipped), or None."""
+    depth = 0
+    for match in _JSON_TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > limit:
+                return text.count("\n", 0, match.start()) + 1
+        elif token in "]}":
+            depth -= 1
+    return None
+
+
+@contextmanager
+def nesting_errors(name: str, text: str) -> Iterator[None]:
+    """Turn the RecursionError of a too deeply nested JSON document into a one-line DatasetError."""
+    try:
+        yield
+    except RecursionError:
+        raise DatasetError(
+            name,
+            f"JSON nested too deeply to read (more than {DEEP_JSON} levels of lists or objects)",
+            line=too_deep_line(text),
+        ) from None
+
+
 def parse_upload(name: str, data: bytes, kind: str, limit: int | None = None) -> list:
     """Validate an uploaded file whole and return its records (all of them, or a DatasetError)."""
     _check_kind(kind)
@@ -69,12 +104,13 @@ def parse_upload(name: str, data: bytes, kind: str, limit: int | None = None) ->
     check_size(name, len(data), limit)
     text = decode(name, data)
     source = upload_source(name)
-    if fmt == ".csv":
-        rows = _csv_rows(name, text, kind)
-    elif fmt == ".jsonl":
-        rows = [Record(name, value, line) for line, value in jsonl_rows(name, text)]
-    else:
-        rows = _json_rows(name, text, kind)
+    with nesting_errors(name, text):
+        if fmt == ".csv":
+            rows = _csv_rows(name, text, kind)
+        elif fmt == ".jsonl":
+            rows = [Record(name, value, line) for line, value in jsonl_rows(name, text)]
+        else:
+            rows = _json_rows(name, text, kind)
     if not rows:
         raise DatasetError(name, "the file holds no records", expected="at least one record")
     stem = Path(name).stem
@@ -117,8 +153,27 @@ def _json_rows(name: str, text: str, kind: str) -> list[Record]:
     raise DatasetError(name, f"expected {shape}, got {type(doc).__name__}", line=1, expected=shape)
 
 
+def csv_problem(exc: csv.Error, start: int, end: int) -> str:
+    """A strict csv reader's error in words a user can act on. `start` is the line where the failing row
+    begins, `end` the line the reader had reached."""
+    message = str(exc)
+    if "unexpected end of data" in message:
+        return f'unterminated quote: the quoted cell opened in the row on line {start} never closes (a " is missing)'
+    if "expected after" in message and end > start:
+        # The quoted cell ran on over line breaks to some later quote: almost always a missing quote.
+        return (
+            f"unterminated quote: the quoted cell opened in the row on line {start} runs on to line {end} "
+            '(a " is missing, or a quote inside the cell is not doubled as "")'
+        )
+    if "expected after" in message:
+        return 'text after a closing quote: a quoted cell must end at a comma or the end of the row (write a quote inside a cell as "")'
+    return f"invalid CSV: {message}"
+
+
 def _csv_rows(name: str, text: str, kind: str) -> list[Record]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: an unterminated quote is an error, instead of a cell that swallows the rest of the file
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    previous = 0
     try:
         header = [h.strip() for h in next(reader)]
         for column in CSV_REQUIRED[kind]:
@@ -139,7 +194,7 @@ def _csv_rows(name: str, text: str, kind: str) -> list[Record]:
                 Record(name, _csv_record(name, line, kind, dict(zip(header, cells, strict=True))), line)
             )
     except csv.Error as exc:
-        raise DatasetError(name, f"invalid CSV: {exc}", line=reader.line_num) from None
+        raise DatasetError(name, csv_problem(exc, previous + 1, reader.line_num), line=previous + 1) from None
     return rows
 
 
@@ -150,7 +205,7 @@ def _csv_record(name: str, line: int, kind: str, row: dict[str, str]) -> dict:
         if "answers" in record:
             try:
                 record["answers"] = json.loads(record["answers"])
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 raise DatasetError(
                     name, 'expected a JSON array of strings, e.g. ["a", "b"]', line=line, field="answers"
                 ) from None

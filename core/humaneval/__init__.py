@@ -21,7 +21,7 @@ from core.humaneval.campaign import (
     resume_index,
 )
 from core.humaneval.export import ratings_to_csv, ratings_to_jsonl, results_report
-from core.humaneval.records import RaterView, Rating, ResponseItem, blind, item_id
+from core.humaneval.records import RaterView, Rating, ResponseItem, blind, blind_id, item_id
 from core.humaneval.results import (
     Disagreement,
     ModelResult,
@@ -50,6 +50,7 @@ __all__ = [
     "agreement_summary",
     "assign_items",
     "blind",
+    "blind_id",
     "disagreements",
     "fleiss_kappa",
     "fleiss_kappa_from_counts",

@@ -98,6 +98,10 @@ class CampaignSpec:
     seed: int = 0
     guidelines: str = DEFAULT_GUIDELINES
     show_reference: bool = True
+    # Random, set when the campaign is stored (`with_salt`). Mixed into the assignment's seed so a rater who
+    # knows the seed, the tasks and the model names cannot recompute which model is at each position.
+    # Campaigns stored before it existed have none and keep their original assignment.
+    salt: str = ""
 
     def problems(self) -> list[str]:
         """Human-readable reasons the campaign cannot start; empty when it can."""
@@ -133,5 +137,8 @@ class CampaignSpec:
     def item_ids(self) -> list[str]:
         return [item_id(task, model) for task in self.task_ids for model in self.models]
 
+    def assignment_seed(self) -> int | str:
+        return f"{self.seed}\x1f{self.salt}" if self.salt else self.seed
+
     def assignments(self) -> dict[str, list[str]]:
-        return assign_items(self.item_ids(), self.raters, self.overlap, self.seed)
+        return assign_items(self.item_ids(), self.raters, self.overlap, self.assignment_seed())

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import asdict, dataclass
 
 from core.humaneval.agreement import LABELS
 
 
 def item_id(task_id: str, model: str) -> str:
-    """A stable id for one model's response to one task that does not reveal the model.
+    """The stored id of one model's response to one task (ratings are grouped by it).
 
-    A hash rather than "task::model" because the id reaches the rater's page (URLs, widget keys).
+    Anyone who can guess model names can recompute it, so it never reaches a rater's page: that page uses
+    `blind_id` instead.
     """
     digest = hashlib.sha256(f"{task_id}\x1f{model}".encode()).hexdigest()
     return f"item-{digest[:16]}"
+
+
+def blind_id(key: bytes, campaign_id: int, item: str) -> str:
+    """The id a rater's page uses for an item (widget keys, the DOM): an HMAC under the server's secret key,
+    so it cannot be recomputed from task and model names, and different in every campaign."""
+    mac = hmac.new(key, f"{campaign_id}\x1f{item}".encode(), hashlib.sha256).hexdigest()
+    return f"r-{mac[:20]}"
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,7 @@ class ResponseItem:
 class RaterView:
     """Everything the rating page may show. It has no model field, so the model cannot leak through it."""
 
-    item_id: str
+    blind_id: str  # from `blind_id`, never the stored item id
     instruction: str
     input: str
     response: str
@@ -47,9 +56,9 @@ class RaterView:
     total: int
 
 
-def blind(item: ResponseItem, position: int = 0, total: int = 1) -> RaterView:
+def blind(item: ResponseItem, blind_id: str, position: int = 0, total: int = 1) -> RaterView:
     return RaterView(
-        item_id=item.item_id,
+        blind_id=blind_id,
         instruction=item.instruction,
         input=item.input,
         response=item.response,

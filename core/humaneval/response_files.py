@@ -13,6 +13,7 @@ from core.datasets.errors import DatasetError
 from core.datasets.loaders import Record, check_size, decode, json_array_rows, jsonl_rows
 from core.datasets.manifest import PREDICTIONS_SUFFIX
 from core.datasets.records import Prediction
+from core.datasets.uploads import nesting_errors
 from core.humaneval.matching import ResponseRow
 
 ID_KEYS = ("task_id", "id")
@@ -47,7 +48,8 @@ def parse_response_file(name: str, data: bytes, limit: int | None = None) -> lis
     check_size(name, len(data), limit)
     text = decode(name, data)
     is_array = name.lower().endswith(".json")
-    values = json_array_rows(name, text) if is_array else list(jsonl_rows(name, text))
+    with nesting_errors(name, text):
+        values = json_array_rows(name, text) if is_array else list(jsonl_rows(name, text))
     rows = [_row(Record(name, value, line)) for line, value in values]
     if not rows:
         raise DatasetError(name, "the file holds no records", expected="at least one record")

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
+from core.datasets.uploads import csv_problem
 from core.similarity.index import NoveltyIndex
 
 FORMATS = ("json", "jsonl", "csv")
@@ -63,6 +64,11 @@ def _json_error(path: Path, exc: json.JSONDecodeError, line: int | None = None) 
     return f"{path}:{line or exc.lineno}: invalid JSON at column {exc.colno}: {exc.msg.removesuffix(' at')}"
 
 
+def _too_deep(path: Path, line: int) -> str:
+    # Python's JSON reader recurses once per level and gives up near the recursion limit (~1,000 levels).
+    return f"{path}:{line}: JSON nested too deeply to read (lists or objects about 1,000 levels deep)"
+
+
 def _text_of(path: Path, where: str, record: Any, field: str) -> str:
     if not isinstance(record, dict):
         raise InputError(f"{path}:{where}: expected a JSON object, got {type(record).__name__}")
@@ -80,6 +86,8 @@ class Source:
     """One input file (JSON list, JSONL or CSV) and its rows."""
 
     def __init__(self, path: Path, field: str, fmt: str | None = None) -> None:
+        if path.is_dir():
+            raise InputError(f"{path}: a folder, not a file")
         if not path.is_file():
             raise InputError(f"{path}: no such file")
         self.path, self.field = path, field
@@ -112,13 +120,17 @@ class Source:
                     raise InputError(f"{self.path}:{line_no}: not UTF-8 ({exc.reason})") from None
                 except json.JSONDecodeError as exc:
                     raise InputError(_json_error(self.path, exc, line_no)) from None
+                except RecursionError:
+                    raise InputError(_too_deep(self.path, line_no)) from None
                 number += 1
                 text = _text_of(self.path, str(line_no), record, self.field)
                 yield Row(number, line_no, text, raw if raw.endswith(b"\n") else raw + b"\n")
 
     def _csv_rows(self) -> Iterator[Row]:
         with self.path.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, self.csv_dialect)
+            # strict: an unterminated quote is an error, not a field that swallows the rest of the file
+            reader = csv.reader(fh, self.csv_dialect, strict=True)
+            start = 1
             try:
                 header = next(reader, None)
                 if header is None:
@@ -140,7 +152,7 @@ class Source:
                     number += 1
                     yield Row(number, line_no, fields[col], fields)
             except csv.Error as exc:
-                raise InputError(f"{self.path}:{reader.line_num}: malformed CSV: {exc}") from None
+                raise InputError(f"{self.path}:{start}: {csv_problem(exc, start, reader.line_num)}") from None
             except UnicodeDecodeError as exc:
                 raise InputError(f"{self.path}:{reader.line_num + 1}: not UTF-8 ({exc.reason})") from None
 
@@ -174,6 +186,8 @@ class Source:
                 record, end = decoder.raw_decode(doc, pos)
             except json.JSONDecodeError as exc:
                 raise InputError(_json_error(self.path, exc)) from None
+            except RecursionError:
+                raise InputError(_too_deep(self.path, line)) from None
             number += 1
             yield Row(
                 number, line, _text_of(self.path, f"{line} (item {number})", record, self.field), record
@@ -248,12 +262,18 @@ def dedupe(
     progress: bool = True,
 ) -> DedupeSummary:
     """Filter `path` (see the module doc). Outputs appear only when the whole input was read without error."""
+    if not 0 <= threshold < 1:
+        raise InputError(f"threshold {threshold} is out of range: use 0 <= threshold < 1")
     source = Source(path, field, fmt)
     out = out or _default_path(path, "kept")
     report = report or _default_path(path, "dropped", ".jsonl")
     for target in (out, report):
         if target.resolve() == path.resolve() or (against and target.resolve() == against.resolve()):
             raise InputError(f"{target}: refusing to overwrite an input file")
+        if target.is_dir():
+            raise InputError(f"{target}: a folder; name the file to write")
+        if not target.parent.is_dir():
+            raise InputError(f"{target}: the folder {target.parent} does not exist")
     index = NoveltyIndex(threshold=threshold, stemmer=stemmer)
     origin_rows = array("q")  # pool index -> row number in the --against file, then in FILE
     if against is not None:
@@ -308,23 +328,31 @@ def dedupe(
 
 
 def _threshold(value: str) -> float:
+    """ROUGE-L lies in [0, 1] and a row is dropped when its score is above the threshold, so 1 or more would
+    drop nothing: the filter would be off."""
     try:
         number = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not number >= 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
+    if not 0 <= number < 1:
+        raise argparse.ArgumentTypeError(
+            f"{value} is out of range: ROUGE-L lies between 0 and 1, so use 0 <= threshold < 1 "
+            "(rows scoring above it are dropped; the paper uses 0.7)"
+        )
     return number
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core.similarity", description="Exact ROUGE-L tools.")
+    parser = argparse.ArgumentParser(
+        prog="python -m core.similarity", description="Exact ROUGE-L tools.", allow_abbrev=False
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     d = commands.add_parser(
         "dedupe",
         help="drop rows whose instruction is too similar to an earlier kept row (Self-Instruct's filter)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     d.add_argument("file", type=Path, help="JSON list (Alpaca style), JSONL or CSV")
     d.add_argument("--threshold", type=_threshold, default=0.7, help="drop when ROUGE-L > this (default 0.7)")
@@ -360,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # unreadable input, an output folder that does not exist, a full disk
+        print(f"error: {exc.filename or args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(
         f"kept {summary.kept:,} of {summary.rows:,} rows, dropped {summary.dropped:,} "

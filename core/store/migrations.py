@@ -43,6 +43,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         _create("eval_tasks", "eval_task_history", "responses", "campaigns", "ratings"),
     ),
     (3, "runs.live: the text a model is streaming", _add_column("runs", "live")),
+    (4, "server keys: the secret that keeps rated items' ids blind", _create("server_keys")),
 ]
 
 LATEST = MIGRATIONS[-1][0]

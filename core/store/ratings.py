@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from core.humaneval.generate import PARAMS_KEY, response_text
 from core.humaneval.records import Rating, ResponseItem, item_id
 from core.store import runs as runs_store
 from core.store.db import utcnow
 from core.store.evalset import get_task, list_tasks
-from core.store.schema import campaigns, ratings, responses, run_results
+from core.store.schema import campaigns, ratings, responses, run_results, server_keys
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,32 @@ def response_items(engine: Engine, set_name: str, models: list[str] | None = Non
     return items
 
 
+BLINDING_KEY = "blinding"
+
+
+def blinding_key(engine: Engine) -> bytes:
+    """The server's secret HMAC key for the ids raters see, generated on first use and then kept."""
+    query = select(server_keys.c.value).where(server_keys.c.name == BLINDING_KEY)
+    with engine.connect() as conn:
+        value = conn.execute(query).scalar()
+    if value is None:
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    insert(server_keys).values(
+                        name=BLINDING_KEY, value=secrets.token_hex(32), created_at=utcnow()
+                    )
+                )
+        except IntegrityError:
+            pass  # another process created it at the same moment: theirs stands
+        with engine.connect() as conn:
+            value = conn.execute(query).scalar_one()
+    return bytes.fromhex(value)
+
+
 def create_campaign(engine: Engine, name: str, set_name: str, spec: dict[str, Any], owner: str) -> int:
+    """Store a campaign; its spec gets a random salt for the assignment (see CampaignSpec.salt)."""
+    spec = {**spec, "salt": spec.get("salt") or secrets.token_hex(16)}
     with engine.begin() as conn:
         return conn.execute(
             insert(campaigns)

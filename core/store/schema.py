@@ -182,3 +182,13 @@ ratings = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_ratings_campaign_rater", ratings.c.campaign_id, ratings.c.rater)
+
+# Keys the server generates once and keeps, e.g. the one that makes the ids a rater's page uses for items
+# unguessable (an HMAC key; without it, ids derived from task and model names would reveal the model).
+server_keys = Table(
+    "server_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
