@@ -177,6 +177,8 @@ def count_call_rows(engine, run_id: int) -> tuple[int, int]:
     with engine.connect() as conn:
         rows = conn.execute(select(func.count()).select_from(calls).where(calls.c.run_id == run_id))
         errors = conn.execute(
-            select(func.count()).select_from(calls).where(calls.c.run_id == run_id, calls.c.error.is_not(None))
+            select(func.count())
+            .select_from(calls)
+            .where(calls.c.run_id == run_id, calls.c.error.is_not(None))
         )
         return rows.scalar_one(), errors.scalar_one()

@@ -258,7 +258,9 @@ def test_cli_executes_with_a_separate_model(work, llama_server, tmp_path) -> Non
     assert done.returncode == 0, done.stderr
     run = run_store.get_run(engine, _run_id(done.stdout))
     assert run.params["model"]["provider"] == "embedded"
-    assert run.params["execute_model"]["model"] == LLAMA_MODEL and "api_key" not in run.params["execute_model"]
+    assert (
+        run.params["execute_model"]["model"] == LLAMA_MODEL and "api_key" not in run.params["execute_model"]
+    )
     assert run.params["execute_model"]["base_url"] == llama_server.base_url
     new_calls = call_log.list_calls(engine, run_id=run.id, limit=1000)
     assert new_calls and {c.model for c in new_calls} == {LLAMA_MODEL}  # induction came from the call log
@@ -266,7 +268,9 @@ def test_cli_executes_with_a_separate_model(work, llama_server, tmp_path) -> Non
     assert report.complete
     executed = {g.instruction for g in report.groups} | {g.instruction for g in report.gold}
     # Every execution reached the server once, and each prediction is the text of its own logged call.
-    assert len(new_calls) == len(executed) * 2 == llama_server.requests_served("/v1/completions") - served_before
+    assert (
+        len(new_calls) == len(executed) * 2 == llama_server.requests_served("/v1/completions") - served_before
+    )
     by_id = {c.id: c for c in new_calls}
     for group in report.groups + report.gold:
         for result, call_id in zip(group.inputs, group.call_ids, strict=True):

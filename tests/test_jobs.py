@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-import pytest
+from sqlalchemy import select
 
 import core.jobs.runner as runner_mod
 from core.datasets.records import EvalTask, Instance
@@ -17,6 +17,7 @@ from core.llm import ModelSettings
 from core.store import evalset
 from core.store import ratings as rating_store
 from core.store import runs as run_store
+from core.store.schema import runs
 from tests.conftest import app_env, count_call_rows, kill_worker_when, llama_settings, wait_for
 
 EMBEDDED = ModelSettings().public_dict()
@@ -24,7 +25,7 @@ EMBEDDED = ModelSettings().public_dict()
 
 def _items(n: int) -> list[GenerationItem]:
     return [
-        GenerationItem(key=f"item-{i}", prompt=f"Q: What is {i} plus {i}?\nA:", params={"max_tokens": 24})
+        GenerationItem(key=f"item-{i}", prompt=f"Q: What is {i} plus {i}?\nA:", params={"max_tokens": 12})
         for i in range(n)
     ]
 
@@ -82,18 +83,23 @@ def test_runner_thread_runs_and_cancels(sqlite_engine):
         wait_for(lambda: status(run_id) not in run_store.ACTIVE, "the first run to end")
         assert status(run_id) == "done"
         # A cancelled run stops at its next unit of work and can be resumed to completion.
-        long_id = runner.submit("generate", generation_params(_items(30), EMBEDDED))
+        long_id = runner.submit("generate", generation_params(_items(8), EMBEDDED))
         wait_for(lambda: run_store.get_run(sqlite_engine, long_id).progress_done >= 1, "a first result")
         run_store.request_cancel(sqlite_engine, long_id)
         wait_for(lambda: status(long_id) != "running", "the cancelled run to stop")
         cancelled = run_store.get_run(sqlite_engine, long_id)
-        assert cancelled.status == "cancelled" and cancelled.progress_done < 30
+        assert cancelled.status == "cancelled" and cancelled.progress_done < 8
         runner.resume(long_id)
         wait_for(lambda: status(long_id) not in run_store.ACTIVE, "the resumed run to end", timeout_s=600)
         assert status(long_id) == "done"
-        assert len(run_store.results(sqlite_engine, long_id)) == 30
+        assert len(run_store.results(sqlite_engine, long_id)) == 8
     finally:
         runner.stop()
+
+
+def _heartbeat(engine, run_id: int):
+    with engine.connect() as conn:
+        return conn.execute(select(runs.c.heartbeat_at).where(runs.c.id == run_id)).scalar_one()
 
 
 def test_a_long_unit_of_work_keeps_its_run_alive(sqlite_engine, monkeypatch):
@@ -112,12 +118,12 @@ def test_a_long_unit_of_work_keeps_its_run_alive(sqlite_engine, monkeypatch):
     thread = threading.Thread(target=runner_mod.execute, args=(sqlite_engine, run, worker))
     thread.start()
     try:
-        started = run_store.get_run(sqlite_engine, run.id).heartbeat_at
+        started = _heartbeat(sqlite_engine, run.id)
         beats: set = set()
 
         def silent_past_the_window() -> bool:
             assert run_store.claim_next(sqlite_engine, "thief", stale, ("slow-unit",)) is None
-            beat = run_store.get_run(sqlite_engine, run.id).heartbeat_at
+            beat = _heartbeat(sqlite_engine, run.id)
             beats.add(beat)
             return beat - started > stale
 

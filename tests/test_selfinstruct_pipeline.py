@@ -404,7 +404,8 @@ def test_a_run_on_a_chat_only_llama_server(engine, llama_server, monkeypatch):
     assert settings.provider == "openai" and settings.styles == ("chat",)
     # A tiny target, capped at two iterations so a model that keeps nothing still ends.
     params = selfinstruct_params(
-        settings.public_dict(), seeds="starter",
+        settings.public_dict(),
+        seeds="starter",
         target=1,
         iterations=2,
         prompt=small_prompts(48, 24),

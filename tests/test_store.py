@@ -41,7 +41,9 @@ def test_older_database_upgrades_in_place_keeping_rows(db_url):
         assert migrate(eng) == LATEST  # applying again changes nothing
         assert "live" in {c["name"] for c in inspect(eng).get_columns("runs")}
         with eng.connect() as conn:
-            assert list(conn.execute(select(schema_version.c.version)).scalars()) == [n for n, _, _ in MIGRATIONS]
+            assert list(conn.execute(select(schema_version.c.version)).scalars()) == [
+                n for n, _, _ in MIGRATIONS
+            ]
         (run,) = run_store.list_runs(eng)
         assert run.name == "kept" and run.live is None and run.status == "done"
     finally:
