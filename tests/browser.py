@@ -17,6 +17,7 @@ from tests.conftest import REPO_ROOT
 from tests.llm_servers import free_port
 
 CHROMIUM = "/usr/bin/chromium"
+STARTUP_TIMEOUT_S = 180.0
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -61,16 +62,12 @@ def running_app(data_dir: Path, log_path: Path, extra_env: dict[str, str] | None
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.time() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.time() > deadline:
+            # Poll the health endpoint (the state itself), with room for a busy machine.
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while not _healthy(url):
+                if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
-                time.sleep(0.3)
+                time.sleep(0.1)
             yield url
         finally:
             proc.terminate()
@@ -78,6 +75,13 @@ def running_app(data_dir: Path, log_path: Path, extra_env: dict[str, str] | None
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @contextmanager
@@ -92,8 +96,25 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+# True once the app's script has finished and has stayed finished across two animation frames: a rerun that
+# a click or a fragment timer queues starts within that time, so a page that passes is really at rest.
+_AT_REST = """() => new Promise((resolve) => {
+    const idle = () => {
+        const app = document.querySelector('[data-testid="stApp"]');
+        const status = document.querySelector('[data-testid="stStatusWidget"]');
+        return app !== null && app.getAttribute("data-test-script-state") === "notRunning"
+            && (status === null || status.offsetParent === null);
+    };
+    if (!idle()) { resolve(false); return; }
+    requestAnimationFrame(() => requestAnimationFrame(() => resolve(idle())));
+})"""
+
+
 def wait_idle(page: Page, timeout_ms: int = 60_000) -> None:
     """Wait until no script run is in progress: a click that lands mid-rerun can hit a button that is
-    about to be replaced and be lost."""
-    expect(page.get_by_test_id("stStatusWidget")).to_be_hidden(timeout=timeout_ms)
-    page.wait_for_timeout(300)
+    about to be replaced and be lost. Waits for the state (script not running, no status widget, and still
+    so a couple of frames later), never for a fixed time."""
+    expect(page.get_by_test_id("stApp")).to_have_attribute(
+        "data-test-script-state", "notRunning", timeout=timeout_ms
+    )
+    page.wait_for_function(_AT_REST, timeout=timeout_ms, polling=50)

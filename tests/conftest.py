@@ -1,8 +1,14 @@
-"""Shared fixtures: the public datasets folder and an isolated working folder per test."""
+"""Shared fixtures: the public datasets folder, an isolated working folder per test, the store on SQLite and
+PostgreSQL, the real llama.cpp server, and helpers that wait for a state instead of sleeping."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,6 +44,7 @@ def artifacts_dir() -> Path:
 
 
 def _postgres_url() -> str:
+    # Never skipped: a PostgreSQL case without a server fails, and says how to get one.
     url = os.environ.get("WORKBENCH_TEST_PG_URL")
     if not url:
         pytest.fail(
@@ -47,22 +54,36 @@ def _postgres_url() -> str:
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, data_dir: Path) -> str:
-    """The store under test, on SQLite and on a real PostgreSQL server (emptied first)."""
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The store under test, on SQLite and on a real PostgreSQL server (emptied first, so each test starts
+    from nothing). It is also the app's database for the test (DATABASE_URL): pages, command lines and
+    worker processes started by the test use it too."""
     from core.store import dispose_all
 
     dispose_all()
     if request.param == "sqlite":
-        return f"sqlite:///{data_dir / 'test.db'}"
+        url = f"sqlite:///{data_dir / 'test.db'}"
+        monkeypatch.setenv("DATABASE_URL", url)
+        return url
     url = _postgres_url()
-    from sqlalchemy import create_engine, text
+    monkeypatch.setenv("DATABASE_URL", url)
+    from sqlalchemy import text
 
-    eng = create_engine("postgresql+psycopg://" + url.removeprefix("postgresql://"))
+    eng = bare_engine(url)
     with eng.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     eng.dispose()
     return url
+
+
+def bare_engine(url: str):
+    """An engine on `url` with no migration applied (the app's get_engine migrates)."""
+    from sqlalchemy import create_engine
+
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url)
 
 
 @pytest.fixture()
@@ -80,3 +101,84 @@ def sqlite_engine(data_dir: Path):
     dispose_all()
     yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
     dispose_all()
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 120.0) -> object:
+    """Poll until `condition()` is truthy and return it; fail naming `what` after a generous timeout.
+    Tests wait for a state this way, never for a fixed time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def app_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a command line or worker process run on this test's data folder and database."""
+    return {**os.environ, "WORKBENCH_DATA_DIR": str(data_dir), **extra}
+
+
+def kill_worker_when(condition: Callable[[], bool], env: dict[str, str], what: str) -> None:
+    """Start `python -m core.jobs worker --once` and SIGKILL it as soon as `condition()` holds: a crash
+    mid-run, at a point the test chose. Fails if the worker finished first (nothing would be left to resume)."""
+    worker = subprocess.Popen([sys.executable, "-m", "core.jobs", "worker", "--once"], cwd=REPO_ROOT, env=env)
+    try:
+        wait_for(lambda: condition() or worker.poll() is not None, what, timeout_s=300)
+        assert worker.poll() is None, f"the worker ended (exit {worker.returncode}) before {what}"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(30)
+
+
+# --- The real llama.cpp server (one for the session), for pipelines on an OpenAI-compatible endpoint ----------
+
+LLAMA_MODEL = "gemma-3-270m"  # the alias the server answers to
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory):
+    """`python -m llama_cpp.server` on the embedded GGUF file: a real endpoint serving completion and chat."""
+    from core.llm.embedded import model_path
+    from tests.llm_servers import LlamaServer
+
+    server = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
+    yield server
+    server.stop()
+
+
+def llama_settings(server, styles: tuple[str, ...] = ("completion", "chat"), max_concurrency: int = 1):
+    """Model settings for the llama.cpp server; one request at a time, so a killed worker leaves at most one
+    request in flight and the server's request count is exact up to that one."""
+    from core.llm import ModelSettings
+
+    return ModelSettings(
+        provider="openai",
+        base_url=server.base_url,
+        model=LLAMA_MODEL,
+        styles=styles,
+        max_concurrency=max_concurrency,
+        max_retries=0,
+    )
+
+
+def count_call_rows(engine, run_id: int) -> tuple[int, int]:
+    """(every call row of a run, those with an error): rows, not distinct requests, so a request made twice
+    counts twice."""
+    from sqlalchemy import func, select
+
+    from core.store.schema import calls
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(func.count()).select_from(calls).where(calls.c.run_id == run_id))
+        errors = conn.execute(
+            select(func.count())
+            .select_from(calls)
+            .where(calls.c.run_id == run_id, calls.c.error.is_not(None))
+        )
+        return rows.scalar_one(), errors.scalar_one()

@@ -18,10 +18,11 @@ from core.humaneval.generate import eval_prompt, response_run_params
 from core.humaneval.identity import configured_owners, parse_names, person
 from core.humaneval.response_files import model_name_for, parse_response_file
 from core.jobs import run_once
+from core.store import calls as call_log
 from core.store import dispose_all, evalset, get_engine
 from core.store import ratings as rating_store
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
+from tests.conftest import LLAMA_MODEL, REPO_ROOT
 
 OFFICIAL_SET = "user-oriented-252"
 EVAL_FILE = "self-instruct/user_oriented_instructions.jsonl"
@@ -345,35 +346,40 @@ def test_a_finished_generation_run_becomes_responses(store):
     assert item.response == "answer t1"
 
 
-def test_generate_responses_through_the_page(store, monkeypatch):
-    # An OpenAI-compatible loopback server that answers every completion with "ok": the whole path from
-    # the button to stored responses runs without a real model.
-    from tests.llm_servers import FaultServer
-
-    server = FaultServer([])
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    monkeypatch.setenv("WORKBENCH_MODEL", "fake-model")
+def test_generate_responses_through_the_page(store, llama_server, monkeypatch):
+    """From the button to stored responses at the real llama.cpp server (completion style)."""
+    monkeypatch.setenv("OPENAI_BASE_URL", llama_server.base_url)
+    monkeypatch.setenv("WORKBENCH_MODEL", LLAMA_MODEL)
     monkeypatch.setenv("WORKBENCH_API_STYLES", "completion")
-    try:
-        at = _page()
-        _section(at, "Responses")
-        tasks = evalset.list_tasks(store, "starter-eval")
-        assert any(f"{len(tasks)} of {len(tasks)} tasks need a response" in c.value for c in at.caption)
-        _click(at, "Generate responses")
-        run_id = at.session_state["heval-gen-run"]
-        # Page tests have no worker threads (conftest): run the queued job here, as a worker would.
-        assert run_once(store, ("generate",)) == run_id
-        assert run_store.get_run(store, run_id).status == "done"
-        at.run()
-        _ok(at)
-        assert any(f"Stored {len(tasks)} generated responses" in s.value for s in at.success)
-        assert rating_store.response_models(store, "starter-eval") == {"fake-model": len(tasks)}
-        assert rating_store.response_item(store, "starter-eval", tasks[0].id, "fake-model").response == "ok"
-        assert any(f"0 of {len(tasks)} tasks need a response" in c.value for c in at.caption)
-        prompt = run_store.get_run(store, run_id).params["items"][0]["prompt"]
-        assert prompt.endswith("\nOutput:") and prompt.startswith(tasks[0].instruction.strip())
-    finally:
-        server.stop()
+    monkeypatch.setenv("WORKBENCH_MAX_RETRIES", "0")  # so the server's count equals the call rows
+    at = _page()
+    _section(at, "Responses")
+    tasks = evalset.list_tasks(store, "starter-eval")
+    assert any(f"{len(tasks)} of {len(tasks)} tasks need a response" in c.value for c in at.caption)
+    at.number_input(key="heval-gen-max").set_value(8).run()  # a handful of short answers
+    served_before = llama_server.requests_served("/v1/completions")
+    _click(at, "Generate responses")
+    run_id = at.session_state["heval-gen-run"]
+    # Page tests have no worker threads (conftest): run the queued job here, as a worker would.
+    assert run_once(store, ("generate",)) == run_id
+    run = run_store.get_run(store, run_id)
+    assert run.status == "done", run.error
+    assert run.params["model"]["model"] == LLAMA_MODEL and run.params["items"][0]["params"]["max_tokens"] == 8
+    at.run()
+    _ok(at)
+    assert any(f"Stored {len(tasks)} generated responses" in s.value for s in at.success)
+    assert rating_store.response_models(store, "starter-eval") == {LLAMA_MODEL: len(tasks)}
+    # One request per task reached the server, and each stored response is the text of its own call.
+    assert llama_server.requests_served("/v1/completions") - served_before == len(tasks)
+    results = run_store.results(store, run_id)
+    calls = {c.id: c for c in call_log.list_calls(store, run_id=run_id, limit=100)}
+    assert len(calls) == len(tasks)
+    for task in tasks:
+        call = calls[results[task.id]["call_id"]]
+        assert call.prompt.startswith(task.instruction.strip()) and call.prompt.endswith("\nOutput:")
+        stored = rating_store.response_item(store, "starter-eval", task.id, LLAMA_MODEL).response
+        assert stored == call.choices[0]["text"].strip()
+    assert any(f"0 of {len(tasks)} tasks need a response" in c.value for c in at.caption)
 
 
 # --- Campaigns and rating -------------------------------------------------------------------------------

@@ -1,20 +1,26 @@
 """Induction runs end to end on the embedded model: report shape, free re-runs, re-scoring, own demonstrations
-with judged tests, the search, a separate execute model, and the command line.
+with judged tests, the search, a separate execute model at the real llama.cpp server, the command line, and a
+killed run resumed on SQLite and PostgreSQL.
 
-The tests share one working folder (and so one call log), in order: later ones reuse the answers of earlier
-ones, which is both what they check and what keeps them short.
+The module's tests share one working folder (and so one call log). Its fixture makes the reference run before
+any test, so each test finds the same state whether it runs alone, first, last or in any order.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+import core.jobs.runner as runner_mod
 from core.induction import bertscore
 from core.induction.pipeline import (
     build_report,
@@ -30,13 +36,36 @@ from core.llm import ModelSettings
 from core.store import calls as call_log
 from core.store import dispose_all, get_engine
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
-from tests.llm_servers import FaultServer
+from tests.conftest import (
+    LLAMA_MODEL,
+    REPO_ROOT,
+    app_env,
+    count_call_rows,
+    kill_worker_when,
+    llama_settings,
+)
 
 EMBEDDED = ModelSettings()
 # The same request set in several tests: their answers come from the call log after the first.
 E2E = dict(task="starter_sum", k=2, temperature=0.7, limit=2, bertscore=False)
 MODEL_FILE = REPO_ROOT / "data" / "models" / "gemma-3-270m-q4_k_m.gguf"
+
+
+@dataclass(frozen=True)
+class Work:
+    data: Path
+    engine: Engine
+    e2e_run: int  # the reference run of E2E, made first in an empty call log
+    e2e_new_calls: int  # the model calls it made
+
+
+def _run(engine, params: dict, kind: str = "induction") -> int:
+    run_id = submit(engine, kind, params, name="test")
+    assert run_once(engine, (kind,), EMBEDDED) == run_id
+    run = run_store.get_run(engine, run_id)
+    assert run.status == "done", run.error
+    assert run.progress_done == run.progress_total > 0
+    return run_id
 
 
 @pytest.fixture(scope="module")
@@ -50,23 +79,15 @@ def work(tmp_path_factory: pytest.TempPathFactory):
         for name in ("DATABASE_URL", "WORKBENCH_PROVIDER", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
             mp.delenv(name, raising=False)
         dispose_all()
-        yield data, get_engine()
+        engine = get_engine()
+        run_id = _run(engine, induction_params(model=EMBEDDED.public_dict(), **E2E))
+        yield Work(data, engine, run_id, call_log.count_calls(engine, run_id))
         dispose_all()
 
 
-def _run(engine, params: dict, kind: str = "induction") -> int:
-    run_id = submit(engine, kind, params, name="test")
-    assert run_once(engine, (kind,), EMBEDDED) == run_id
-    run = run_store.get_run(engine, run_id)
-    assert run.status == "done", run.error
-    assert run.progress_done == run.progress_total > 0
-    return run_id
-
-
 def test_end_to_end_run_has_the_right_shape_and_a_rerun_is_free(work) -> None:
-    _, engine = work
+    engine, run_id = work.engine, work.e2e_run
     params = induction_params(model=EMBEDDED.public_dict(), **E2E)
-    run_id = _run(engine, params)
     report = build_report(params, run_store.results(engine, run_id))
     assert report.complete and report.task == "starter_sum" and report.metric == "em"
     assert len(report.induced_raw) == 2 and sum(c.count for c in report.candidates) == 2
@@ -79,7 +100,7 @@ def test_end_to_end_run_has_the_right_shape_and_a_rerun_is_free(work) -> None:
     assert (s.n_instructions, s.n_unique, s.n_inputs) == (2, len(report.groups), 2)
     assert 0.0 <= s.induced <= 1.0 and 0.0 <= s.human <= 1.0
     executed = {g.instruction for g in report.groups} | {g.instruction for g in report.gold}
-    assert call_log.count_calls(engine, run_id) == 2 + len(executed) * 2  # one model call per unit
+    assert work.e2e_new_calls == 2 + len(executed) * 2  # one model call per unit
 
     # The same run again: every request is answered from the call log.
     before = call_log.count_calls(engine)
@@ -90,10 +111,9 @@ def test_end_to_end_run_has_the_right_shape_and_a_rerun_is_free(work) -> None:
 
 
 def test_build_report_rescores_stored_outputs_without_a_model_call(work, monkeypatch) -> None:
-    _, engine = work
+    engine = work.engine
     params = induction_params(model=EMBEDDED.public_dict(), **E2E)
-    run = next(r for r in run_store.list_runs(engine, kind="induction") if r.params == params)
-    results = run_store.results(engine, run.id)
+    results = run_store.results(engine, work.e2e_run)
 
     def no_model(*args, **kwargs):
         raise AssertionError("re-scoring must not call a model")
@@ -113,7 +133,7 @@ def test_build_report_rescores_stored_outputs_without_a_model_call(work, monkeyp
 
 
 def test_own_demonstrations_with_held_out_and_hand_judged_tests(work) -> None:
-    _, engine = work
+    engine = work.engine
     params = induction_params(
         model=EMBEDDED.public_dict(),
         demo_source="user",
@@ -144,7 +164,7 @@ def test_own_demonstrations_with_held_out_and_hand_judged_tests(work) -> None:
 
 
 def test_search_executes_only_the_winner_and_spends_fewer_scorings(work) -> None:
-    _, engine = work
+    engine = work.engine
     params = induction_params(model=EMBEDDED.public_dict(), **{**E2E, "k": 3}, search=2)
     spec = resolve_spec(params)
     assert len(spec.search_examples) == 2
@@ -184,14 +204,23 @@ def _cli(data: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _run_id(stdout: str) -> int:
+    found = re.search(r"^run (\d+): ", stdout, re.MULTILINE)
+    assert found, stdout
+    return int(found.group(1))
+
+
+FLAGS = ["--tasks", "starter_sum", "--k", "2", "--temperature", "0.7", "--limit", "2", "--no-bertscore"]
+
+
 def test_cli_writes_csv_and_markdown_shares_the_call_log_and_resumes(work, tmp_path) -> None:
-    data, engine = work
-    flags = ["--tasks", "starter_sum", "--k", "2", "--temperature", "0.7", "--limit", "2", "--no-bertscore"]
+    data, engine = work.data, work.engine
     out = tmp_path / "out"
-    done = _cli(data, "run", *flags, "--induce-model", "embedded", "--out", str(out))
+    done = _cli(data, "run", *FLAGS, "--induce-model", "embedded", "--out", str(out))
     assert done.returncode == 0, done.stderr
-    assert "0 new model call(s)" in done.stdout  # the app-side runs above answered all of it
-    run = run_store.list_runs(engine, kind="induction_benchmark")[0]
+    assert "0 new model call(s)" in done.stdout  # the app-side reference run answered all of it
+    run = run_store.get_run(engine, _run_id(done.stdout))
+    assert run.kind == "induction_benchmark"
     rows = list(csv.DictReader((out / f"induction_run{run.id}.csv").open()))
     assert [r["task"] for r in rows] == ["starter_sum"]
     assert rows[0]["complete"] == "True" and rows[0]["inputs"] == "2" and rows[0]["instructions"] == "2"
@@ -209,46 +238,72 @@ def test_cli_writes_csv_and_markdown_shares_the_call_log_and_resumes(work, tmp_p
     ).read_text()
 
 
-def test_cli_executes_with_a_separate_model(work, tmp_path) -> None:
-    """Induce on the embedded model (answered from the call log), execute at a loopback endpoint."""
-    data, engine = work
-    server = FaultServer([])  # answers "ok" to everything
-    try:
-        flags = [
-            "--tasks",
-            "starter_sum",
-            "--k",
-            "2",
-            "--temperature",
-            "0.7",
-            "--limit",
-            "2",
-            "--no-bertscore",
-        ]
-        done = _cli(
-            data,
-            "run",
-            *flags,
-            "--induce-model",
-            "embedded",
-            "--execute-model",
-            "m",
-            "--base-url",
-            server.base_url,
-            "--out",
-            str(tmp_path),
-        )
-    finally:
-        server.stop()
+def test_cli_executes_with_a_separate_model(work, llama_server, tmp_path) -> None:
+    """Induce on the embedded model (answered from the call log), execute at the real llama.cpp server."""
+    data, engine = work.data, work.engine
+    served_before = llama_server.requests_served("/v1/completions")
+    done = _cli(
+        data,
+        "run",
+        *FLAGS,
+        "--induce-model",
+        "embedded",
+        "--execute-model",
+        LLAMA_MODEL,
+        "--base-url",
+        llama_server.base_url,
+        "--out",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stderr
-    run = run_store.list_runs(engine, kind="induction_benchmark")[0]
+    run = run_store.get_run(engine, _run_id(done.stdout))
     assert run.params["model"]["provider"] == "embedded"
-    assert run.params["execute_model"]["model"] == "m" and "api_key" not in run.params["execute_model"]
+    assert (
+        run.params["execute_model"]["model"] == LLAMA_MODEL and "api_key" not in run.params["execute_model"]
+    )
+    assert run.params["execute_model"]["base_url"] == llama_server.base_url
     new_calls = call_log.list_calls(engine, run_id=run.id, limit=1000)
-    assert new_calls and {c.model for c in new_calls} == {"m"}  # induction came from the call log
+    assert new_calls and {c.model for c in new_calls} == {LLAMA_MODEL}  # induction came from the call log
     report = build_report(run.params, run_store.results(engine, run.id), "starter_sum")
     assert report.complete
-    assert {r.prediction for g in report.groups + report.gold for r in g.inputs} == {"ok"}
+    executed = {g.instruction for g in report.groups} | {g.instruction for g in report.gold}
+    # Every execution reached the server once, and each prediction is the text of its own logged call.
+    assert (
+        len(new_calls) == len(executed) * 2 == llama_server.requests_served("/v1/completions") - served_before
+    )
+    by_id = {c.id: c for c in new_calls}
+    for group in report.groups + report.gold:
+        for result, call_id in zip(group.inputs, group.call_ids, strict=True):
+            assert by_id[call_id].choices[0]["text"] == result.prediction
+            assert group.instruction in by_id[call_id].prompt
+
+
+def test_a_killed_induction_run_resumes_on_both_backends(engine, data_dir, llama_server, monkeypatch) -> None:
+    """The induction job at the real llama.cpp server, killed after its first stored units and resumed by
+    another worker: every unit once, every call row and every request at the server counted."""
+    params = induction_params(model=llama_settings(llama_server).public_dict(), **E2E)
+    run_id = submit(engine, "induction", params, name="kill me")
+    served_before = llama_server.requests_served("/v1/completions")
+    kill_worker_when(
+        lambda: len(run_store.result_keys(engine, run_id)) >= 3, app_env(data_dir), "three stored units"
+    )
+    partial = run_store.results(engine, run_id)
+    assert run_store.get_run(engine, run_id).status == "running"  # as the dead worker left it
+
+    monkeypatch.setattr(runner_mod, "STALE_AFTER", timedelta(0))
+    assert run_once(engine, ("induction",)) == run_id
+    run = run_store.get_run(engine, run_id)
+    assert run.status == "done", run.error
+    final = run_store.results(engine, run_id)
+    assert all(final[k] == v for k, v in partial.items())  # nothing stored before the kill was redone
+    assert len(partial) < len(final), "the worker should have been killed mid-way"
+    report = build_report(params, final)
+    assert report.complete
+    executed = {g.instruction for g in report.groups} | {g.instruction for g in report.gold}
+    units = 2 + len(executed) * 2  # two inductions, then each distinct instruction on two inputs
+    assert count_call_rows(engine, run_id) == (units, 0)
+    served = llama_server.requests_served("/v1/completions") - served_before
+    assert units <= served <= units + 1, f"{served} requests at the server for {units} units"
 
 
 def test_pasted_demonstrations_parse_or_fail_with_the_line() -> None:

@@ -1,117 +1,136 @@
-"""Background jobs: a run killed mid-way resumes and finishes with every result exactly once."""
+"""Background jobs: a run killed mid-way resumes and finishes with every result exactly once, on SQLite and
+PostgreSQL, against the real llama.cpp server (whose request count shows any work done twice)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
+import threading
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 import core.jobs.runner as runner_mod
+from core.datasets.records import EvalTask, Instance
 from core.generation import GenerationItem, generation_params
+from core.humaneval.generate import response_run_params
 from core.jobs import JobRunner, submit
 from core.llm import ModelSettings
+from core.store import evalset
+from core.store import ratings as rating_store
 from core.store import runs as run_store
-from core.store.schema import calls, run_results
-from tests.conftest import REPO_ROOT
+from core.store.schema import runs
+from tests.conftest import app_env, count_call_rows, kill_worker_when, llama_settings, wait_for
 
 EMBEDDED = ModelSettings().public_dict()
 
 
 def _items(n: int) -> list[GenerationItem]:
     return [
-        GenerationItem(key=f"item-{i}", prompt=f"Q: What is {i} plus {i}?\nA:", params={"max_tokens": 24})
+        GenerationItem(key=f"item-{i}", prompt=f"Q: What is {i} plus {i}?\nA:", params={"max_tokens": 12})
         for i in range(n)
     ]
 
 
-def test_killed_job_resumes_with_every_result_exactly_once(sqlite_engine, data_dir, monkeypatch):
-    run_id = submit(sqlite_engine, "generate", generation_params(_items(8), EMBEDDED), name="kill me")
-    env = {**os.environ, "WORKBENCH_DATA_DIR": str(data_dir)}
-    worker = subprocess.Popen([sys.executable, "-m", "core.jobs", "worker", "--once"], cwd=REPO_ROOT, env=env)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and len(run_store.results(sqlite_engine, run_id)) < 2:
-            time.sleep(0.05)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-    partial = run_store.results(sqlite_engine, run_id)
-    assert 2 <= len(partial) < 8, "the worker should have been killed mid-way"
-    assert run_store.get_run(sqlite_engine, run_id).status == "running"  # as the dead worker left it
+def test_killed_response_generation_resumes_with_every_result_exactly_once(
+    engine, data_dir, llama_server, monkeypatch
+):
+    """The response-generation job (the "generate" kind the Human Evaluation page submits), killed after two
+    answers and resumed by another worker: six responses, six call rows, six requests at the server (plus
+    at most the one in flight when the worker died)."""
+    tasks = [EvalTask(f"t{i}", "", f"Count from {i} to {i + 4}.", [Instance("", "")]) for i in range(6)]
+    evalset.import_set(engine, "gen", tasks, actor="owner")
+    model = llama_settings(llama_server).public_dict()
+    params = response_run_params(tasks, model, "gen", "llama", {"max_tokens": 12, "temperature": 0.0})
+    run_id = submit(engine, "generate", params, name="kill me")
+    served_before = llama_server.requests_served("/v1/completions")
+
+    kill_worker_when(
+        lambda: len(run_store.result_keys(engine, run_id)) >= 2,
+        app_env(data_dir),
+        "two stored responses",
+    )
+    partial = run_store.results(engine, run_id)
+    assert 2 <= len(partial) < 6, "the worker should have been killed mid-way"
+    assert run_store.get_run(engine, run_id).status == "running"  # as the dead worker left it
 
     # The run stopped heartbeating: the next worker takes it over and resumes.
     monkeypatch.setattr(runner_mod, "STALE_AFTER", timedelta(seconds=0))
-    assert runner_mod.run_once(sqlite_engine) == run_id
-    run = run_store.get_run(sqlite_engine, run_id)
-    assert run.status == "done" and run.progress_done == run.progress_total == 8
-    final = run_store.results(sqlite_engine, run_id)
-    assert sorted(final) == sorted(f"item-{i}" for i in range(8))
+    assert runner_mod.run_once(engine) == run_id
+    run = run_store.get_run(engine, run_id)
+    assert run.status == "done", run.error
+    assert run.progress_done == run.progress_total == 6
+    final = run_store.results(engine, run_id)
+    assert sorted(final) == [t.id for t in tasks]
     for key, value in partial.items():
-        assert final[key] == value  # nothing done before the kill was redone
-    with sqlite_engine.connect() as conn:
-        stored = conn.execute(
-            select(func.count()).select_from(run_results).where(run_results.c.run_id == run_id)
-        )
-        assert stored.scalar_one() == 8
-        # One successful model call per item: the resumed worker did not ask again for what was answered.
-        answered = conn.execute(
-            select(func.count(func.distinct(calls.c.cache_key))).where(
-                calls.c.run_id == run_id, calls.c.error.is_(None)
-            )
-        ).scalar_one()
-        assert answered == 8
+        assert final[key] == value  # nothing stored before the kill was replaced
+    # Every call row, not distinct requests: an item asked twice would show up here...
+    assert count_call_rows(engine, run_id) == (6, 0)
+    assert len({v["call_id"] for v in final.values()}) == 6
+    # ...and at the server, which also sees a request the dead worker sent but never logged.
+    served = llama_server.requests_served("/v1/completions") - served_before
+    assert 6 <= served <= 7, f"{served} requests at the server for 6 items"
+    assert rating_store.store_generated(engine, run_id) == 6
+    assert rating_store.response_models(engine, "gen") == {"llama": 6}
 
 
 def test_runner_thread_runs_and_cancels(sqlite_engine):
     runner = JobRunner(sqlite_engine, threads=1, poll_s=0.1)
+
+    def status(run_id: int) -> str:
+        return run_store.get_run(sqlite_engine, run_id).status
+
     try:
         run_id = runner.submit("generate", generation_params(_items(2), EMBEDDED))
-        deadline = time.time() + 120
-        while time.time() < deadline and run_store.get_run(sqlite_engine, run_id).status != "done":
-            time.sleep(0.1)
-        assert run_store.get_run(sqlite_engine, run_id).status == "done"
+        wait_for(lambda: status(run_id) not in run_store.ACTIVE, "the first run to end")
+        assert status(run_id) == "done"
         # A cancelled run stops at its next unit of work and can be resumed to completion.
-        long_id = runner.submit("generate", generation_params(_items(30), EMBEDDED))
-        while run_store.get_run(sqlite_engine, long_id).progress_done < 1 and time.time() < deadline:
-            time.sleep(0.05)
+        long_id = runner.submit("generate", generation_params(_items(8), EMBEDDED))
+        wait_for(lambda: run_store.get_run(sqlite_engine, long_id).progress_done >= 1, "a first result")
         run_store.request_cancel(sqlite_engine, long_id)
-        while run_store.get_run(sqlite_engine, long_id).status == "running" and time.time() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: status(long_id) != "running", "the cancelled run to stop")
         cancelled = run_store.get_run(sqlite_engine, long_id)
-        assert cancelled.status == "cancelled" and cancelled.progress_done < 30
+        assert cancelled.status == "cancelled" and cancelled.progress_done < 8
         runner.resume(long_id)
-        while run_store.get_run(sqlite_engine, long_id).status != "done" and time.time() < deadline:
-            time.sleep(0.1)
-        assert len(run_store.results(sqlite_engine, long_id)) == 30
+        wait_for(lambda: status(long_id) not in run_store.ACTIVE, "the resumed run to end", timeout_s=600)
+        assert status(long_id) == "done"
+        assert len(run_store.results(sqlite_engine, long_id)) == 8
     finally:
         runner.stop()
 
 
-def test_a_long_unit_of_work_keeps_its_run_alive(sqlite_engine, monkeypatch):
-    """A job silent for longer than STALE_AFTER (one slow model call) is not taken over: the runner beats."""
-    import threading
+def _heartbeat(engine, run_id: int):
+    with engine.connect() as conn:
+        return conn.execute(select(runs.c.heartbeat_at).where(runs.c.id == run_id)).scalar_one()
 
+
+def test_a_long_unit_of_work_keeps_its_run_alive(sqlite_engine, monkeypatch):
+    """A job silent for longer than STALE_AFTER (one slow model call) is not taken over: the runner beats.
+
+    No fixed sleep: the job holds until the test has seen the run stay claimed past one whole staleness
+    window, trying to steal it all along. The window is wide next to the heartbeat interval (STALE_AFTER/6),
+    so a loaded machine delaying one beat does not make a false failure."""
     from core.jobs.registry import JOB_KINDS
 
-    monkeypatch.setattr(runner_mod, "STALE_AFTER", timedelta(seconds=1))
-    monkeypatch.setitem(JOB_KINDS, "slow-unit", lambda ctx: time.sleep(3))
+    stale = timedelta(seconds=3)
+    monkeypatch.setattr(runner_mod, "STALE_AFTER", stale)
+    release = threading.Event()
+    monkeypatch.setitem(JOB_KINDS, "slow-unit", lambda ctx: release.wait(300))
     run, worker = runner_mod.start_here(sqlite_engine, "slow-unit", {})
     thread = threading.Thread(target=runner_mod.execute, args=(sqlite_engine, run, worker))
     thread.start()
     try:
-        for _ in range(5):
-            time.sleep(0.5)
-            assert (
-                run_store.claim_next(sqlite_engine, "thief", runner_mod.STALE_AFTER, ("slow-unit",)) is None
-            )
+        started = _heartbeat(sqlite_engine, run.id)
+        beats: set = set()
+
+        def silent_past_the_window() -> bool:
+            assert run_store.claim_next(sqlite_engine, "thief", stale, ("slow-unit",)) is None
+            beat = _heartbeat(sqlite_engine, run.id)
+            beats.add(beat)
+            return beat - started > stale
+
+        wait_for(silent_past_the_window, "a heartbeat later than one staleness window after the start")
+        assert len(beats) >= 3  # the side thread beat several times while the job said nothing
     finally:
+        release.set()
         thread.join()
     assert run_store.get_run(sqlite_engine, run.id).status == "done"
 

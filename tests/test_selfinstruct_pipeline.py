@@ -7,10 +7,8 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from sqlalchemy import func, select
 import core.jobs.runner as runner_mod
 from core.jobs import run_once, submit
 from core.llm import Choice, ModelSettings, Response
+from core.llm.settings import settings_from_env
 from core.selfinstruct.pipeline import (
     KIND,
     RunSpec,
@@ -38,7 +37,7 @@ from core.selfinstruct.prompts import (
 )
 from core.store import runs as run_store
 from core.store.schema import calls, run_results
-from tests.conftest import REPO_ROOT
+from tests.conftest import LLAMA_MODEL, REPO_ROOT, app_env, count_call_rows, kill_worker_when, llama_settings
 
 EMBEDDED = ModelSettings().public_dict()
 GGUF = "gemma-3-270m-q4_k_m.gguf"
@@ -206,45 +205,50 @@ def test_a_run_records_every_candidate_decision_and_unit(sqlite_engine, scripted
     assert run_store.results(sqlite_engine, run_id) == before
 
 
-def test_a_failed_run_resumes_to_the_same_pool_and_steps_on(sqlite_engine, monkeypatch):
+def test_a_failed_run_resumes_to_the_same_pool_and_steps_on(engine, monkeypatch):
+    """On SQLite and PostgreSQL: a run that fails mid-way resumes where it stopped, asking the model only
+    for the iterations it had not finished."""
     params = selfinstruct_params(EMBEDDED, seeds="starter", iterations=3, seed=11)
     whole = ScriptedModel("scripted:whole")
     monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: whole)
-    reference = submit(sqlite_engine, KIND, params)
-    run_once(sqlite_engine)
+    reference = submit(engine, KIND, params)
+    run_once(engine)
     # The same run on another endpoint (so nothing comes from the call log) dies at its second iteration...
     crashing = ScriptedModel("scripted:other", fail_on_generation=2)
     monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: crashing)
-    run_id = submit(sqlite_engine, KIND, params)
-    run_once(sqlite_engine)
-    assert run_store.get_run(sqlite_engine, run_id).status == "failed"
-    partial = run_store.results(sqlite_engine, run_id)
+    run_id = submit(engine, KIND, params)
+    run_once(engine)
+    assert run_store.get_run(engine, run_id).status == "failed"
+    partial = run_store.results(engine, run_id)
     assert "iter/000000" in partial and "iter/000001" not in partial
     # ...and resumes: the pool is rebuilt from iteration 0, so iterations 1-2 decide exactly as uninterrupted.
-    run_store.requeue(sqlite_engine, run_id)
-    run_once(sqlite_engine)
-    final = run_store.results(sqlite_engine, run_id)
-    assert run_store.get_run(sqlite_engine, run_id).status == "done"
+    generations_before_resume = crashing.generations
+    run_store.requeue(engine, run_id)
+    run_once(engine)
+    # Exactly the two missing iterations' requests, each once: iteration 0 was not asked again.
+    assert crashing.generations - generations_before_resume == 2
+    final = run_store.results(engine, run_id)
+    assert run_store.get_run(engine, run_id).status == "done"
     assert all(final[k] == v for k, v in partial.items())
-    assert pool_of(sqlite_engine, run_id) == pool_of(sqlite_engine, reference)
+    assert pool_of(engine, run_id) == pool_of(engine, reference)
     strip = lambda rec: [{k: v for k, v in r.items() if k != "call_id"} for r in rec["requests"]]  # noqa: E731
-    ref = run_store.results(sqlite_engine, reference)
+    ref = run_store.results(engine, reference)
     for t in range(3):
         assert strip(final[f"iter/{t:06d}"]) == strip(ref[f"iter/{t:06d}"])
 
     # Step mode: one more iteration on the finished run; the earlier ones stay as they were.
-    extend_run(sqlite_engine, run_id, iterations=4)
-    run_store.requeue(sqlite_engine, run_id)
-    run_once(sqlite_engine)
-    stepped = run_store.results(sqlite_engine, run_id)
+    extend_run(engine, run_id, iterations=4)
+    run_store.requeue(engine, run_id)
+    run_once(engine)
+    stepped = run_store.results(engine, run_id)
     assert "iter/000003" in stepped and all(stepped[k] == v for k, v in final.items())
     # A target instead: the run goes on until the generated pool is large enough.
-    extend_run(sqlite_engine, run_id, target=len(pool_of(sqlite_engine, run_id)) + 3)
-    run_store.requeue(sqlite_engine, run_id)
-    run_once(sqlite_engine)
-    run = run_store.get_run(sqlite_engine, run_id)
+    extend_run(engine, run_id, target=len(pool_of(engine, run_id)) + 3)
+    run_store.requeue(engine, run_id)
+    run_once(engine)
+    run = run_store.get_run(engine, run_id)
     assert run.status == "done" and run.progress_done == run.progress_total == run.params["target"]
-    assert len(pool_of(sqlite_engine, run_id)) >= run.params["target"]
+    assert len(pool_of(engine, run_id)) >= run.params["target"]
 
 
 def test_edits_and_deletions_are_logged_and_applied(sqlite_engine, scripted):
@@ -342,10 +346,11 @@ def test_two_iterations_end_to_end_on_the_embedded_model(sqlite_engine, data_dir
         json.loads(line)
 
 
-def test_a_killed_worker_resumes_with_no_duplicate_and_no_gap(sqlite_engine, data_dir, monkeypatch):
-    share_model(data_dir)
+def test_a_killed_worker_resumes_with_no_duplicate_and_no_gap(engine, data_dir, llama_server, monkeypatch):
+    """On SQLite and PostgreSQL, at the real llama.cpp server: a worker killed after the first iteration; the
+    next one finishes the run, and every call row and every request at the server is counted."""
     params = selfinstruct_params(
-        EMBEDDED,
+        llama_settings(llama_server).public_dict(),
         seeds="starter",
         iterations=3,
         prompt=small_prompts(48),
@@ -354,45 +359,87 @@ def test_a_killed_worker_resumes_with_no_duplicate_and_no_gap(sqlite_engine, dat
         instances=False,
         seed=5,
     )
-    run_id = submit(sqlite_engine, KIND, params, name="kill me")
-    env = {**os.environ, "WORKBENCH_DATA_DIR": str(data_dir)}
-    worker = subprocess.Popen([sys.executable, "-m", "core.jobs", "worker", "--once"], cwd=REPO_ROOT, env=env)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and "iter/000000" not in run_store.result_keys(sqlite_engine, run_id):
-            time.sleep(0.02)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-    partial = run_store.results(sqlite_engine, run_id, "iter/")
+    run_id = submit(engine, KIND, params, name="kill me")
+    served_before = llama_server.requests_served("/v1/completions")
+    kill_worker_when(
+        lambda: "iter/000000" in run_store.result_keys(engine, run_id), app_env(data_dir), "iteration 0"
+    )
+    partial = run_store.results(engine, run_id, "iter/")
     assert "iter/000000" in partial and len(partial) < 3, "the worker should have died mid-run"
-    assert run_store.get_run(sqlite_engine, run_id).status == "running"  # as the dead worker left it
+    assert run_store.get_run(engine, run_id).status == "running"  # as the dead worker left it
 
     monkeypatch.setattr(runner_mod, "STALE_AFTER", timedelta(0))
-    assert run_once(sqlite_engine) == run_id
-    assert run_store.get_run(sqlite_engine, run_id).status == "done"
-    final = run_store.results(sqlite_engine, run_id, "iter/")
+    assert run_once(engine) == run_id
+    assert run_store.get_run(engine, run_id).status == "done"
+    final = run_store.results(engine, run_id, "iter/")
     assert sorted(final) == ["iter/000000", "iter/000001", "iter/000002"]
     assert all(final[k] == v for k, v in partial.items())  # nothing stored before the kill was redone
-    with sqlite_engine.connect() as conn:
+    with engine.connect() as conn:
         stored = conn.execute(
             select(func.count())
             .select_from(run_results)
             .where(run_results.c.run_id == run_id, run_results.c.key.startswith("iter/"))
         ).scalar_one()
     assert stored == 3
-    assert load_run(run_store.results(sqlite_engine, run_id)).missing == []
+    assert load_run(run_store.results(engine, run_id)).missing == []
+    # One request per iteration: three call rows, three requests at the server (and at most one more, the
+    # request in flight when the worker died, which it never logged).
+    assert count_call_rows(engine, run_id) == (3, 0)
+    served = llama_server.requests_served("/v1/completions") - served_before
+    assert 3 <= served <= 4, f"{served} requests at the server for 3 iterations"
 
     # An uninterrupted run with the same seed, answered from the call log: the very same records and pool.
-    again = submit(sqlite_engine, KIND, params)
-    assert run_once(sqlite_engine) == again
-    assert run_store.results(sqlite_engine, again, "iter/") == final
-    assert pool_of(sqlite_engine, again) == pool_of(sqlite_engine, run_id)
-    with sqlite_engine.connect() as conn:
-        new_calls = conn.execute(select(func.count()).select_from(calls).where(calls.c.run_id == again))
-        assert new_calls.scalar_one() == 0
+    again = submit(engine, KIND, params)
+    assert run_once(engine) == again
+    assert run_store.results(engine, again, "iter/") == final
+    assert pool_of(engine, again) == pool_of(engine, run_id)
+    assert count_call_rows(engine, again) == (0, 0)
+    assert llama_server.requests_served("/v1/completions") - served_before == served
+
+
+def test_a_run_on_a_chat_only_llama_server(engine, llama_server, monkeypatch):
+    """The whole loop (instructions, classification, instances) at a real endpoint that serves chat only, as
+    configured by WORKBENCH_API_STYLES: every request is a chat request, none a completion."""
+    monkeypatch.setenv("OPENAI_BASE_URL", llama_server.base_url)
+    monkeypatch.setenv("WORKBENCH_MODEL", LLAMA_MODEL)
+    monkeypatch.setenv("WORKBENCH_API_STYLES", "chat")
+    monkeypatch.setenv("WORKBENCH_MAX_CONCURRENCY", "1")
+    monkeypatch.setenv("WORKBENCH_MAX_RETRIES", "0")  # so the server's count equals the call rows
+    settings = settings_from_env()
+    assert settings.provider == "openai" and settings.styles == ("chat",)
+    # A tiny target, capped at two iterations so a model that keeps nothing still ends.
+    params = selfinstruct_params(
+        settings.public_dict(),
+        seeds="starter",
+        target=1,
+        iterations=2,
+        prompt=small_prompts(48, 24),
+        on_length="drop_last",
+        seed=3,
+    )
+    completions = llama_server.requests_served("/v1/completions")
+    chats = llama_server.requests_served("/v1/chat/completions")
+    run_id = submit(engine, KIND, params)
+    assert run_once(engine) == run_id
+    run = run_store.get_run(engine, run_id)
+    assert run.status == "done", run.error
+    view = load_run(run_store.results(engine, run_id), run.params)
+    assert view.iterations and view.missing == []
+    if view.n_kept == 0:
+        assert len(view.iterations) == 2  # nothing kept: the cap ended the run
+    else:
+        assert len(view.pool) >= 1
+    for it in view.iterations:
+        (raw,) = it.raw["requests"]
+        assert raw["style"] == "chat" and [m["role"] for m in raw["messages"]] == ["system", "user"]
+        assert raw["messages"][1]["content"] == raw["prompt"]
+    for item in view.items:  # classification and instances went through chat too
+        assert item.verdict is not None and item.instances is not None
+    with engine.connect() as conn:
+        styles = list(conn.execute(select(calls.c.style).where(calls.c.run_id == run_id)).scalars())
+    assert styles and set(styles) == {"chat"}
+    assert llama_server.requests_served("/v1/completions") == completions
+    assert llama_server.requests_served("/v1/chat/completions") - chats == len(styles)
 
 
 def test_command_line_generate_resume_and_export(data_dir, tmp_path):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import inspect, select, text
 
 from core.store import calls as call_log
 from core.store import runs as run_store
 from core.store.migrations import LATEST, MIGRATIONS, current_version, migrate
-from core.store.schema import schema_version
+from core.store.schema import runs, schema_version
+from tests.conftest import bare_engine
 
 
 def test_fresh_database_is_migrated_to_latest(engine):
@@ -21,27 +22,32 @@ def test_fresh_database_is_migrated_to_latest(engine):
     assert versions == [n for n, _, _ in MIGRATIONS]
 
 
-def test_older_database_upgrades_in_place_keeping_rows(data_dir):
-    url = f"sqlite:///{data_dir / 'old.db'}"
-    eng = create_engine(url)
-    assert migrate(eng, target=2) == 2
-    with eng.begin() as conn:
-        # A version-2 database had no runs.live column (migration 3 adds it).
-        conn.execute(text("ALTER TABLE runs DROP COLUMN live"))
-        conn.execute(
-            text(
-                "INSERT INTO runs (kind, name, params, status, progress_done, progress_total, message, "
-                "cancel_requested, created_at, updated_at) VALUES ('generate', 'kept', '{}', 'done', 0, 0, '', "
-                "0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+def test_older_database_upgrades_in_place_keeping_rows(db_url):
+    """A version-2 database (no runs.live column; migration 3 adds it) upgrades in place on both backends."""
+    eng = bare_engine(db_url)
+    try:
+        assert migrate(eng, target=2) == 2
+        with eng.begin() as conn:
+            conn.execute(text("ALTER TABLE runs DROP COLUMN live"))
+            when = datetime(2026, 1, 1, tzinfo=UTC)
+            # Only the columns a version-2 database had (runs.live has no default, so it is left out).
+            conn.execute(
+                runs.insert().values(
+                    kind="generate", name="kept", params={}, status="done", created_at=when, updated_at=when
+                )
             )
-        )
-    assert "live" not in {c["name"] for c in inspect(eng).get_columns("runs")}
-    assert migrate(eng) == LATEST
-    assert migrate(eng) == LATEST  # applying again changes nothing
-    assert "live" in {c["name"] for c in inspect(eng).get_columns("runs")}
-    (run,) = run_store.list_runs(eng)
-    assert run.name == "kept" and run.live is None
-    eng.dispose()
+        assert "live" not in {c["name"] for c in inspect(eng).get_columns("runs")}
+        assert migrate(eng) == LATEST
+        assert migrate(eng) == LATEST  # applying again changes nothing
+        assert "live" in {c["name"] for c in inspect(eng).get_columns("runs")}
+        with eng.connect() as conn:
+            assert list(conn.execute(select(schema_version.c.version)).scalars()) == [
+                n for n, _, _ in MIGRATIONS
+            ]
+        (run,) = run_store.list_runs(eng)
+        assert run.name == "kept" and run.live is None and run.status == "done"
+    finally:
+        eng.dispose()
 
 
 def test_results_are_stored_exactly_once(engine):
