@@ -49,11 +49,11 @@ def start_form() -> None:
         format_func=lambda s: "Random sets of five" if s == "random" else "The paper's sets",
         key="ind_b_source",
     )
+    st.session_state.setdefault("ind_b_sets", 1)  # through Session State: "Paper settings" sets it too
     n_sets = c2.number_input(
         "Demonstration sets per task",
         1,
         100,
-        1,
         key="ind_b_sets",
         help="Fewer than all: a seeded random choice (not the first ones), stored with the run.",
     )

@@ -109,13 +109,14 @@ def _from_task() -> Choice:
     if source == "paper" and not has_paper:
         st.caption("This task has no paper demonstration sets: random sets of five are used instead.")
     max_sets = len(task.paper_demos) if source == "paper" and has_paper else PAPER_N_SETS
-    if st.session_state.get("ind_n_sets", 0) > max_sets:
+    # Defaults through Session State, so the "Paper settings" button can set these widgets too.
+    st.session_state.setdefault("ind_n_sets", 3)
+    if st.session_state["ind_n_sets"] > max_sets:
         st.session_state["ind_n_sets"] = max_sets
     n_sets = c2.number_input(
         "Demonstration sets",
         1,
         max_sets,
-        3,
         key="ind_n_sets",
         help="Fewer than all: a seeded random choice (not the first ones), stored with the run.",
     )
@@ -344,11 +345,17 @@ def execute_model_choice(key: str, model: ModelSettings) -> dict[str, Any] | Non
 
 def settings_form(choice: Choice, key: str, sets_label: str = "per demonstration set") -> dict[str, Any]:
     """K, decoding, lengths, post-processing, template, execution model, BERTScore and search."""
+    # Defaults through Session State, so the "Paper settings" button can set these widgets too.
+    for name, default in (
+        ("k", 1),
+        ("decoding", "greedy"),
+        ("max_tokens", INDUCE_MAX_TOKENS),
+        ("exec_max_tokens", EXECUTE_MAX_TOKENS),
+    ):
+        st.session_state.setdefault(f"{key}_{name}", default)
     c1, c2, c3 = st.columns(3)
-    k = c1.number_input(f"Instructions (K) {sets_label}", 1, 50, 1, key=f"{key}_k")
-    decoding = c2.radio(
-        "Decoding", list(DECODINGS), format_func=DECODINGS.get, index=1, key=f"{key}_decoding"
-    )
+    k = c1.number_input(f"Instructions (K) {sets_label}", 1, 50, key=f"{key}_k")
+    decoding = c2.radio("Decoding", list(DECODINGS), format_func=DECODINGS.get, key=f"{key}_decoding")
     temperature, top_p = 0.0, 1.0
     execute = {"execute_temperature": 0.0, "execute_top_p": 1.0}
     if decoding == "reference":
@@ -360,12 +367,8 @@ def settings_form(choice: Choice, key: str, sets_label: str = "per demonstration
     elif k > 1:
         c3.caption("Greedy decoding gives the same instruction K times: sample, or use more demo sets.")
     c1, c2, c3 = st.columns(3)
-    induce_tokens = c1.number_input(
-        "Max new tokens, induction", 1, 1024, INDUCE_MAX_TOKENS, key=f"{key}_max_tokens"
-    )
-    execute_tokens = c2.number_input(
-        "Max new tokens, execution", 1, 1024, EXECUTE_MAX_TOKENS, key=f"{key}_exec_max_tokens"
-    )
+    induce_tokens = c1.number_input("Max new tokens, induction", 1, 1024, key=f"{key}_max_tokens")
+    execute_tokens = c2.number_input("Max new tokens, execution", 1, 1024, key=f"{key}_exec_max_tokens")
     postprocess = c3.radio(
         "Post-processing",
         ["ours", "paper_exact"],
