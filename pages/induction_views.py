@@ -16,9 +16,9 @@ import streamlit as st
 
 from core.datasets import DatasetError
 from core.induction.pipeline import (
+    SELECTED_NOTE,
     GroupReport,
     InductionReport,
-    SELECTED_NOTE,
     build_report,
     instruction_hash,
     judge_key,

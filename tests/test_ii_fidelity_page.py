@@ -39,7 +39,10 @@ def test_paper_settings_button_selects_the_papers_method(data_dir: Path, shared_
     assert at.number_input(key="ind_n_sets").value == 100
     assert at.radio(key="ind_decoding").value == "reference"
     assert at.radio(key="ind_postprocess").value == "paper_exact"
-    assert (at.number_input(key="ind_max_tokens").value, at.number_input(key="ind_exec_max_tokens").value) == (
+    assert (
+        at.number_input(key="ind_max_tokens").value,
+        at.number_input(key="ind_exec_max_tokens").value,
+    ) == (
         50,
         30,
     )

@@ -85,9 +85,14 @@ def test_paper_preset_sends_the_reference_decoding(server, tmp_path: Path, share
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     # The run names exactly how it narrows the paper's method, and nothing else.
-    assert "departures from paper: 2 demonstration set(s) per task, not 100; a seeded sample of 2" in done.stdout
+    assert (
+        "departures from paper: 2 demonstration set(s) per task, not 100; a seeded sample of 2" in done.stdout
+    )
     markdown = (tmp_path / "out").glob("induction_run*.md").__next__().read_text()
-    assert "Departures from the paper: 2 demonstration set(s) per task, not 100; a seeded sample of 2" in markdown
+    assert (
+        "Departures from the paper: 2 demonstration set(s) per task, not 100; a seeded sample of 2"
+        in markdown
+    )
 
     dispose_all()
     with pytest.MonkeyPatch.context() as mp:

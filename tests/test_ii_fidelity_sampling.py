@@ -10,6 +10,7 @@ import pytest
 import core.datasets as ds
 from core.induction import bertscore
 from core.induction.pipeline import (
+    benchmark_rows,
     build_benchmark,
     build_report,
     induction_params,
@@ -20,7 +21,6 @@ from core.induction.pipeline import (
     resolve_spec,
     rows_to_csv,
     rows_to_markdown,
-    benchmark_rows,
 )
 
 MODEL = {"provider": "embedded"}
@@ -77,7 +77,9 @@ def test_search_split_is_seeded_and_disjoint_from_the_demonstrations(official) -
     params = induction_params(model=MODEL, task="sum", k=3, temperature=0.7, limit=5, search=8, seed=0)
     spec = resolve_spec(params)
     task = ds.load_task("sum")
-    pool_head = [e.input for e in task.induce if e.input not in {d.input for s in spec.demo_sets for d in s}][:8]
+    pool_head = [e.input for e in task.induce if e.input not in {d.input for s in spec.demo_sets for d in s}][
+        :8
+    ]
     assert len(spec.search_examples) == 8 and [t.input for t in spec.search_examples] != pool_head
     assert not {t.input for t in spec.search_examples} & {d.input for s in spec.demo_sets for d in s}
     assert resolve_spec(params).search_examples == spec.search_examples
@@ -126,7 +128,9 @@ def _stored_run(spec, winner: str, others: dict[str, int]) -> dict:
 
 
 def test_with_search_induced_accuracy_stays_weighted_and_the_winner_is_reported_apart(official) -> None:
-    params = induction_params(model=MODEL, task="sum", k=4, temperature=0.7, limit=3, search=4, bertscore=False)
+    params = induction_params(
+        model=MODEL, task="sum", k=4, temperature=0.7, limit=3, search=4, bertscore=False
+    )
     spec = resolve_spec(params)
     results = _stored_run(spec, "Add the two numbers.", {"Write a number.": 3})
     report = build_report(params, results)

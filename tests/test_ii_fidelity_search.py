@@ -50,5 +50,7 @@ def test_ties_at_the_cutoff_survive_and_ties_are_not_broken_by_position() -> Non
     result = search.successive_halving(list(table), 8, score, seed=0)
     assert result.rounds[0].survivors and len(result.rounds[0].survivors) == 4
     assert len(set(calls)) == len(calls) == 4 * 8
-    winners = {search.successive_halving(list(table), 8, _fixed(table)[0], seed=s).best_index for s in range(30)}
+    winners = {
+        search.successive_halving(list(table), 8, _fixed(table)[0], seed=s).best_index for s in range(30)
+    }
     assert len(winners) > 1  # the seeded draw, not always the lowest index

@@ -178,7 +178,11 @@ def _run(args: argparse.Namespace, engine: Engine) -> int:
         run_id = created.id
         print(f"run {run_id} created")
         departures = paper_departures(params)
-        print("settings: the paper's method" if not departures else "departures from paper: " + "; ".join(departures))
+        print(
+            "settings: the paper's method"
+            if not departures
+            else "departures from paper: " + "; ".join(departures)
+        )
     before = call_log.count_calls(engine, run_id)
     started = time.perf_counter()
     status = execute_with_progress(engine, run_id, worker, settings)
@@ -188,7 +192,9 @@ def _run(args: argparse.Namespace, engine: Engine) -> int:
         print(f"run {run_id}: done in {elapsed:.1f} s; {made} new model call(s) (the rest from the call log)")
     else:
         run = run_store.get_run(engine, run_id)
-        error = run.error.strip().splitlines()[0] if run is not None and run.error and run.error.strip() else ""
+        error = (
+            run.error.strip().splitlines()[0] if run is not None and run.error and run.error.strip() else ""
+        )
         reason = error or ("cancelled" if status == "cancelled" else "no error was recorded")
         print(f"run {run_id} {status} after {elapsed:.1f} s: {reason}", file=sys.stderr)
         print(f"go on with: python -m core.induction run --resume {run_id}", file=sys.stderr)
@@ -226,7 +232,9 @@ def _method(args: argparse.Namespace) -> dict[str, Any]:
     given = {name: getattr(args, name) for name in _METHOD_DEFAULTS if getattr(args, name) is not None}
     if args.paper:
         if given or args.paper_demos:
-            flags = ", ".join("--" + n.replace("_", "-") for n in [*given, *(["paper_demos"] * args.paper_demos)])
+            flags = ", ".join(
+                "--" + n.replace("_", "-") for n in [*given, *(["paper_demos"] * args.paper_demos)]
+            )
             raise UsageError(f"--paper fixes {flags}: drop them, or drop --paper")
         method = paper_settings()
         if args.n_sets is not None:
@@ -268,8 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-sets", type=_ranged(int, 1, 100), help="demonstration sets per task (default 1; --paper: 100)"
     )
     run.add_argument("--k", type=_ranged(int, 1, 100), help="instructions sampled per demonstration set (5)")
-    run.add_argument("--temperature", type=_ranged(float, 0, 2), help="induction temperature; 0 for greedy (0.7)")
-    run.add_argument("--top-p", type=_ranged(float, 0, 1), help="induction top_p; 0 is greedy, as the reference (1)")
+    run.add_argument(
+        "--temperature", type=_ranged(float, 0, 2), help="induction temperature; 0 for greedy (0.7)"
+    )
+    run.add_argument(
+        "--top-p", type=_ranged(float, 0, 1), help="induction top_p; 0 is greedy, as the reference (1)"
+    )
     run.add_argument(
         "--max-tokens", type=_ranged(int, 1, 4096), help=f"new tokens per induction ({INDUCE_MAX_TOKENS})"
     )
@@ -279,15 +291,21 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"new tokens per execution ({EXECUTE_MAX_TOKENS})",
     )
     run.add_argument("--postprocess", choices=POSTPROCESSING, help="instruction clean-up (ours)")
-    run.add_argument("--limit", type=positive, help="held-out inputs per task, a seeded sample (default: all)")
+    run.add_argument(
+        "--limit", type=positive, help="held-out inputs per task, a seeded sample (default: all)"
+    )
     run.add_argument("--seed", type=_ranged(int, 0), default=0, help="seed of every sample and of sampling")
-    run.add_argument("--search", type=_ranged(int, 2, 10_000), help="also select one instruction on N examples")
+    run.add_argument(
+        "--search", type=_ranged(int, 2, 10_000), help="also select one instruction on N examples"
+    )
     run.add_argument("--no-bertscore", action="store_true")
     run.add_argument("--bertscore-model", help="default: offline all-MiniLM-L6-v2 (not on the paper's scale)")
     run.add_argument("--bertscore-rescale", action="store_true", help="rescale_with_baseline (named models)")
     run.add_argument("--name", help="run name shown in the app")
     run.add_argument("--out", default="induction_results", help="folder for the CSV and Markdown tables")
-    run.add_argument("--resume", type=positive, metavar="RUN", help="go on with a stored run (its own settings)")
+    run.add_argument(
+        "--resume", type=positive, metavar="RUN", help="go on with a stored run (its own settings)"
+    )
     table = sub.add_parser("table", help="re-score a stored run and write its table", allow_abbrev=False)
     table.add_argument("run", type=positive)
     table.add_argument("--out", default="induction_results")

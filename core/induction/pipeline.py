@@ -346,7 +346,10 @@ def resolve_spec(params: dict[str, Any], task_name: str | None = None) -> Induct
             gold=tuple(params.get("gold", [])),
             search_examples=tuple(tests[t] for t in chosen),
             search_in_tests=tuple(chosen),
-            sample={"tests": test_idx, **({"search": [answered.index(t) for t in chosen]} if n_search else {})},
+            sample={
+                "tests": test_idx,
+                **({"search": [answered.index(t) for t in chosen]} if n_search else {}),
+            },
             **common,
         )
     task = load_task(name)
@@ -372,9 +375,11 @@ def resolve_spec(params: dict[str, Any], task_name: str | None = None) -> Induct
         # Held-out examples for choosing among candidates: induce-pool examples no demonstration uses.
         shown = {d.input for s in sets for d in s}
         pool = [i for i, e in enumerate(task.induce) if e.input not in shown]
-        split = [pool[i] for i in pick(len(pool), n_search, "search")] if "search" not in stored else [
-            int(i) for i in stored["search"]
-        ]
+        split = (
+            [pool[i] for i in pick(len(pool), n_search, "search")]
+            if "search" not in stored
+            else [int(i) for i in stored["search"]]
+        )
         search = tuple(TestInput(task.induce[i].input, tuple(task.induce[i].answers)) for i in split)
         sample["search"] = split
     return InductionSpec(

@@ -74,7 +74,9 @@ def strategies(n_candidates: int, n_examples: int) -> dict[str, Strategy]:
         "full split (every candidate)": _full,
         "successive halving (previous)": previous_halving,
         "successive halving": lambda c, m, s, seed: successive_halving(c, m, s, seed=seed),
-        "UCB (APE), a third of the scorings": lambda c, m, s, seed: ucb_search(c, m, s, budget=budget, seed=seed),
+        "UCB (APE), a third of the scorings": lambda c, m, s, seed: ucb_search(
+            c, m, s, budget=budget, seed=seed
+        ),
     }
 
 
@@ -102,7 +104,7 @@ def simulate(
                 continue
             calls = 0
 
-            def score(instruction: str, example: int) -> float:
+            def score(instruction: str, example: int, outcome: list[list[float]] = outcome) -> float:
                 nonlocal calls
                 calls += 1
                 return outcome[int(instruction[1:])][example]
