@@ -172,7 +172,7 @@ def _ratio(a: float, b: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--tasks", default="all", help="all, or task names separated by commas")
     parser.add_argument("--k", type=int, default=5, help="instructions induced per demonstration set")
     parser.add_argument("--n-sets", type=int, default=1, help="demonstration sets per task")

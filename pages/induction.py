@@ -20,6 +20,7 @@ st.caption(
     "instructions."
 )
 model_banner()
+new.fidelity_link()
 
 section = st.segmented_control(
     "Section", ["New run", "Runs", "Benchmark"], default="New run", required=True, key="ind_section"
@@ -91,7 +92,7 @@ def runs_section() -> None:
     try:
         views.compare_view(by_id[a], by_id[b])
     except views.REPORT_ERRORS as exc:
-        st.error(f"Cannot score one of these runs: {exc}")
+        views.plain_error("Cannot score one of these runs", exc)
 
 
 if section == "New run":

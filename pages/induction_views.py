@@ -1,6 +1,7 @@
 """Views of induction runs: a run's report, the drill-down, judging by hand, and two runs side by side.
 
-Model output is untrusted: it is shown only with st.text, st.code(language=None), dataframes and charts.
+Outside text (model output, endpoint errors, dataset fields, model names from a configuration) is untrusted:
+it is shown only with st.text, st.code(language=None), dataframes and charts, never as Markdown.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import streamlit as st
 
 from core.datasets import DatasetError
 from core.induction.pipeline import (
+    SELECTED_NOTE,
     GroupReport,
     InductionReport,
     build_report,
     instruction_hash,
     judge_key,
+    paper_departures,
+    run_notes,
 )
 from core.metrics import METRIC_LABELS
 from core.store import calls as call_log
@@ -55,7 +59,14 @@ def run_label(run: run_store.Run) -> str:
 
 def decoding_label(params: dict[str, Any]) -> str:
     t = float(params.get("temperature") or 0)
+    if float(params.get("top_p", 1.0)) == 0:
+        return "greedy (top_p 0)"
     return "greedy" if t == 0 else f"sampled T={t:g}"
+
+
+def plain_error(what: str, detail: object) -> None:
+    st.error(what + ":")
+    st.text(str(detail))
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -101,7 +112,7 @@ def show_run(run_id: int, key: str = "") -> None:
     try:
         report_view(run, key=key or f"r{run.id}")
     except REPORT_ERRORS as exc:  # e.g. the run's task is no longer available
-        st.error(f"Cannot score run {run.id}: {exc}")
+        plain_error(f"Cannot score run {run.id}", exc)
 
 
 # --- One run's report -----------------------------------------------------------------------------------------
@@ -114,9 +125,10 @@ def run_caption(run: run_store.Run, report: InductionReport) -> str:
     )
     executor = p.get("execute_model")
     model = model_label(p.get("model")) + (f", executed by {model_label(executor)}" if executor else "")
+    post = "reference post-processing" if p.get("postprocess") == "paper_exact" else "our post-processing"
     return (
         f"Run {run.id} · task {report.task} · {demos} ({len(report.demo_sets)} set(s)) · K={p.get('k')} · "
-        f"{decoding_label(p)} · template v{p.get('template_version', '?')} · "
+        f"{decoding_label(p)} · {post} · template v{p.get('template_version', '?')} · "
         f"metric {METRIC_LABELS.get(report.metric, report.metric)} · {len(report.tests)} held-out input(s) · "
         f"{model}"
     )
@@ -124,7 +136,9 @@ def run_caption(run: run_store.Run, report: InductionReport) -> str:
 
 def report_view(run: run_store.Run, task: str | None = None, key: str = "") -> None:
     report = report_for(run, task)
-    st.caption(run_caption(run, report))
+    st.text(run_caption(run, report))  # names models and tasks from outside: plain text
+    for note in run_notes(run.params, [report]):
+        st.text(note)
     if not report.complete:
         st.warning("This run did not finish: the figures below use the outputs it stored so far.")
     _summary(report)
@@ -163,6 +177,15 @@ def _summary(report: InductionReport) -> None:
         help="Against the best-matching gold instruction, averaged over induced instructions by count.",
     )
     c[4].metric("Distinct / induced", f"{len(report.candidates)} / {len(report.induced_raw)}")
+    if s.bertscore_f1 is not None:
+        st.caption(f"BERTScore: {report.bert_scale_note}.")
+    if report.search is not None:
+        st.metric(
+            "Selected-instruction accuracy",
+            pct(report.selected_accuracy),
+            help=SELECTED_NOTE,
+        )
+        st.caption(SELECTED_NOTE)
     if report.needs_judging:
         st.caption(
             "Some test inputs have no known answer: their outputs count once you judge them below "
@@ -226,8 +249,7 @@ def _instructions(report: InductionReport) -> None:
     )
     st.caption(
         "Identical instructions (after the paper's cleaning) are grouped; the task score weights each by its "
-        "count. Blank accuracy: not executed"
-        + (" (the search executes only its winner)." if report.search else ".")
+        "count. Blank accuracy: not executed yet."
     )
 
 
@@ -311,15 +333,17 @@ def accuracy_chart(report: InductionReport) -> alt.LayerChart | None:
 
 def _bertscore(report: InductionReport, key: str) -> None:
     if report.bert_error:
-        st.warning(f"BERTScore was not computed: {report.bert_error}")
+        st.warning("BERTScore was not computed:")
+        st.text(report.bert_error)
     scored = [c.text for c in report.candidates if report.candidate_bert.get(c.text)]
     if not scored:
         return
     with st.expander("BERTScore per gold instruction"):
         model = next(iter(v["model"] for v in report.candidate_bert.values() if v), "?")
+        st.text(f"Model: {model} ({report.bert_scale_note}).")
         st.caption(
-            f"Model: {model}. The tables and the summary show the F1 against the best-matching gold "
-            "instruction (the highest F1); here are the scores against every gold instruction."
+            "The tables and the summary show the F1 against the best-matching gold instruction (the highest "
+            "F1); here are the scores against every gold instruction."
         )
         choice = st.selectbox(
             "Induced instruction",
@@ -360,8 +384,9 @@ def _search(report: InductionReport) -> None:
         f"{search['calls_saved'] / brute * 100:.0f}% fewer" if brute else None,
     )
     st.caption(
-        f"{len(search['estimates'])} distinct candidates were scored on {search.get('n_examples', '?')} "
-        "held-out examples; after each round the weaker half stopped. Only the winner ran on the test inputs."
+        f"{len(search['estimates'])} distinct candidates were scored on up to {search.get('n_examples', '?')} "
+        "held-out examples, fresh ones each round; after each round the weaker half stopped (ties kept). "
+        "Every instruction still ran on the test inputs, so induced accuracy is the paper's figure."
     )
     if search.get("rounds"):
         st.dataframe(pd.DataFrame(search["rounds"]), hide_index=True)
@@ -422,14 +447,15 @@ def _show_call(call_id: int | None, what: str) -> None:
     if record is None:
         st.caption(f"The {what} call is not in the call log.")
         return
-    st.caption(
+    st.text(
         f"Call #{record.id} · {record.model} · {record.style} · {record.prompt_tokens}+"
-        f"{record.completion_tokens} tokens · {record.latency_ms:.0f} ms · run {record.run_id}"
+        f"{record.completion_tokens} tokens · {record.latency_ms:.0f} ms · run {record.run_id} · "
+        f"{json.dumps(record.params, sort_keys=True) if getattr(record, 'params', None) else ''}"
     )
     sent = record.prompt if record.prompt is not None else json.dumps(record.messages, indent=1)
     st.code(sent, language=None, wrap_lines=True)
     for choice in record.choices or []:
-        st.caption(f"Response ({choice['finish_reason']})")
+        st.text(f"Response ({choice['finish_reason']})")
         st.code(choice["text"], language=None, wrap_lines=True)
 
 
@@ -514,6 +540,8 @@ def summary_row(run: run_store.Run, report: InductionReport) -> dict[str, Any]:
         "induced accuracy": pct(s.induced),
         "human accuracy": pct(s.human) if report.gold else "—",
         "% of human": "—" if s.percent_of_human is None else f"{s.percent_of_human:.1f}%",
+        "selected-instruction accuracy": "—" if report.selected is None else pct(report.selected_accuracy),
+        "departures from the paper": "; ".join(paper_departures(p)) or "none",
         "BERTScore F1": "—" if s.bertscore_f1 is None else f"{s.bertscore_f1:.3f}",
         "distinct / induced": f"{len(report.candidates)} / {len(report.induced_raw)}",
         "search": "—"

@@ -243,14 +243,15 @@ def test_successive_halving_finds_the_best_with_fewer_calls() -> None:
     assert result.best_instruction == "cand-13"
     assert result.best_index == 13
     assert result.brute_force_evaluations == 32 * 40
-    assert result.evaluations == len(calls) == search.halving_evaluations(32, 40)
-    assert result.evaluations < result.brute_force_evaluations / 3
+    # Ties at a cutoff survive, so a search spends at least the schedule's figure, and less than all.
+    assert search.halving_evaluations(32, 40) <= result.evaluations == len(calls) < 32 * 40 / 2
     assert result.calls_saved == result.brute_force_evaluations - result.evaluations
     assert len(set(calls)) == len(calls)  # never the same (instruction, example) twice
     assert result.estimates[13].n_evaluated == 40  # the winner is scored on the whole split
     assert result.estimates[13].eliminated_in_round is None
-    assert [r.candidates.__len__() for r in result.rounds] == [32, 16, 8, 4, 2]
-    assert result.rounds[-1].examples_per_candidate == 40
+    # Every round adds fresh examples; the first gives each candidate more than one.
+    seen = [r.examples_per_candidate for r in result.rounds]
+    assert seen == sorted(set(seen)) and seen[0] >= 2 and seen[-1] == 40
     # Deterministic given the seed.
     again = search.successive_halving(candidates, 40, _synthetic(32, best=13)[1], seed=3)
     assert again.evaluations == result.evaluations
@@ -260,9 +261,9 @@ def test_successive_halving_finds_the_best_with_fewer_calls() -> None:
 def test_halving_schedule_shapes() -> None:
     assert search.halving_schedule(1, 10) == [(1, 10)]
     assert search.halving_schedule(2, 10) == [(2, 10)]
-    assert search.halving_schedule(5, 20) == [(5, 5), (3, 10), (2, 20)]
-    assert search.halving_schedule(8, 2) == [(8, 1), (4, 1), (2, 2)]
-    assert search.halving_evaluations(5, 20) == 5 * 5 + 3 * 5 + 2 * 10
+    assert search.halving_schedule(5, 20) == [(5, 6), (3, 13), (2, 20)]
+    assert search.halving_schedule(8, 2) == [(8, 2)]  # never a cut on a single example
+    assert search.halving_evaluations(5, 20) == 5 * 6 + 3 * 7 + 2 * 7
     candidates, score, calls = _synthetic(1, best=0)
     single = search.successive_halving(candidates, 7, score)
     assert (single.best_index, single.evaluations, len(calls)) == (0, 7, 7)

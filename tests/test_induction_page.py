@@ -62,7 +62,9 @@ def test_enter_demonstrations_induce_and_see_results(data_dir) -> None:
     # A bad paste is refused with the line and the reason, and the table stays as it was.
     at.text_area(key="ind_paste").set_value("cat\tcats\ndog").run()
     _click(at, "Load into the table")
-    assert any("line 2" in e.value and "input<TAB>output" in e.value for e in at.error)
+    # Our words in the alert, the reason (which quotes the pasted text) as plain text beside it.
+    assert any("Could not read the pasted demonstrations" in e.value for e in at.error)
+    assert any("line 2" in t.value and "input<TAB>output" in t.value for t in at.text)
 
     _click(at, "Start induction")
     run_id = at.session_state["ind_run"]

@@ -84,6 +84,13 @@ def _is_default(model: str | None) -> bool:
     return model in (None, "", OFFLINE_MODEL, f"sentence-transformers/{OFFLINE_MODEL}")
 
 
+def scale_note(model: str | None, rescaled: bool) -> str:
+    """What a BERTScore figure can be compared with: the offline MiniLM's raw F1 is not on the paper's scale."""
+    if _is_default(model):
+        return f"offline MiniLM ({OFFLINE_MODEL}), not on the paper's scale"
+    return f"{model}, {'rescaled with baseline' if rescaled else 'not rescaled (raw F1)'}"
+
+
 def available_offline(model: str | None) -> bool:
     """True if the model loads without a download: the default, a local folder, or in the Hugging Face cache."""
     if _is_default(model) or Path(str(model)).is_dir():
@@ -112,6 +119,11 @@ def get_scorer(
     With `allow_download=False` a model that is not already on this machine fails at once; otherwise the
     download is attempted, which offline takes tens of seconds of retries before failing.
     """
+    if rescale_with_baseline and _is_default(model):
+        raise BertScoreUnavailable(
+            f"bert-score has no rescaling baseline for the offline {OFFLINE_MODEL}: name a bert-score model "
+            "(e.g. microsoft/deberta-xlarge-mnli) to rescale, or turn rescaling off"
+        )
     model_type, layers = _resolve(model, num_layers)
     key = (model_type, layers, rescale_with_baseline)
     with _lock:  # two background jobs asking at once must not load the model twice

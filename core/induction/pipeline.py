@@ -54,9 +54,15 @@ from core.jobs.registry import job_kind
 from core.llm import GenParams, LLMClient, ModelSettings, Request
 from core.llm.settings import settings_from_public
 
-INDUCE_MAX_TOKENS = 64
-EXECUTE_MAX_TOKENS = 40
+# The reference's decoding (induction.py, execute_instructions.py): greedy through top_p 0 (temperature 1),
+# 50 new tokens to induce, 30 to execute. Our defaults take the lengths; `paper_settings` takes all of it.
+INDUCE_MAX_TOKENS = 50
+EXECUTE_MAX_TOKENS = 30
+PAPER_TOP_P = 0.0
+PAPER_TEMPERATURE = 1.0
+PAPER_N_SETS = 100
 DEMOS_PER_SET = 5
+POSTPROCESSING = ("ours", "paper_exact")
 
 
 def instruction_hash(instruction: str) -> str:
@@ -92,18 +98,33 @@ class InductionSpec:
     seed: int = 0
     bertscore: bool = True
     bertscore_model: str | None = None
+    bertscore_rescale: bool = False
     search_examples: tuple[TestInput, ...] = ()
+    top_p: float = 1.0
+    induce_max_tokens: int = INDUCE_MAX_TOKENS
+    execute_max_tokens: int = EXECUTE_MAX_TOKENS
+    execute_temperature: float = 0.0
+    execute_top_p: float = 1.0
+    postprocess: str = "ours"
+    # Which examples the run uses, as indices into the task's files (paper sets by id): stored with the run.
+    sample: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # Test rows (indices into `tests`) that are also in the search split: a selected instruction's
+    # accuracy leaves them out (only with your own demonstrations, where the two come from one table).
+    search_in_tests: tuple[int, ...] = ()
 
     @property
     def n_induce(self) -> int:
         return len(self.demo_sets) * self.k
 
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0 or self.top_p == 0
+
     def planned_units(self) -> int:
         """Units of work at most (induction, search scorings, executions): the progress bar's first total."""
         search = self.search_examples and self.n_induce > 1
         scorings = halving_evaluations(self.n_induce, len(self.search_examples)) if search else 0
-        executed = 1 if search else self.n_induce
-        return self.n_induce + scorings + (executed + len(set(self.gold))) * len(self.tests)
+        return self.n_induce + scorings + (self.n_induce + len(set(self.gold))) * len(self.tests)
 
 
 def induction_params(
@@ -126,16 +147,31 @@ def induction_params(
     bertscore_model: str | None = None,
     search: int | None = None,
     execute_model: dict[str, Any] | None = None,
+    top_p: float = 1.0,
+    induce_max_tokens: int = INDUCE_MAX_TOKENS,
+    execute_max_tokens: int = EXECUTE_MAX_TOKENS,
+    execute_temperature: float = 0.0,
+    execute_top_p: float = 1.0,
+    postprocess: str = "ours",
+    bertscore_rescale: bool = False,
+    preset: str | None = None,
 ) -> dict[str, Any]:
     """The stored parameters of an induction run (JSON; no secrets — models are public settings dicts).
 
-    demo_source: "random" samples `n_sets` sets of five from the task's pool, "paper" takes the paper's first
-    `n_sets` demonstration sets, "user" uses `demos` (with `tests`, `gold` and `metric` given here; a test
-    with no answers is judged by hand).
+    demo_source: "random" samples `n_sets` sets of five from the task's pool, "paper" takes `n_sets` of the
+    paper's demonstration sets (all of them at 100; fewer: a seeded random choice), "user" uses `demos`
+    (with `tests`, `gold` and `metric` given here; a test with no answers is judged by hand).
     tasks: the tasks of an "induction_benchmark" run (each resolved like `task`).
-    search: induce, then pick the best instruction by successive halving on this many held-out examples.
+    limit: held-out inputs per task, a seeded random sample (None: all of them, as in the paper).
+    search: after inducing, also pick one instruction by successive halving on this many held-out examples
+    (a seeded random split); the induced accuracy stays the paper's figure over every instruction.
     execute_model: another model to execute instructions with (and the gold ones); None: the run's model.
+    postprocess: "ours" (the paper's steps with whole-word prefixes) or "paper_exact" (the reference's).
+    preset: "paper" when the run was started from the paper's settings (see `paper_departures`).
+    Use `record_samples` before storing, so the exact sample is kept with the run.
     """
+    if postprocess not in POSTPROCESSING:
+        raise ValueError(f"postprocess must be one of {', '.join(POSTPROCESSING)}, not {postprocess!r}")
     return {
         "model": model,
         "execute_model": execute_model,
@@ -155,62 +191,197 @@ def induction_params(
         "seed": seed,
         "bertscore": bertscore,
         "bertscore_model": bertscore_model,
+        "bertscore_rescale": bertscore_rescale,
         "search": search,
+        "top_p": top_p,
+        "induce_max_tokens": induce_max_tokens,
+        "execute_max_tokens": execute_max_tokens,
+        "execute_temperature": execute_temperature,
+        "execute_top_p": execute_top_p,
+        "postprocess": postprocess,
+        "preset": preset,
+        "sampling": "seeded",  # runs stored before this key took the files' first N: see resolve_spec
     }
 
 
-def _sample_sets(task: InductionTask, n_sets: int, seed: int) -> list[tuple[Demo, ...]]:
-    sets = []
+def paper_settings() -> dict[str, Any]:
+    """The paper's method as `induction_params` keywords: its 100 demonstration sets per task, one greedy
+    instruction per set (top_p 0), 50/30 new tokens, every held-out input, its post-processing, no search."""
+    return {
+        "demo_source": "paper",
+        "n_sets": PAPER_N_SETS,
+        "k": 1,
+        "temperature": PAPER_TEMPERATURE,
+        "top_p": PAPER_TOP_P,
+        "induce_max_tokens": INDUCE_MAX_TOKENS,
+        "execute_max_tokens": EXECUTE_MAX_TOKENS,
+        "execute_temperature": PAPER_TEMPERATURE,
+        "execute_top_p": PAPER_TOP_P,
+        "limit": None,
+        "postprocess": "paper_exact",
+        "search": None,
+        "template": INDUCTION_TEMPLATE,
+        "preset": "paper",
+    }
+
+
+def paper_departures(params: dict[str, Any]) -> list[str]:
+    """How a run's settings differ from the paper's, in words (empty: the paper's method throughout)."""
+    paper = paper_settings()
+    out = []
+    if params.get("demo_source") != "paper":
+        out.append(
+            "your own demonstrations" if params.get("demo_source") == "user" else "random demonstration sets"
+        )
+    if int(params.get("n_sets") or 1) != PAPER_N_SETS and params.get("demo_source") != "user":
+        out.append(f"{params.get('n_sets')} demonstration set(s) per task, not {PAPER_N_SETS}")
+    if int(params.get("k") or 1) != 1:
+        out.append(f"{params.get('k')} instructions per set, not 1")
+    greedy = float(params.get("temperature") or 0) == 0 or float(params.get("top_p", 1.0)) == 0
+    if not greedy:
+        out.append(f"sampled induction (temperature {params.get('temperature')}), not greedy")
+    elif (params.get("temperature"), params.get("top_p")) != (paper["temperature"], paper["top_p"]):
+        out.append("greedy by temperature 0, not the reference's top_p 0 (same decoding, other request)")
+    for key, label in (("induce_max_tokens", "induction"), ("execute_max_tokens", "execution")):
+        value = params.get(key)
+        if value is not None and int(value) != paper[key]:
+            out.append(f"{label} max tokens {value}, not {paper[key]}")
+    ex = (params.get("execute_temperature", 0.0), params.get("execute_top_p", 1.0))
+    if ex != (paper["execute_temperature"], paper["execute_top_p"]):
+        if float(ex[0] or 0) == 0 or float(ex[1]) == 0:
+            out.append("execution greedy by temperature 0, not top_p 0 (same decoding, other request)")
+        else:
+            out.append(f"sampled execution (temperature {ex[0]}, top_p {ex[1]})")
+    if params.get("limit"):
+        out.append(f"a seeded sample of {params['limit']} held-out input(s) per task, not all")
+    if (params.get("postprocess") or "ours") != "paper_exact":
+        out.append("our post-processing (whole-word prefixes), not the reference's")
+    if params.get("search"):
+        out.append(f"search on {params['search']} held-out examples (reported separately)")
+    if (params.get("template") or INDUCTION_TEMPLATE) != INDUCTION_TEMPLATE:
+        out.append("an edited induction template")
+    if params.get("execute_model"):
+        out.append("another model executes the instructions")
+    return out
+
+
+def record_samples(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` with the examples each task will use (indices and paper set ids) stored under "samples"."""
+    names = params.get("tasks") or [params.get("task")]
+    samples = {(name or "custom"): resolve_spec(params, name).sample for name in names}
+    return {**params, "samples": samples}
+
+
+def _sample_set_indices(task: InductionTask, n_sets: int, seed: int) -> list[list[int]]:
+    out = []
     for j in range(n_sets):
         rng = random.Random(f"{seed}/{task.name}/{j}")
-        picked = rng.sample(task.induce, min(DEMOS_PER_SET, len(task.induce)))
-        sets.append(tuple(Demo(e.input, e.output) for e in picked))
-    return sets
+        out.append(rng.sample(range(len(task.induce)), min(DEMOS_PER_SET, len(task.induce))))
+    return out
+
+
+def seeded_subset(n: int, size: int | None, key: str) -> list[int]:
+    """`size` of range(n) drawn at random under `key` (all of them when size is None or >= n), in order.
+
+    The task files are sorted (sum's inputs start "0 0", "0 1", …), so the first N would not be a fair
+    sample; the same key always gives the same subset.
+    """
+    if size is None or size >= n:
+        return list(range(n))
+    return sorted(random.Random(key).sample(range(n), max(0, size)))
 
 
 def resolve_spec(params: dict[str, Any], task_name: str | None = None) -> InductionSpec:
-    """Turn stored parameters into the demonstration sets, test inputs and gold instructions of a task."""
+    """Turn stored parameters into the demonstration sets, test inputs and gold instructions of a task.
+
+    Subsets (held-out inputs under `limit`, demonstration sets, the search split) are seeded random samples;
+    a run that stored its sample (`record_samples`) uses exactly that one.
+    """
     name = task_name or params.get("task")
     limit = params.get("limit")
+    seed = int(params.get("seed", 0))
+    seeded = params.get("sampling") == "seeded"
+    stored = (params.get("samples") or {}).get(name or "custom") or {}
     common = dict(
         k=int(params.get("k", 1)),
         temperature=float(params.get("temperature", 0.0)),
         template=params.get("template") or INDUCTION_TEMPLATE,
-        seed=int(params.get("seed", 0)),
+        seed=seed,
         bertscore=bool(params.get("bertscore", True)),
         bertscore_model=params.get("bertscore_model") or None,
+        bertscore_rescale=bool(params.get("bertscore_rescale", False)),
+        top_p=float(params.get("top_p", 1.0)),
+        # Runs stored before these keys used 64/40 new tokens.
+        induce_max_tokens=int(params.get("induce_max_tokens") or 64),
+        execute_max_tokens=int(params.get("execute_max_tokens") or 40),
+        execute_temperature=float(params.get("execute_temperature", 0.0)),
+        execute_top_p=float(params.get("execute_top_p", 1.0)),
+        postprocess=params.get("postprocess") or "ours",
     )
+    n_search = int(params["search"]) if params.get("search") else 0
+
+    def pick(n: int, size: int | None, what: str) -> list[int]:
+        if what in stored:
+            return [int(i) for i in stored[what]]
+        if not seeded:  # a run stored before seeded sampling: its first N, as it was run
+            return list(range(n if size is None else min(n, size)))
+        return seeded_subset(n, size, f"{seed}/{name or 'custom'}/{what}")
+
     if params.get("demo_source") == "user" or not name:
         demos = tuple(Demo(str(i), str(o)) for i, o in params.get("demos", []))
         if not demos:
             raise ValueError("an induction run on your own demonstrations needs at least one demonstration")
-        tests = tuple(TestInput(str(i), tuple(map(str, a))) for i, a in params.get("tests", []))[:limit]
+        every = [TestInput(str(i), tuple(map(str, a))) for i, a in params.get("tests", [])]
+        test_idx = pick(len(every), limit, "tests")
+        tests = tuple(every[i] for i in test_idx)
         # Only examples with an answer can score a candidate; they are also test inputs (there is no
-        # other held-out data), which the page says.
-        answered = [t for t in tests if t.answers]
-        search = tuple(answered[: int(params["search"])]) if params.get("search") else ()
+        # other held-out data), which the page says, and the selected instruction's accuracy leaves them out.
+        answered = [t for t, test in enumerate(tests) if test.answers]
+        chosen = [answered[i] for i in pick(len(answered), n_search, "search")] if n_search else []
         return InductionSpec(
             task=name or "custom",
             metric=params.get("metric") or "em",
             demo_sets=(demos,),
             tests=tests,
             gold=tuple(params.get("gold", [])),
-            search_examples=search,
+            search_examples=tuple(tests[t] for t in chosen),
+            search_in_tests=tuple(chosen),
+            sample={
+                "tests": test_idx,
+                **({"search": [answered.index(t) for t in chosen]} if n_search else {}),
+            },
             **common,
         )
     task = load_task(name)
     n_sets = int(params.get("n_sets", 1))
+    sample: dict[str, Any] = {}
     if params.get("demo_source") == "paper" and task.paper_demos:
-        sets = [tuple(Demo(i, o) for i, o in d.demos) for d in task.paper_demos[:n_sets]]
+        by_id = {d.id: d for d in task.paper_demos}
+        if "paper_sets" in stored:
+            ids = [str(i) for i in stored["paper_sets"]]
+        else:
+            ids = [task.paper_demos[i].id for i in pick(len(task.paper_demos), n_sets, "paper_sets")]
+        sets = [tuple(Demo(i, o) for i, o in by_id[x].demos) for x in ids]
+        sample["paper_sets"] = ids
     else:
-        sets = _sample_sets(task, n_sets, common["seed"])
-    tests = tuple(TestInput(e.input, tuple(e.answers)) for e in task.execute)[:limit]
+        set_idx = stored.get("demo_sets") or _sample_set_indices(task, n_sets, seed)
+        sets = [tuple(Demo(task.induce[i].input, task.induce[i].output) for i in idx) for idx in set_idx]
+        sample["demo_sets"] = [list(map(int, idx)) for idx in set_idx]
+    test_idx = pick(len(task.execute), limit, "tests")
+    tests = tuple(TestInput(task.execute[i].input, tuple(task.execute[i].answers)) for i in test_idx)
+    sample["tests"] = test_idx
     search: tuple[TestInput, ...] = ()
-    if params.get("search"):
+    if n_search:
         # Held-out examples for choosing among candidates: induce-pool examples no demonstration uses.
         shown = {d.input for s in sets for d in s}
-        pool = [TestInput(e.input, tuple(e.answers)) for e in task.induce if e.input not in shown]
-        search = tuple(pool[: int(params["search"])])
+        pool = [i for i, e in enumerate(task.induce) if e.input not in shown]
+        split = (
+            [pool[i] for i in pick(len(pool), n_search, "search")]
+            if "search" not in stored
+            else [int(i) for i in stored["search"]]
+        )
+        search = tuple(TestInput(task.induce[i].input, tuple(task.induce[i].answers)) for i in split)
+        sample["search"] = split
     return InductionSpec(
         task=task.name,
         metric=task.metric,
@@ -218,6 +389,7 @@ def resolve_spec(params: dict[str, Any], task_name: str | None = None) -> Induct
         tests=tests,
         gold=tuple(task.annotations),
         search_examples=search,
+        sample=sample,
         **common,
     )
 
@@ -236,10 +408,10 @@ def _style(llm: LLMClient) -> str:
 
 def induce_request(spec: InductionSpec, demos: tuple[Demo, ...], sample: int, style: str) -> Request:
     params = GenParams(
-        max_tokens=INDUCE_MAX_TOKENS,
+        max_tokens=spec.induce_max_tokens,
         temperature=spec.temperature,
-        top_p=1.0,
-        seed=None if spec.temperature == 0 else spec.seed + sample,
+        top_p=spec.top_p,
+        seed=None if spec.greedy else spec.seed + sample,
     )
     if style == "completion":
         return Request(
@@ -251,7 +423,10 @@ def induce_request(spec: InductionSpec, demos: tuple[Demo, ...], sample: int, st
 
 
 def execute_request(spec: InductionSpec, instruction: str, input_: str, style: str) -> Request:
-    params = GenParams(max_tokens=EXECUTE_MAX_TOKENS, temperature=0.0)  # greedy, as in the paper
+    # Greedy, as in the paper: by default through temperature 0; the paper preset sends its top_p 0.
+    params = GenParams(
+        max_tokens=spec.execute_max_tokens, temperature=spec.execute_temperature, top_p=spec.execute_top_p
+    )
     if style == "completion":
         return Request(
             prompt=render_execution_prompt(instruction, input_, spec.execute_template), params=params
@@ -288,6 +463,7 @@ def _induce(
     ctx: JobContext, spec: InductionSpec, prefix: str, llm: LLMClient, progress: _Progress
 ) -> list[str]:
     style = _style(llm)
+    paper_exact = spec.postprocess == "paper_exact"
     units = [(j, s) for j in range(len(spec.demo_sets)) for s in range(spec.k)]
     todo = [(j, s) for j, s in units if not ctx.done(f"{prefix}induce/{j}/{s}")]
     progress.step(f"{spec.task}: inducing", len(units) - len(todo))
@@ -298,7 +474,7 @@ def _induce(
             f"{prefix}induce/{j}/{s}",
             {
                 "raw": response.text,
-                "instruction": clean_instruction(response.text),
+                "instruction": clean_instruction(response.text, paper_exact=paper_exact),
                 "finish_reason": response.finish_reason,
                 "call_id": response.call_id,
             },
@@ -395,7 +571,9 @@ def _bertscore(ctx: JobContext, spec: InductionSpec, prefix: str, instructions: 
     if not todo or not spec.gold:
         return
     try:
-        scored = bertscore.score_many(todo, list(spec.gold), model=spec.bertscore_model)
+        scored = bertscore.score_many(
+            todo, list(spec.gold), model=spec.bertscore_model, rescale_with_baseline=spec.bertscore_rescale
+        )
     except bertscore.BertScoreUnavailable as exc:
         # Execution accuracy stands on its own: keep the run, say why this column is empty.
         ctx.save(f"{prefix}bert-error", {"model": spec.bertscore_model, "error": str(exc)})
@@ -405,6 +583,7 @@ def _bertscore(ctx: JobContext, spec: InductionSpec, prefix: str, instructions: 
             f"{prefix}bert/{instruction_hash(res.candidate)}",
             {
                 "model": res.model,
+                "rescaled": spec.bertscore_rescale,
                 "per_reference": [[r.reference, r.precision, r.recall, r.f1] for r in res.per_reference],
                 "best_index": res.best_index,
             },
@@ -431,16 +610,15 @@ def run_task(
     groups = [g.text for g in group_instructions(induced, clean=False)]
     searching = bool(spec.search_examples) and len(groups) > 1
     scorings = halving_evaluations(len(groups), len(spec.search_examples)) if searching else 0
-    upper_runs = ((1 if searching else len(groups)) + len(set(spec.gold))) * len(spec.tests)
+    upper_runs = (len(groups) + len(set(spec.gold))) * len(spec.tests)
     progress.replan(planned, spec.n_induce + scorings + upper_runs)
     if searching:
         before = progress.done
-        best = _search(ctx, spec, prefix, exec_llm, groups, progress)
+        _search(ctx, spec, prefix, exec_llm, groups, progress)
         progress.replan(scorings, progress.done - before)
-        executed = [best]
-    else:
-        executed = groups
-    to_run = list(dict.fromkeys(executed + list(spec.gold)))
+    # Every distinct instruction runs on the test inputs, search or not: the induced accuracy is the paper's
+    # frequency-weighted figure, and the search's winner (one of them) is reported beside it.
+    to_run = list(dict.fromkeys(groups + list(spec.gold)))
     progress.replan(upper_runs, len(to_run) * len(spec.tests))
     _execute(ctx, spec, prefix, exec_llm, to_run, spec.tests, progress)
     if spec.bertscore:
@@ -508,7 +686,7 @@ class InductionReport:
     task: str
     metric: str
     induced_raw: list[dict[str, Any]]
-    groups: list[GroupReport]  # what was executed: every distinct instruction, or the search's winner
+    groups: list[GroupReport]  # every distinct induced instruction, executed on the test inputs
     gold: list[GroupReport]
     summary: TaskSummary
     search: dict[str, Any] | None
@@ -519,6 +697,19 @@ class InductionReport:
     demo_sets: tuple[tuple[Demo, ...], ...] = ()
     candidate_bert: dict[str, dict[str, Any]] = field(default_factory=dict)  # instruction -> stored BERTScore
     search_requested: bool = False
+    # The search's winner scored on test inputs it was not selected on (None without a search).
+    selected: GroupReport | None = None
+    bert_model: str | None = None
+    bert_rescaled: bool = False
+    sample: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def selected_accuracy(self) -> float | None:
+        return None if self.selected is None else self.selected.mean
+
+    @property
+    def bert_scale_note(self) -> str:
+        return bertscore.scale_note(self.bert_model, self.bert_rescaled)
 
     @property
     def needs_judging(self) -> bool:
@@ -561,12 +752,23 @@ def build_report(
     ]
     grouped = group_instructions([r["instruction"] for r in raw], clean=False)
     search = results.get(f"{prefix}search")
+    groups = [_group_report(spec, results, prefix, g.text, g.count) for g in grouped]
+    selected = None
     if search:
-        # The search executes only its winner on the test inputs: it stands for every induced instruction.
-        chosen = [(search["best"], sum(g.count for g in grouped))]
-    else:
-        chosen = [(g.text, g.count) for g in grouped]
-    groups = [_group_report(spec, results, prefix, ins, count) for ins, count in chosen]
+        selected = _group_report(spec, results, prefix, search["best"], 1)
+        # Only rows the search did not see: with your own demonstrations the split is part of the tests.
+        seen = set(spec.search_in_tests)
+        keep = [n for n, i in enumerate(selected.test_indices) if i not in seen]
+        selected = GroupReport(
+            selected.instruction,
+            1,
+            [selected.inputs[n] for n in keep],
+            [selected.call_ids[n] for n in keep],
+            selected.bert,
+            [selected.scored[n] for n in keep],
+            [selected.judged[n] for n in keep],
+            [selected.test_indices[n] for n in keep],
+        )
     gold = [_group_report(spec, results, prefix, ins, 1) for ins in spec.gold]
     bert_f1 = [(g.best_bert_f1, g.count) for g in groups if g.best_bert_f1 is not None]
     total = sum(c for _, c in bert_f1)
@@ -596,6 +798,10 @@ def build_report(
             g.text: bert for g in grouped if (bert := results.get(f"{prefix}bert/{instruction_hash(g.text)}"))
         },
         search_requested=bool(spec.search_examples),
+        selected=selected,
+        bert_model=spec.bertscore_model,
+        bert_rescaled=spec.bertscore_rescale,
+        sample=spec.sample,
     )
 
 
@@ -603,6 +809,8 @@ def build_report(
 class BenchmarkReport:
     reports: list[InductionReport]
     overall: OverallSummary  # over the complete tasks only
+    notes: list[str] = field(default_factory=list)  # see `run_notes`
+    departures: list[str] = field(default_factory=list)  # see `paper_departures`
 
     @property
     def complete(self) -> bool:
@@ -612,7 +820,12 @@ class BenchmarkReport:
 def build_benchmark(params: dict[str, Any], results: dict[str, Any]) -> BenchmarkReport:
     """Every task of a benchmark run scored from its stored outputs, and the overall summary."""
     reports = [build_report(params, results, name) for name in benchmark_tasks(params)]
-    return BenchmarkReport(reports, summarize_overall([r.summary for r in reports if r.complete]))
+    return BenchmarkReport(
+        reports,
+        summarize_overall([r.summary for r in reports if r.complete]),
+        run_notes(params, reports),
+        paper_departures(params),
+    )
 
 
 BENCHMARK_COLUMNS = (
@@ -621,11 +834,14 @@ BENCHMARK_COLUMNS = (
     "induced",
     "human",
     "percent_of_human",
+    "selected_accuracy",
     "bertscore_f1",
+    "bertscore_scale",
     "instructions",
     "unique",
     "inputs",
     "complete",
+    "departures_from_paper",
 )
 
 
@@ -638,11 +854,14 @@ def benchmark_rows(bench: BenchmarkReport) -> list[dict[str, Any]]:
             "induced": r.summary.induced,
             "human": r.summary.human,
             "percent_of_human": r.summary.percent_of_human,
+            "selected_accuracy": r.selected_accuracy,
             "bertscore_f1": r.summary.bertscore_f1,
+            "bertscore_scale": r.bert_scale_note if r.summary.bertscore_f1 is not None else "",
             "instructions": r.summary.n_instructions,
             "unique": r.summary.n_unique,
             "inputs": len(r.tests),
             "complete": r.complete,
+            "departures_from_paper": "; ".join(bench.departures) or "none",
         }
         for r in bench.reports
     ]
@@ -661,30 +880,75 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
-def rows_to_markdown(rows: list[dict[str, Any]], overall: OverallSummary | None = None) -> str:
-    """A Markdown table with accuracies as percentages; the overall line uses the complete tasks."""
-    lines = [
-        "| task | metric | induced (%) | human (%) | % of human | BERTScore F1 | unique / induced | inputs |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
+def rows_to_markdown(
+    rows: list[dict[str, Any]], overall: OverallSummary | None = None, notes: list[str] | None = None
+) -> str:
+    """A Markdown table with accuracies as percentages; the overall line uses the complete tasks.
+
+    `notes` (see `run_notes`) are printed under the table: how the run departs from the paper, what the
+    BERTScore and selected-instruction figures are.
+    """
+    selected = any(r.get("selected_accuracy") is not None for r in rows)
+    head = "| task | metric | induced (%) | human (%) | % of human |"
+    rule = "|---|---|---:|---:|---:|"
+    if selected:
+        head += " selected instruction (%) |"
+        rule += "---:|"
+    lines = [head + " BERTScore F1 | unique / induced | inputs |", rule + "---:|---:|---:|"]
     for r in rows:
         bert = "n/a" if r["bertscore_f1"] is None else f"{r['bertscore_f1']:.3f}"
         flag = "" if r["complete"] else " (incomplete)"
+        extra = ""
+        if selected:
+            value = r.get("selected_accuracy")
+            extra = f" {'n/a' if value is None else f'{value * 100:.1f}'} |"
         lines.append(
             f"| {r['task']}{flag} | {r['metric']} | {r['induced'] * 100:.1f} | {r['human'] * 100:.1f} | "
-            f"{_pct(r['percent_of_human'])} | {bert} | {r['unique']} / {r['instructions']} | {r['inputs']} |"
+            f"{_pct(r['percent_of_human'])} |{extra} {bert} | {r['unique']} / {r['instructions']} | "
+            f"{r['inputs']} |"
         )
     if overall is not None and overall.n_tasks:
         lines.append(
             f"| **overall ({overall.n_tasks} tasks)** | | {overall.mean_induced * 100:.1f} | "
-            f"{overall.mean_human * 100:.1f} | **{_pct(overall.percent_of_human)}** | | | |"
+            f"{overall.mean_human * 100:.1f} | **{_pct(overall.percent_of_human)}** |"
+            + (" |" if selected else "")
+            + " | | |"
         )
         lines.append("")
         lines.append(
             f"% of human performance: {_pct(overall.ratio_of_means)} (mean induced / mean human over tasks, "
             f"the headline); mean of per-task ratios: {_pct(overall.mean_of_ratios)}."
         )
+    if notes:
+        lines.append("")
+        lines.extend(f"- {n}" for n in notes)
     return "\n".join(lines) + "\n"
+
+
+SELECTED_NOTE = (
+    "Selected instruction: the search's winner, scored on test inputs it was not selected on. Induced "
+    "accuracy and % of human stay the paper's figure: every induced instruction, weighted by how often it "
+    "was induced."
+)
+
+
+def run_notes(params: dict[str, Any], reports: list[InductionReport]) -> list[str]:
+    """Labels that travel with a run's figures (page, stored run, exports)."""
+    departures = paper_departures(params)
+    notes = [
+        "Settings: the paper's method."
+        if not departures
+        else "Departures from the paper: " + "; ".join(departures) + "."
+    ]
+    if any(r.selected is not None for r in reports):
+        notes.append(SELECTED_NOTE)
+    if params.get("bertscore", True):
+        notes.append(
+            "BERTScore: "
+            + bertscore.scale_note(params.get("bertscore_model"), bool(params.get("bertscore_rescale")))
+            + "."
+        )
+    return notes
 
 
 # --- Cost before a run ------------------------------------------------------------------------------------
@@ -705,31 +969,27 @@ def estimate_spec_cost(spec: InductionSpec, price: tuple[float, float] | None = 
         k_samples=spec.k,
         induction_prompt_tokens=induce_tokens,
         execution_prompt_tokens=exec_tokens,
-        induction_completion_tokens=INDUCE_MAX_TOKENS,
-        execution_completion_tokens=EXECUTE_MAX_TOKENS,
+        induction_completion_tokens=spec.induce_max_tokens,
+        execution_completion_tokens=spec.execute_max_tokens,
         **priced,
     )
+    full = estimate_cost(n_heldout=len(spec.tests), n_gold=len(set(spec.gold)), **inducing)
     if not (spec.search_examples and spec.n_induce > 1):
-        return estimate_cost(n_heldout=len(spec.tests), n_gold=len(set(spec.gold)), **inducing)
-    # Search: induction plus the halving's scorings, then the winner and the gold ones on the tests.
-    searching = estimate_cost(n_heldout=len(spec.search_examples), search=True, **inducing)
-    testing = estimate_cost(
+        return full
+    # Search: its scorings on the split come on top of the paper's evaluation of every instruction.
+    scorings = halving_evaluations(spec.n_induce, len(spec.search_examples))
+    as_runs = estimate_cost(  # `scorings` executions of one instruction, priced like any other
         n_demo_sets=0,
         k_samples=0,
-        n_heldout=len(spec.tests),
+        n_heldout=scorings,
+        n_gold=1,
         induction_prompt_tokens=0,
         execution_prompt_tokens=exec_tokens,
-        execution_completion_tokens=EXECUTE_MAX_TOKENS,
-        n_gold=len(set(spec.gold)) + 1,  # the winner runs like one more instruction
+        execution_completion_tokens=spec.execute_max_tokens,
         **priced,
     )
-    total = sum_estimates([searching, testing])
-    # Report the winner's runs as execution, not as human-baseline calls.
-    return dataclasses.replace(
-        total,
-        execution_calls=total.execution_calls + len(spec.tests),
-        human_calls=total.human_calls - len(spec.tests),
-    )
+    extra = dataclasses.replace(as_runs, execution_calls=as_runs.human_calls, human_calls=0)
+    return sum_estimates([full, extra])
 
 
 def estimate_params_cost(params: dict[str, Any], price: tuple[float, float] | None = None) -> CostEstimate:

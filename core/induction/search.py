@@ -1,8 +1,8 @@
 """Choosing the best of many candidate instructions without scoring each on every held-out input.
 
 As in APE (Zhou et al., 2023), candidates are scored on a small held-out split, and weak ones stop early:
-- `successive_halving`: in rounds, every surviving candidate is scored on more inputs (the count grows
-  geometrically, so the last round scores the final two on the whole split) and the weaker half is dropped;
+- `successive_halving`: in rounds, every surviving candidate is scored on fresh inputs and the weaker half
+  is dropped (ties at the cutoff survive; equals are ordered by a seeded draw, not by position);
 - `ucb_search`: a bandit that spends a fixed budget of scorings, each on the candidate with the highest
   upper confidence bound.
 
@@ -68,38 +68,52 @@ class SearchResult:
         return self.calls_saved / self.brute_force_evaluations if self.brute_force_evaluations else 0.0
 
 
-def halving_schedule(
-    n_candidates: int, n_examples: int, eta: int = 2, min_examples: int = 1
-) -> list[tuple[int, int]]:
-    """Per round: (candidates scored, cumulative inputs each has been scored on).
+def rounds_needed(n_alive: int, eta: int = 2) -> int:
+    """Rounds of cutting to 1/eta until one candidate is left (at least one round)."""
+    rounds = 0
+    while n_alive > 1:
+        n_alive = math.ceil(n_alive / eta)
+        rounds += 1
+    return max(1, rounds)
 
-    Rounds continue until one candidate is left, ceil(log_eta(n)) of them; the last round uses all
-    `n_examples` and each earlier one 1/eta as many (at least `min_examples`). A single candidate is
-    scored on the whole split, so the winner's estimate is always a full-split one.
+
+def _new_examples(n_alive: int, used: int, n_examples: int, eta: int, min_examples: int) -> int:
+    """Fresh examples for the next round: an even share of what is left over the rounds still needed.
+
+    The first round gets at least `min_examples`, so nobody is cut on a single pass/fail; every round gets
+    at least one new example, so no round cuts without new evidence; the last round takes the rest.
+    """
+    remaining = n_examples - used
+    left = rounds_needed(n_alive, eta)
+    if n_alive == 1 or left == 1:
+        return remaining
+    share = max(min_examples if used == 0 else 1, remaining // left)
+    return min(share, remaining)
+
+
+def halving_schedule(
+    n_candidates: int, n_examples: int, eta: int = 2, min_examples: int = 2
+) -> list[tuple[int, int]]:
+    """Per round: (candidates scored, cumulative inputs each has been scored on), when no ties survive a cut.
+
+    Ties at a cutoff survive, so a real search may score more candidates in a round than this says.
     """
     if n_candidates < 1 or n_examples < 1:
         raise ValueError("need at least one candidate and one held-out example")
     if eta < 2:
         raise ValueError("eta must be at least 2")
-    n_rounds = 0
-    alive = n_candidates
-    sizes = []
-    while alive > 1 or n_rounds == 0:
-        sizes.append(alive)
-        alive = math.ceil(alive / eta)
-        n_rounds += 1
     schedule = []
-    previous = 0
-    for k, size in enumerate(sizes):
-        cumulative = math.ceil(n_examples / eta ** (n_rounds - 1 - k))
-        cumulative = min(n_examples, max(cumulative, min_examples, previous))
-        schedule.append((size, cumulative))
-        previous = cumulative
-    return schedule
+    alive, used = n_candidates, 0
+    while True:
+        used += _new_examples(alive, used, n_examples, eta, min_examples)
+        schedule.append((alive, used))
+        if alive == 1 or used >= n_examples:
+            return schedule
+        alive = math.ceil(alive / eta)
 
 
-def halving_evaluations(n_candidates: int, n_examples: int, eta: int = 2, min_examples: int = 1) -> int:
-    """Scorings `successive_halving` makes for this problem size (for the cost estimate)."""
+def halving_evaluations(n_candidates: int, n_examples: int, eta: int = 2, min_examples: int = 2) -> int:
+    """Scorings `successive_halving` makes when no ties survive a cut (the cost estimate's figure)."""
     total = 0
     previous = 0
     for size, cumulative in halving_schedule(n_candidates, n_examples, eta, min_examples):
@@ -114,11 +128,6 @@ def _order(n_examples: int, seed: int) -> list[int]:
     return order
 
 
-def _ranked(estimates: Sequence[CandidateEstimate], indices: Sequence[int]) -> list[int]:
-    # Best mean first; ties go to the earlier candidate, so the result never depends on set order.
-    return sorted(indices, key=lambda i: (-estimates[i].mean, i))
-
-
 def successive_halving(
     candidates: Sequence[str],
     n_examples: int,
@@ -126,29 +135,53 @@ def successive_halving(
     *,
     seed: int = 0,
     eta: int = 2,
-    min_examples: int = 1,
+    min_examples: int = 2,
 ) -> SearchResult:
-    """Keep the best 1/eta of the candidates after each round; see `halving_schedule` for the sizes."""
+    """Successive halving that does not throw the best away on noise.
+
+    Every round scores the survivors on fresh examples (an even share of the split over the rounds still
+    needed; the first round at least `min_examples`), then keeps the best 1/eta by mean over everything seen
+    so far; candidates tied with the last one kept survive too, and order among equals is a seeded random
+    draw, not the candidate's position. It stops when one is left or the split is used up, and picks the
+    best mean (ties: the seeded draw). `benchmarks/induction_search.py` measures it against scoring every
+    candidate on the whole split.
+    """
+    if not candidates or n_examples < 1:
+        raise ValueError("need at least one candidate and one held-out example")
+    if eta < 2:
+        raise ValueError("eta must be at least 2")
+    rng = random.Random(f"halving/{seed}")
     estimates = [CandidateEstimate(i, text) for i, text in enumerate(candidates)]
+    tiebreak = [rng.random() for _ in candidates]  # one draw per candidate: a stable random order
     order = _order(n_examples, seed)
     alive = list(range(len(candidates)))
     rounds: list[RoundLog] = []
     evaluations = 0
-    schedule = halving_schedule(len(candidates), n_examples, eta, min_examples)
-    for k, (_, cumulative) in enumerate(schedule):
-        new = 0
+    used = 0
+    k = 0
+    while True:
+        new = _new_examples(len(alive), used, n_examples, eta, min_examples)
         for i in alive:
-            for example in order[:cumulative]:
-                if example not in estimates[i].scores:
-                    estimates[i].scores[example] = float(score(estimates[i].instruction, example))
-                    new += 1
-        evaluations += new
-        keep = max(1, math.ceil(len(alive) / eta)) if len(alive) > 1 else 1
-        ranked = _ranked(estimates, alive)
-        for i in ranked[keep:]:
-            estimates[i].eliminated_in_round = k
-        rounds.append(RoundLog(k, tuple(alive), cumulative, new, tuple(ranked[:keep])))
-        alive = ranked[:keep]
+            for example in order[used : used + new]:
+                estimates[i].scores[example] = float(score(estimates[i].instruction, example))
+        used += new
+        evaluations += new * len(alive)
+        ranked = sorted(alive, key=lambda i: (-estimates[i].mean, tiebreak[i]))
+        if len(alive) == 1 or used >= n_examples:
+            survivors = ranked[:1]
+        else:
+            keep = math.ceil(len(alive) / eta)
+            cutoff = estimates[ranked[keep - 1]].mean
+            survivors = [i for i in ranked if estimates[i].mean >= cutoff]
+        for i in ranked:
+            if i not in survivors:
+                estimates[i].eliminated_in_round = k
+        rounds.append(RoundLog(k, tuple(alive), used, new * len(alive), tuple(survivors)))
+        finished = len(alive) == 1 or used >= n_examples
+        alive = survivors
+        if finished:
+            break
+        k += 1
     best = alive[0]
     return SearchResult(
         method="successive_halving",
