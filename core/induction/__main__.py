@@ -35,6 +35,7 @@ from core.induction.pipeline import (
     rows_to_csv,
     rows_to_markdown,
 )
+from core.jobs.progress import add_take_over_argument
 from core.llm.settings import settings_from_name
 from core.store import calls as call_log
 from core.store import get_engine
@@ -74,8 +75,8 @@ def _write_table(engine: Engine, run_id: int, out: Path) -> tuple[Path, Path, st
 
 
 def _run(args: argparse.Namespace, engine: Engine) -> int:
-    from core.jobs.progress import execute_with_progress
-    from core.jobs.runner import resume_here, start_here
+    from core.jobs.progress import claim_for_resume, execute_with_progress
+    from core.jobs.runner import start_here
 
     if args.resume is not None:
         run = run_store.get_run(engine, args.resume)
@@ -87,9 +88,8 @@ def _run(args: argparse.Namespace, engine: Engine) -> int:
             if args.induce_model
             else model_from_dict(run.params["model"])  # resume with the run's own model
         )
-        claimed = resume_here(engine, run.id)
+        claimed = claim_for_resume(engine, run.id, args.take_over)
         if claimed is None:
-            print(f"run {run.id} is being run by another worker right now", file=sys.stderr)
             return 2
         worker = claimed[1]
         run_id = run.id
@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--name", help="run name shown in the app")
     run.add_argument("--out", default="induction_results", help="folder for the CSV and Markdown tables")
     run.add_argument("--resume", type=int, metavar="RUN", help="go on with a stored run (its own settings)")
+    add_take_over_argument(run)
     table = sub.add_parser("table", help="re-score a stored run and write its table")
     table.add_argument("run", type=int)
     table.add_argument("--out", default="induction_results")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import data_dir
+from core.llm import abort
 from core.llm.types import Choice, LLMError, Request, Response
 
 EMBEDDED_MODEL = "gemma-3-270m (embedded, base)"
@@ -55,10 +56,23 @@ def _load(path: str, n_ctx: int, n_threads: int) -> Any:
 @atexit.register
 def _close_models() -> None:
     # Freed explicitly while the interpreter is whole: left to garbage collection at shutdown, llama.cpp's
-    # destructor runs after its library handle is gone and prints a traceback.
-    for llama in _models.values():
-        llama.close()
-    _models.clear()
+    # destructor runs after its library handle is gone and prints a traceback. A call still running in a
+    # daemon thread (a stopped command line gave up waiting for it) keeps its model: closing it under the
+    # call would crash, and the process is ending anyway.
+    if not EmbeddedProvider._call_lock.acquire(timeout=5):
+        return
+    try:
+        for llama in _models.values():
+            llama.close()
+        _models.clear()
+    finally:
+        EmbeddedProvider._call_lock.release()
+
+
+def _stop_when_aborted() -> Any:
+    from llama_cpp import StoppingCriteriaList
+
+    return StoppingCriteriaList([lambda _ids, _logits: abort.requested()])
 
 
 class EmbeddedProvider:
@@ -93,6 +107,9 @@ class EmbeddedProvider:
             stop=list(p.stop) or None,
             presence_penalty=p.presence_penalty,
             frequency_penalty=p.frequency_penalty,
+            # Checked between tokens: a run being stopped ends the generation at once (and `abort.check`
+            # below turns the cut-short text into `Aborted`, so it is never taken for an answer).
+            stopping_criteria=_stop_when_aborted(),
         )
         choices: list[Choice] = []
         prompt_tokens = completion_tokens = 0
@@ -110,6 +127,7 @@ class EmbeddedProvider:
                     raise LLMError(
                         f"embedded model ({self.endpoint}): {exc}", endpoint=self.endpoint
                     ) from exc
+                abort.check()
                 choices.append(choice)
                 prompt_tokens += usage.get("prompt_tokens", 0)
                 completion_tokens += usage.get("completion_tokens", 0)
