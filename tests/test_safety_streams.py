@@ -79,9 +79,7 @@ def _check_persistent(engine, server: FaultServer, fault: str, style: str, strea
 
 @pytest.mark.parametrize("style", ["completion", "chat"])
 @pytest.mark.parametrize("fault", STREAM_FAULTS)
-def test_a_broken_stream_is_retried_and_never_stored_as_an_answer(
-    sqlite_engine, no_key_left, fault, style
-):
+def test_a_broken_stream_is_retried_and_never_stored_as_an_answer(sqlite_engine, no_key_left, fault, style):
     server = FaultServer([fault] * 3)
     try:
         _check_persistent(sqlite_engine, server, fault, style, stream=True)

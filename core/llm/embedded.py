@@ -107,9 +107,6 @@ class EmbeddedProvider:
             stop=list(p.stop) or None,
             presence_penalty=p.presence_penalty,
             frequency_penalty=p.frequency_penalty,
-            # Checked between tokens: a run being stopped ends the generation at once (and `abort.check`
-            # below turns the cut-short text into `Aborted`, so it is never taken for an answer).
-            stopping_criteria=_stop_when_aborted(),
         )
         choices: list[Choice] = []
         prompt_tokens = completion_tokens = 0
@@ -141,7 +138,12 @@ class EmbeddedProvider:
     @staticmethod
     def _complete(llama: Any, request: Request, seed: int, kwargs: dict) -> tuple[Choice, dict]:
         if request.style == "completion":
-            out = llama.create_completion(request.prompt, seed=seed, **kwargs)
+            # Checked between tokens: a run being stopped ends the generation at once (and `abort.check`
+            # in `call` turns the cut-short text into `Aborted`, so it is never taken for an answer).
+            # llama.cpp's chat call has no such hook; a stopped command line gives up on it instead.
+            out = llama.create_completion(
+                request.prompt, seed=seed, stopping_criteria=_stop_when_aborted(), **kwargs
+            )
             text = out["choices"][0]["text"]
         else:
             out = llama.create_chat_completion(messages=request.messages_list(), seed=seed, **kwargs)
@@ -154,7 +156,9 @@ class EmbeddedProvider:
         llama: Any, request: Request, seed: int, kwargs: dict, on_text: Callable[[str], None]
     ) -> tuple[Choice, dict]:
         if request.style == "completion":
-            chunks = llama.create_completion(request.prompt, seed=seed, stream=True, **kwargs)
+            chunks = llama.create_completion(
+                request.prompt, seed=seed, stream=True, stopping_criteria=_stop_when_aborted(), **kwargs
+            )
             piece = lambda c: c["choices"][0].get("text") or ""  # noqa: E731
             prompt_text = request.prompt or ""
         else:
@@ -164,6 +168,7 @@ class EmbeddedProvider:
             prompt_text = "\n".join(m["content"] for m in messages or [])
         text, finish, pieces = "", "stop", 0
         for chunk in chunks:
+            abort.check()
             if delta := piece(chunk):
                 text += delta
                 pieces += 1
