@@ -94,28 +94,6 @@ def test_runner_thread_runs_and_cancels(sqlite_engine):
         runner.stop()
 
 
-def test_a_long_unit_of_work_keeps_its_run_alive(sqlite_engine, monkeypatch):
-    """A job silent for longer than STALE_AFTER (one slow model call) is not taken over: the runner beats."""
-    import threading
-
-    from core.jobs.registry import JOB_KINDS
-
-    monkeypatch.setattr(runner_mod, "STALE_AFTER", timedelta(seconds=1))
-    monkeypatch.setitem(JOB_KINDS, "slow-unit", lambda ctx: time.sleep(3))
-    run, worker = runner_mod.start_here(sqlite_engine, "slow-unit", {})
-    thread = threading.Thread(target=runner_mod.execute, args=(sqlite_engine, run, worker))
-    thread.start()
-    try:
-        for _ in range(5):
-            time.sleep(0.5)
-            assert (
-                run_store.claim_next(sqlite_engine, "thief", runner_mod.STALE_AFTER, ("slow-unit",)) is None
-            )
-    finally:
-        thread.join()
-    assert run_store.get_run(sqlite_engine, run.id).status == "done"
-
-
 def test_live_text_is_written_while_running_and_cleared_at_the_end(sqlite_engine, monkeypatch):
     from core.jobs.registry import JOB_KINDS
 
