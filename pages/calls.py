@@ -1,14 +1,27 @@
-"""The call log: every model call with its prompt, parameters, response, tokens, time and cost."""
+"""The call log: every model call with its prompt, parameters, response, tokens, time and cost.
+
+Everything a model or an endpoint wrote (responses, finish reasons, errors) is shown as plain text: an
+endpoint's error could otherwise make the page render its Markdown, links and images.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import streamlit as st
 
 from core.store import calls as call_log
 from pages.common import engine
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def _label_text(text: str) -> str:
+    """Outside text made inert for a label (labels are Markdown): every Markdown character escaped."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+
 
 st.title("Call log")
 st.caption("Every model call is recorded here; identical requests are answered from this log (the cache).")
@@ -35,17 +48,20 @@ rows = call_log.list_calls(engine(), run_id=run_id, limit=200, errors_only=error
 st.caption(f"{len(rows)} most recent calls")
 for rec in rows:
     status = "error" if rec.error else (rec.choices[0]["finish_reason"] if rec.choices else "")
-    with st.expander(f"#{rec.id} · {rec.model} · {rec.style} · {status} · {rec.latency_ms:.0f} ms"):
+    label = f"{rec.model} · {rec.style} · {status}"
+    with st.expander(f"#{rec.id} · {_label_text(label)} · {rec.latency_ms:.0f} ms"):
         st.caption("Request")
         st.code(rec.prompt if rec.prompt is not None else json.dumps(rec.messages, indent=1), language=None)
         st.caption("Parameters")
         st.json(rec.params, expanded=False)
         if rec.error:
-            st.error(rec.error)
+            st.caption("Error")
+            st.code(rec.error, language=None, wrap_lines=True)
         for i, choice in enumerate(rec.choices or []):
-            st.caption(f"Response {i} ({choice['finish_reason']})")
-            st.code(choice["text"], language=None)
-        st.caption(
+            st.caption(f"Response {i}")
+            st.text(f"finish_reason: {choice['finish_reason']}")
+            st.code(choice["text"], language=None, wrap_lines=True)
+        st.text(
             f"{rec.prompt_tokens}+{rec.completion_tokens} tokens · cost "
             f"{'n/a' if rec.cost is None else f'${rec.cost:.5f}'} · run {rec.run_id} · {rec.endpoint}"
         )

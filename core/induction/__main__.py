@@ -50,6 +50,7 @@ from core.induction.pipeline import (
     rows_to_csv,
     rows_to_markdown,
 )
+from core.jobs.progress import add_take_over_argument
 from core.llm.settings import settings_from_name
 from core.store import calls as call_log
 from core.store import get_engine
@@ -125,8 +126,8 @@ def _write_table(engine: Engine, run_id: int, out: Path) -> tuple[Path, Path, st
 
 
 def _run(args: argparse.Namespace, engine: Engine) -> int:
-    from core.jobs.progress import execute_with_progress
-    from core.jobs.runner import resume_here, start_here
+    from core.jobs.progress import claim_for_resume, execute_with_progress
+    from core.jobs.runner import start_here
 
     if args.resume is not None:
         run = run_store.get_run(engine, args.resume)
@@ -138,9 +139,8 @@ def _run(args: argparse.Namespace, engine: Engine) -> int:
             if args.induce_model
             else model_from_dict(run.params["model"])  # resume with the run's own model
         )
-        claimed = resume_here(engine, run.id)
+        claimed = claim_for_resume(engine, run.id, args.take_over)
         if claimed is None:
-            print(f"run {run.id} is being run by another worker right now", file=sys.stderr)
             return 2
         worker = claimed[1]
         run_id = run.id
@@ -306,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume", type=positive, metavar="RUN", help="go on with a stored run (its own settings)"
     )
+    add_take_over_argument(run)
     table = sub.add_parser("table", help="re-score a stored run and write its table", allow_abbrev=False)
     table.add_argument("run", type=positive)
     table.add_argument("--out", default="induction_results")

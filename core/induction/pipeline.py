@@ -52,6 +52,7 @@ from core.induction.search import halving_evaluations, successive_halving
 from core.jobs.context import JobContext
 from core.jobs.registry import job_kind
 from core.llm import GenParams, LLMClient, ModelSettings, Request
+from core.llm.redact import public_url
 from core.llm.settings import settings_from_public
 
 # The reference's decoding (induction.py, execute_instructions.py): greedy through top_p 0 (temperature 1),
@@ -440,8 +441,12 @@ def model_from_dict(public: dict[str, Any], like: ModelSettings | None = None) -
     """Settings from a stored public dict; an endpoint's key comes from `like` (same endpoint) or the env."""
     s = settings_from_public(public)
     assert s is not None
-    same = like is not None and like.provider == s.provider == "openai" and like.base_url == s.base_url
-    return s.with_(api_key=like.api_key) if same and like is not None else s
+    same = (
+        like is not None
+        and like.provider == s.provider == "openai"
+        and public_url(like.base_url) == public_url(s.base_url)
+    )
+    return s.with_(api_key=like.api_key, base_url=like.base_url) if same and like is not None else s
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ class JobContext:
     run: run_store.Run
     worker: str
     model_settings: ModelSettings | None = None
+    # Set when the run must stop (Cancel, Ctrl-C, taken over): model calls in progress give up at once.
+    stop: threading.Event = field(default_factory=threading.Event)
     _done: set[str] = field(default_factory=set)
     _live_at: float = 0.0
 
@@ -44,7 +47,7 @@ class JobContext:
     def llm(self, settings: ModelSettings | None = None) -> LLMClient:
         """A client for the run's model; every call it makes is logged under this run."""
         s = settings or self.model_settings or settings_from_env()
-        return LLMClient(make_provider(s), self.engine, run_id=self.run.id)
+        return LLMClient(make_provider(s), self.engine, run_id=self.run.id, abort=self.stop)
 
     def done(self, key: str) -> bool:
         return key in self._done
@@ -60,6 +63,8 @@ class JobContext:
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         """Report progress and stay alive; raises Cancelled if the user asked the run to stop."""
+        if self.stop.is_set():
+            raise Cancelled()
         cancelled = run_store.heartbeat(
             self.engine,
             self.run.id,
@@ -69,6 +74,7 @@ class JobContext:
             message=message[:500],
         )
         if cancelled:
+            self.stop.set()
             raise Cancelled()
 
     def live(self, text: str | None) -> None:
@@ -80,5 +86,6 @@ class JobContext:
         run_store.update_run(self.engine, self.run.id, live=None if text is None else text[-8000:])
 
     def check_cancelled(self) -> None:
-        if run_store.heartbeat(self.engine, self.run.id, self.worker):
+        if self.stop.is_set() or run_store.heartbeat(self.engine, self.run.id, self.worker):
+            self.stop.set()
             raise Cancelled()

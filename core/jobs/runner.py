@@ -21,13 +21,24 @@ from sqlalchemy import Engine
 from core.jobs.context import Cancelled, JobContext, Stopped
 from core.jobs.registry import JOB_KINDS, load_all
 from core.llm import LLMError, ModelSettings
+from core.llm.redact import redact
 from core.llm.settings import settings_from_public
+from core.llm.types import Aborted
 from core.store import runs as run_store
 from core.store.db import utcnow
 
 log = logging.getLogger(__name__)
-# A worker heartbeats at least this often while it works; a run silent for longer is taken over.
+# A run whose worker has been silent for longer than this is taken over (its process is presumed dead).
 STALE_AFTER = timedelta(seconds=float(os.environ.get("WORKBENCH_JOB_STALE_S", "30")))
+# How often a working run heartbeats; unset, a sixth of STALE_AFTER. Both are injectable (environment, or
+# these module attributes) so tests need no timing margins.
+HEARTBEAT_S: float | None = (
+    float(os.environ["WORKBENCH_JOB_HEARTBEAT_S"]) if os.environ.get("WORKBENCH_JOB_HEARTBEAT_S") else None
+)
+
+
+def heartbeat_every() -> float:
+    return HEARTBEAT_S if HEARTBEAT_S else max(0.5, STALE_AFTER.total_seconds() / 6)
 
 
 def submit(engine: Engine, kind: str, params: dict[str, Any], name: str = "") -> int:
@@ -43,16 +54,18 @@ def worker_id() -> str:
 
 
 @contextmanager
-def _keepalive(engine: Engine, run_id: int, worker: str) -> Iterator[None]:
+def _keepalive(engine: Engine, run_id: int, worker: str, run_stop: threading.Event) -> Iterator[None]:
     """Heartbeat from a side thread while the job works: one model call can take longer than STALE_AFTER,
-    and a silent run would be taken over by another worker as if this process had died."""
+    and a silent run would be taken over by another worker as if this process had died. A beat that finds
+    the run cancelled or taken over sets `run_stop`, which cuts short the model call in progress."""
     stop = threading.Event()
-    every = max(0.5, STALE_AFTER.total_seconds() / 6)
+    every = heartbeat_every()
 
     def beat() -> None:
         while not stop.wait(every):
             with suppress(Exception):  # the database may be busy for a moment: the next beat will do
-                run_store.heartbeat(engine, run_id, worker)
+                if run_store.heartbeat(engine, run_id, worker):
+                    run_stop.set()
 
     thread = threading.Thread(target=beat, name=f"heartbeat-run-{run_id}", daemon=True)
     thread.start()
@@ -77,36 +90,64 @@ def start_here(
     return run, worker
 
 
-def resume_here(engine: Engine, run_id: int) -> tuple[run_store.Run, str] | None:
-    """Claim a given stopped (or abandoned) run for this thread to resume it; None if a live worker has it."""
+def resume_here(engine: Engine, run_id: int, take_over: bool = False) -> tuple[run_store.Run, str] | None:
+    """Claim a given stopped (or abandoned) run for this thread to resume it; None if a live worker has it
+    (unless `take_over`: then that worker stops at its next heartbeat)."""
     load_all()
     worker = worker_id()
-    run = run_store.claim(engine, run_id, worker, STALE_AFTER)
+    run = run_store.claim(engine, run_id, worker, STALE_AFTER, take_over=take_over)
     return (run, worker) if run else None
 
 
+def busy_message(engine: Engine, run_id: int) -> str:
+    """Why a run cannot be resumed now, and when it can: its worker's last heartbeat and the claim's expiry."""
+    run = run_store.get_run(engine, run_id)
+    if run is None:
+        return f"run {run_id} does not exist"
+    if run.heartbeat_at is None:
+        return f"run {run_id} is {run.status}"
+    heartbeat_at = run.heartbeat_at
+    if heartbeat_at.tzinfo is None:  # SQLite hands back naive UTC
+        heartbeat_at = heartbeat_at.replace(tzinfo=utcnow().tzinfo)
+    age = max(0.0, (utcnow() - heartbeat_at).total_seconds())
+    left = max(0.0, STALE_AFTER.total_seconds() - age)
+    return (
+        f"run {run_id} is held by another process ({run.worker}), which heartbeat {age:.0f} s ago. If that "
+        f"process is gone, the run is free to resume in {left:.0f} s; to take it now, add --take-over "
+        "(a process still working on it stops at its next heartbeat)."
+    )
+
+
 def execute(
-    engine: Engine, run: run_store.Run, worker: str, model_settings: ModelSettings | None = None
+    engine: Engine,
+    run: run_store.Run,
+    worker: str,
+    model_settings: ModelSettings | None = None,
+    stop: threading.Event | None = None,
 ) -> str:
-    """Run one claimed run to its end; returns the final status.
+    """Run one claimed run to its end; returns the final status ("taken over" if another worker took it).
 
     Without explicit settings the model is the one the run stored (with the key from the environment).
+    Setting `stop` stops the run as a cancel does, cutting short the model call in progress.
     """
     settings = model_settings or settings_from_public(run.params.get("model"))
-    ctx = JobContext(engine=engine, run=run, worker=worker, model_settings=settings)
+    ctx = JobContext(
+        engine=engine, run=run, worker=worker, model_settings=settings, stop=stop or threading.Event()
+    )
     try:
-        with _keepalive(engine, run.id, worker):
+        with _keepalive(engine, run.id, worker, ctx.stop):
             JOB_KINDS[run.kind](ctx)
-    except Cancelled:
+    except (Cancelled, Aborted):
         status, error = "cancelled", None
     except (LLMError, Stopped) as exc:
         status, error = "failed", str(exc)
     except Exception as exc:  # a job's bug must not kill the worker; the run shows the error
-        log.exception("run %s failed", run.id)
         status, error = "failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+        log.error("run %s failed: %s", run.id, redact(error))  # redacted: logs are read by others
     else:
         status, error = "done", None
-    run_store.update_run(engine, run.id, status=status, error=error, live=None, finished_at=utcnow())
+    if not run_store.finish_run(engine, run.id, worker, status, error):
+        return "taken over"
     return status
 
 

@@ -2,7 +2,9 @@
 
 Every call is written to the log with its prompt, parameters, response, usage, latency, cost and run. A
 request identical to a logged one (same provider, model, prompt, parameters and sample index) is answered
-from the log without touching the model, so re-scoring or replaying a run costs nothing.
+from the log without touching the model, so re-scoring or replaying a run costs nothing. Identical requests
+in flight at once in this process (two runs asking the same thing) reach the model once: the later ones
+wait for the first answer and read it from the log.
 """
 
 from __future__ import annotations
@@ -15,8 +17,14 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
+from core.llm import abort as llm_abort
+from core.llm.redact import redact
 from core.llm.types import Choice, LLMError, Request, Response, cache_key
 from core.store import calls as call_log
+
+# Single flight: cache key -> set when the call asking it has ended (answered or not).
+_in_flight: dict[str, threading.Event] = {}
+_in_flight_lock = threading.Lock()
 
 
 class Provider(Protocol):
@@ -36,11 +44,21 @@ class CallStats:
 
 
 class LLMClient:
-    def __init__(self, provider: Provider, engine: Engine, run_id: int | None = None, use_cache: bool = True):
+    """`abort`: an event that, once set, makes calls in progress give up (`Aborted`) and store nothing."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        engine: Engine,
+        run_id: int | None = None,
+        use_cache: bool = True,
+        abort: threading.Event | None = None,
+    ):
         self.provider = provider
         self.engine = engine
         self.run_id = run_id
         self.use_cache = use_cache
+        self.abort = abort
         self.stats = CallStats()
         self._stats_lock = threading.Lock()
 
@@ -81,28 +99,59 @@ class LLMClient:
                 endpoint=self.provider.endpoint,
             )
         key = self._key(request)
-        if self.use_cache and (hit := call_log.find_cached(self.engine, key)) is not None:
-            with self._stats_lock:
-                self.stats.cache_hits += 1
-            if on_text is not None and hit.choices:
-                on_text(hit.choices[0]["text"])
-            return Response(
-                choices=tuple(Choice(c["text"], c["finish_reason"]) for c in hit.choices or []),
-                prompt_tokens=hit.prompt_tokens,
-                completion_tokens=hit.completion_tokens,
-                latency_ms=hit.latency_ms,
-                call_id=hit.id,
-                cached=True,
-            )
-        record = self._record(request, key)
-        with self._stats_lock:
-            self.stats.model_calls += 1
+        if not self.use_cache:
+            return self._ask(request, key, on_text)
+        while True:
+            if (hit := self._cached(key, on_text)) is not None:
+                return hit
+            with _in_flight_lock:
+                leader = _in_flight.get(key)
+                if leader is None:
+                    mine = _in_flight[key] = threading.Event()
+                    break
+            # The same request is being asked in this process: wait for it, then look in the log again
+            # (if it failed, this caller asks in its turn).
+            while not leader.wait(0.25):
+                with llm_abort.abort_on(self.abort):
+                    llm_abort.check()
         try:
-            response = self.provider.call(request, on_text)
-        except LLMError as exc:
-            record.error = str(exc)
-            call_log.log_call(self.engine, record)
-            raise
+            return self._ask(request, key, on_text)
+        finally:
+            with _in_flight_lock:
+                del _in_flight[key]
+            mine.set()
+
+    def _cached(self, key: str, on_text: Callable[[str], None] | None) -> Response | None:
+        hit = call_log.find_cached(self.engine, key)
+        if hit is None:
+            return None
+        with self._stats_lock:
+            self.stats.cache_hits += 1
+        if on_text is not None and hit.choices:
+            on_text(hit.choices[0]["text"])
+        return Response(
+            choices=tuple(Choice(c["text"], c["finish_reason"]) for c in hit.choices or []),
+            prompt_tokens=hit.prompt_tokens,
+            completion_tokens=hit.completion_tokens,
+            latency_ms=hit.latency_ms,
+            call_id=hit.id,
+            cached=True,
+        )
+
+    def _ask(self, request: Request, key: str, on_text: Callable[[str], None] | None) -> Response:
+        """Ask the model and log the outcome: a whole answer, or the (redacted) error. An aborted call
+        logs nothing."""
+        record = self._record(request, key)
+        with llm_abort.abort_on(self.abort):
+            llm_abort.check()
+            with self._stats_lock:
+                self.stats.model_calls += 1
+            try:
+                response = self.provider.call(request, on_text)
+            except LLMError as exc:
+                record.error = redact(str(exc))
+                call_log.log_call(self.engine, record)
+                raise
         record.choices = [{"text": c.text, "finish_reason": c.finish_reason} for c in response.choices]
         record.prompt_tokens = response.prompt_tokens
         record.completion_tokens = response.completion_tokens

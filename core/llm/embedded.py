@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import data_dir
+from core.llm import abort
 from core.llm.types import Choice, LLMError, Request, Response
 
 EMBEDDED_MODEL = "gemma-3-270m (embedded, base)"
@@ -55,10 +56,23 @@ def _load(path: str, n_ctx: int, n_threads: int) -> Any:
 @atexit.register
 def _close_models() -> None:
     # Freed explicitly while the interpreter is whole: left to garbage collection at shutdown, llama.cpp's
-    # destructor runs after its library handle is gone and prints a traceback.
-    for llama in _models.values():
-        llama.close()
-    _models.clear()
+    # destructor runs after its library handle is gone and prints a traceback. A call still running in a
+    # daemon thread (a stopped command line gave up waiting for it) keeps its model: closing it under the
+    # call would crash, and the process is ending anyway.
+    if not EmbeddedProvider._call_lock.acquire(timeout=5):
+        return
+    try:
+        for llama in _models.values():
+            llama.close()
+        _models.clear()
+    finally:
+        EmbeddedProvider._call_lock.release()
+
+
+def _stop_when_aborted() -> Any:
+    from llama_cpp import StoppingCriteriaList
+
+    return StoppingCriteriaList([lambda _ids, _logits: abort.requested()])
 
 
 class EmbeddedProvider:
@@ -110,6 +124,7 @@ class EmbeddedProvider:
                     raise LLMError(
                         f"embedded model ({self.endpoint}): {exc}", endpoint=self.endpoint
                     ) from exc
+                abort.check()
                 choices.append(choice)
                 prompt_tokens += usage.get("prompt_tokens", 0)
                 completion_tokens += usage.get("completion_tokens", 0)
@@ -123,7 +138,12 @@ class EmbeddedProvider:
     @staticmethod
     def _complete(llama: Any, request: Request, seed: int, kwargs: dict) -> tuple[Choice, dict]:
         if request.style == "completion":
-            out = llama.create_completion(request.prompt, seed=seed, **kwargs)
+            # Checked between tokens: a run being stopped ends the generation at once (and `abort.check`
+            # in `call` turns the cut-short text into `Aborted`, so it is never taken for an answer).
+            # llama.cpp's chat call has no such hook; a stopped command line gives up on it instead.
+            out = llama.create_completion(
+                request.prompt, seed=seed, stopping_criteria=_stop_when_aborted(), **kwargs
+            )
             text = out["choices"][0]["text"]
         else:
             out = llama.create_chat_completion(messages=request.messages_list(), seed=seed, **kwargs)
@@ -136,7 +156,9 @@ class EmbeddedProvider:
         llama: Any, request: Request, seed: int, kwargs: dict, on_text: Callable[[str], None]
     ) -> tuple[Choice, dict]:
         if request.style == "completion":
-            chunks = llama.create_completion(request.prompt, seed=seed, stream=True, **kwargs)
+            chunks = llama.create_completion(
+                request.prompt, seed=seed, stream=True, stopping_criteria=_stop_when_aborted(), **kwargs
+            )
             piece = lambda c: c["choices"][0].get("text") or ""  # noqa: E731
             prompt_text = request.prompt or ""
         else:
@@ -146,6 +168,7 @@ class EmbeddedProvider:
             prompt_text = "\n".join(m["content"] for m in messages or [])
         text, finish, pieces = "", "stop", 0
         for chunk in chunks:
+            abort.check()
             if delta := piece(chunk):
                 text += delta
                 pieces += 1

@@ -1,26 +1,38 @@
 """Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server, LM Studio) via the openai SDK.
 
 Retries are ours, not the SDK's, so the policy is visible and testable: exponential backoff with full
-jitter on 429, 5xx, timeouts, dropped connections and unparseable bodies, honouring Retry-After.
+jitter on 429, 5xx, timeouts, dropped connections and unparseable or incomplete bodies, honouring
+Retry-After.
+
+An answer counts only when it is whole: a body whose every choice carries a finish_reason, or a stream
+that delivered one. A stream cut before it, an empty stream, an HTML page or an error event sent with
+status 200 is retried like a 5xx and, if it keeps happening, fails with an error naming the endpoint and
+what was wrong; it is never returned (so never logged as a success, nor cached).
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import openai
 
+from core.llm import abort
+from core.llm.redact import public_url, redact, register_secret, register_url_credentials
 from core.llm.types import Choice, LLMError, Request, Response
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 
 
-def _retry_after_seconds(headers: httpx.Headers | None) -> float | None:
+class Malformed(Exception):
+    """A 200 answer that is not a whole response; retried like a server error."""
+
+
+def _retry_after_seconds(headers: Any) -> float | None:
     if not headers:
         return None
     if (ms := headers.get("retry-after-ms")) is not None:
@@ -34,8 +46,74 @@ def _retry_after_seconds(headers: httpx.Headers | None) -> float | None:
     try:
         return float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _snippet(body: bytes | str, limit: int = 120) -> str:
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = " ".join(text.split())
+    return repr(text[:limit] + ("…" if len(text) > limit else ""))
+
+
+def _body(raw: Any) -> bytes:
+    """The whole body of a raw answer; a connection that breaks while it is read is a retryable fault."""
+    try:
+        return raw.http_response.read()
+    except Exception as exc:  # the transport's own error types (httpx, httpx2) differ between SDK versions
+        raise Malformed(f"the connection broke while reading the body ({type(exc).__name__})") from None
+
+
+def _status_detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+    return str(exc.message)
+
+
+def _finish(choice: dict, index: int) -> str:
+    finish = choice.get("finish_reason")
+    if not isinstance(finish, str) or not finish:
+        raise Malformed(f"choice {index} has no finish_reason, so the answer may be cut short")
+    return finish
+
+
+def parse_body(style: str, data: Any) -> tuple[list[Choice], int, int]:
+    """Choices and token usage of a whole (non-streamed) response body, or `Malformed` saying what is wrong."""
+    if not isinstance(data, dict):
+        raise Malformed(f"the body is not a JSON object: {_snippet(json.dumps(data))}")
+    if data.get("error"):
+        error = data["error"]
+        message = error.get("message") if isinstance(error, dict) else error
+        raise Malformed(f"the body reports an error: {str(message)[:300]}")
+    raw = data.get("choices")
+    if not isinstance(raw, list) or not raw:
+        raise Malformed(f"the response has no choices: {_snippet(json.dumps(data))}")
+    choices = []
+    for i, c in enumerate(sorted(raw, key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0)):
+        if not isinstance(c, dict):
+            raise Malformed(f"choice {i} is not an object")
+        if style == "completion":
+            text = c.get("text")
+        else:
+            message = c.get("message")
+            if not isinstance(message, dict):
+                raise Malformed(f"choice {i} has no message")
+            text = message.get("content") if message.get("content") is not None else ""
+        if not isinstance(text, str):
+            raise Malformed(f"choice {i} has no text")
+        choices.append(Choice(text=text, finish_reason=_finish(c, i)))
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    return choices, _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
 
 
 class OpenAICompatProvider:
@@ -52,9 +130,12 @@ class OpenAICompatProvider:
         max_retries: int = 4,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = abort.sleep,
     ):
-        self.endpoint = base_url.rstrip("/")
+        register_secret(api_key)
+        register_url_credentials(base_url)
+        # The endpoint's name (logged, cached on, shown) carries no `user:password@`; requests still do.
+        self.endpoint = public_url(base_url.rstrip("/"))
         self.model = model
         self.styles = styles
         self.max_concurrency = max(1, max_concurrency)
@@ -64,10 +145,11 @@ class OpenAICompatProvider:
         self._sleep = sleep
         # Servers without auth (vLLM, llama.cpp) still need a non-empty key for the SDK.
         self._client = openai.OpenAI(
-            base_url=self.endpoint, api_key=api_key or "no-key", timeout=timeout_s, max_retries=0
+            base_url=base_url.rstrip("/"), api_key=api_key or "no-key", timeout=timeout_s, max_retries=0
         )
 
     def _send(self, request: Request, stream: bool = False) -> Any:
+        """The raw answer: status and headers checked by the SDK, the body left to us."""
         p = request.params
         common: dict[str, Any] = dict(
             model=self.model,
@@ -85,25 +167,40 @@ class OpenAICompatProvider:
         if stream:
             common["stream"] = True
         if request.style == "completion":
-            return self._client.completions.create(prompt=request.prompt, **common)
-        return self._client.chat.completions.create(messages=request.messages_list(), **common)
+            return self._client.completions.with_raw_response.create(prompt=request.prompt, **common)
+        return self._client.chat.completions.with_raw_response.create(
+            messages=request.messages_list(), **common
+        )
 
-    def _parse(self, request: Request, out: Any) -> tuple[list[Choice], int, int]:
-        choices_raw = getattr(out, "choices", None)
-        if not isinstance(choices_raw, list) or not choices_raw:
-            raise ValueError(f"response has no choices: {str(out)[:200]!r}")
-        choices = []
-        for c in choices_raw:
-            text = c.text if request.style == "completion" else (c.message.content if c.message else "")
-            if not isinstance(text, str):
-                text = ""
-            choices.append(Choice(text=text, finish_reason=c.finish_reason or "stop"))
-        usage = getattr(out, "usage", None)
-        return choices, (usage.prompt_tokens if usage else 0), (usage.completion_tokens if usage else 0)
+    def _complete(self, request: Request) -> tuple[list[Choice], int, int]:
+        raw = self._send(request)
+        body = _body(raw)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            kind = raw.headers.get("content-type", "no content type")
+            raise Malformed(f"answered {raw.status_code} with {kind}, not JSON: {_snippet(body)}") from None
+        return parse_body(request.style, data)
 
     def _stream(self, request: Request, on_text: Callable[[str], None]) -> tuple[list[Choice], int, int]:
-        text, finish, pieces, usage = "", "stop", 0, None
-        for chunk in self._send(request, stream=True):
+        raw = self._send(request, stream=True)
+        content_type = raw.headers.get("content-type", "")
+        if "json" in content_type:
+            # The endpoint ignored stream=True and sent the whole answer at once: take it as a whole body.
+            body = _body(raw)
+            try:
+                data = json.loads(body)
+            except ValueError:
+                raise Malformed(
+                    f"answered a stream request with unparseable JSON: {_snippet(body)}"
+                ) from None
+            choices, p_tok, c_tok = parse_body(request.style, data)
+            on_text(choices[0].text)
+            return choices, p_tok, c_tok
+        text, finish, pieces, chunks, usage = "", None, 0, 0, None
+        for chunk in raw.parse():
+            abort.check()
+            chunks += 1
             usage = getattr(chunk, "usage", None) or usage
             if not getattr(chunk, "choices", None):
                 continue  # e.g. a final usage-only chunk
@@ -114,9 +211,17 @@ class OpenAICompatProvider:
                 pieces += 1
                 on_text(text)
             finish = c.finish_reason or finish
+        if finish is None:
+            if "event-stream" not in content_type:
+                raise Malformed(
+                    f"answered a stream request with {content_type or 'no content type'}, not an event stream"
+                )
+            if chunks == 0:
+                raise Malformed("the stream was empty")
+            raise Malformed(f"the stream ended before the answer was finished ({len(text)} characters in)")
         # Servers that send no usage in a stream get one token counted per streamed piece.
         if usage:
-            return [Choice(text, finish)], usage.prompt_tokens, usage.completion_tokens
+            return [Choice(text, finish)], _int(usage.prompt_tokens), _int(usage.completion_tokens)
         return [Choice(text, finish)], 0, pieces
 
     def _url(self, request: Request) -> str:
@@ -129,12 +234,14 @@ class OpenAICompatProvider:
         attempt = 0
         started = time.perf_counter()
         while True:
+            abort.check()
             wait: float | None = None
+            status: int | None = None
             try:
                 if on_text is not None and request.params.n == 1:
                     choices, p_tok, c_tok = self._stream(request, on_text)
                 else:
-                    choices, p_tok, c_tok = self._parse(request, self._send(request))
+                    choices, p_tok, c_tok = self._complete(request)
                 return Response(
                     choices=tuple(choices),
                     prompt_tokens=p_tok,
@@ -143,26 +250,32 @@ class OpenAICompatProvider:
                 )
             except openai.APIStatusError as exc:
                 status = exc.status_code
-                problem = f"HTTP {status}"
+                problem = f"HTTP {status}: {_status_detail(exc)[:300]}"
                 if status not in RETRY_STATUSES and status < 500:
-                    detail = str(exc.message)[:300]
                     raise LLMError(
-                        f"{url} refused the request: {problem}: {detail}", endpoint=url, status=status
-                    ) from exc
+                        f"{url} refused the request: {problem}", endpoint=url, status=status
+                    ) from None
                 wait = _retry_after_seconds(exc.response.headers)
             except openai.APITimeoutError:
-                status, problem = None, "timed out"
+                problem = "timed out"
             except openai.APIConnectionError as exc:
-                status, problem = None, f"connection failed ({type(exc.__cause__ or exc).__name__})"
-            except (openai.APIResponseValidationError, ValueError, AttributeError, TypeError) as exc:
-                status, problem = None, f"malformed response ({exc.__class__.__name__}: {str(exc)[:120]})"
+                problem = f"connection failed ({type(exc.__cause__ or exc).__name__})"
+            except openai.APIResponseValidationError as exc:
+                problem = f"malformed response ({str(exc.message)[:200]})"
+            except openai.APIError as exc:  # an error event inside a 200 stream
+                problem = f"the stream reported an error: {str(exc.message)[:300]}"
+            except Malformed as exc:
+                problem = str(exc)
+            except (ValueError, AttributeError, TypeError, KeyError) as exc:
+                problem = f"malformed response ({exc.__class__.__name__}: {str(exc)[:120]})"
             if attempt >= self.max_retries:
+                # `from None`: the SDK's exception (which may quote the endpoint's words) is not chained on.
                 raise LLMError(
-                    f"{url} failed after {attempt + 1} attempts: {problem}",
+                    f"{url} failed after {attempt + 1} attempts: {redact(problem)}",
                     endpoint=url,
                     status=status,
                     retryable=True,
-                )
+                ) from None
             if wait is None:
                 wait = random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2**attempt))
             self._sleep(min(wait, self.backoff_max_s * 4))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 
 from core.config import setting
 from core.llm.client import Provider
+from core.llm.redact import public_url, register_secret, register_url_credentials
 
 
 @dataclass(frozen=True)
@@ -20,20 +21,26 @@ class ModelSettings:
     timeout_s: float = 60.0
     max_retries: int = 4
 
+    def __post_init__(self) -> None:
+        # Any key or URL password this process is configured with is masked in every error from now on.
+        register_secret(self.api_key)
+        register_url_credentials(self.base_url)
+
     @property
     def label(self) -> str:
         if self.provider == "embedded":
             return "Embedded Gemma 3 270M (offline, base model)"
-        return f"{self.model} at {self.base_url}"
+        return f"{self.model} at {public_url(self.base_url)}"
 
     def with_(self, **changes) -> ModelSettings:
         return replace(self, **changes)
 
     def public_dict(self) -> dict:
-        """Everything but the API key: what a run stores to know its model."""
+        """Everything but the API key and any `user:password@` in the URL: what a run stores to know its
+        model."""
         return {
             "provider": self.provider,
-            "base_url": self.base_url if self.provider == "openai" else "",
+            "base_url": public_url(self.base_url) if self.provider == "openai" else "",
             "model": self.model,
             "styles": list(self.styles),
             "max_concurrency": self.max_concurrency,
@@ -89,12 +96,16 @@ def settings_from_name(
 
 def settings_from_public(model: dict | None) -> ModelSettings | None:
     """Rebuild settings from what a run stored (`public_dict`); the API key comes from the environment
-    again, since it was never stored."""
+    again, since it was never stored, and so do the URL's credentials when the environment names the same
+    endpoint."""
     if not isinstance(model, dict):
         return None
     env = settings_from_env()
     s = ModelSettings(**{**model, "styles": tuple(model.get("styles", env.styles))})
-    return s.with_(api_key=env.api_key) if s.provider == "openai" else s
+    if s.provider != "openai":
+        return s
+    base_url = env.base_url if public_url(env.base_url) == s.base_url else s.base_url
+    return s.with_(api_key=env.api_key, base_url=base_url)
 
 
 _embedded: Provider | None = None

@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from core.llm.redact import redact
+
 Style = Literal["completion", "chat"]
 
 
@@ -77,14 +79,21 @@ class Response:
         return self.choices[0].finish_reason if self.choices else ""
 
 
+class Aborted(Exception):
+    """A call given up because its run is being stopped (Ctrl-C, Cancel): nothing of it is stored."""
+
+
 class LLMError(RuntimeError):
-    """A model call that failed for good; the message names the endpoint and what went wrong."""
+    """A model call that failed for good; the message names the endpoint and what went wrong.
+
+    The message is redacted here, where every model error is made: an endpoint's own words may echo the key.
+    """
 
     def __init__(
         self, message: str, *, endpoint: str = "", status: int | None = None, retryable: bool = False
     ):
-        super().__init__(message)
-        self.endpoint = endpoint
+        super().__init__(redact(message))
+        self.endpoint = redact(endpoint) or ""
         self.status = status
         self.retryable = retryable
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from core.datasets.errors import DatasetError
-from core.jobs.progress import execute_with_progress
-from core.jobs.runner import resume_here, start_here
+from core.jobs.progress import add_take_over_argument, claim_for_resume, execute_with_progress
+from core.jobs.runner import start_here
 from core.llm import ModelSettings
 from core.llm.settings import settings_from_name, settings_from_public
 from core.selfinstruct.pipeline import (
@@ -118,9 +118,8 @@ def _generate(args: argparse.Namespace, engine: Engine) -> int:
         if params != run.params:
             RunSpec.from_params(params)
             run_store.update_run(engine, run.id, params=params)
-        claimed = resume_here(engine, run.id)
+        claimed = claim_for_resume(engine, run.id, args.take_over)
         if claimed is None:
-            print(f"run {run.id} is running in another process; try again once it stops", file=sys.stderr)
             return 2
         worker = claimed[1]
         run_id = run.id
@@ -235,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--iterations", type=POSITIVE, help="stop after this many iterations")
     gen.add_argument("--resume", type=POSITIVE, metavar="RUN", help="go on with a stopped run")
+    add_take_over_argument(gen)
     gen.add_argument("--requests", type=POSITIVE, default=1, help="generation requests per iteration")
     gen.add_argument("--seed", type=NON_NEGATIVE, default=0)
     gen.add_argument("--k-human", type=NON_NEGATIVE, default=6, help="human seeds per prompt (paper: 6)")

@@ -35,7 +35,12 @@ class CallRecord:
 
 
 def log_call(engine: Engine, record: CallRecord) -> int:
+    from core.llm.redact import public_url, redact  # here, not at the top: core.llm imports this module
+
     values = {k: v for k, v in record.__dict__.items() if k not in ("id", "created_at")}
+    # Whoever made the record, no key or URL password reaches the log.
+    values["error"] = redact(record.error)
+    values["endpoint"] = public_url(record.endpoint)
     with engine.begin() as conn:
         return conn.execute(
             insert(calls).values(**values, created_at=utcnow()).returning(calls.c.id)

@@ -32,10 +32,37 @@ class Run:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    worker: str | None = None
+    heartbeat_at: datetime | None = None
 
     @property
     def fraction(self) -> float:
         return self.progress_done / self.progress_total if self.progress_total else 0.0
+
+
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    """What is written to a run, without secrets: errors and messages redacted (an endpoint may echo the
+    key), no `user:password@` in any URL among the parameters."""
+    from core.llm.redact import redact  # here, not at the top: core.llm imports the store
+
+    for name in ("error", "message"):
+        if isinstance(values.get(name), str):
+            values[name] = redact(values[name])
+    if "params" in values:
+        values["params"] = _without_url_credentials(values["params"])
+    return values
+
+
+def _without_url_credentials(value: Any) -> Any:
+    from core.llm.redact import public_url
+
+    if isinstance(value, str):
+        return public_url(value) if "://" in value and "@" in value else value
+    if isinstance(value, dict):
+        return {k: _without_url_credentials(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_url_credentials(v) for v in value]
+    return value
 
 
 def _run(row) -> Run:
@@ -54,6 +81,8 @@ def _run(row) -> Run:
         created_at=row.created_at,
         updated_at=row.updated_at,
         finished_at=row.finished_at,
+        worker=row.worker,
+        heartbeat_at=row.heartbeat_at,
     )
 
 
@@ -69,7 +98,7 @@ def create_run(
             .values(
                 kind=kind,
                 name=name,
-                params=params,
+                params=_without_url_credentials(params),
                 status="running" if worker else "queued",
                 worker=worker,
                 heartbeat_at=now if worker else None,
@@ -99,9 +128,25 @@ def list_runs(engine: Engine, kind: str | None = None, limit: int = 200) -> list
 
 
 def update_run(engine: Engine, run_id: int, **values: Any) -> None:
+    values = _clean(values)
     values["updated_at"] = utcnow()
     with engine.begin() as conn:
         conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+
+def finish_run(engine: Engine, run_id: int, worker: str, status: str, error: str | None = None) -> bool:
+    """Record how a run ended, if `worker` still holds it (one taken over by another worker is left to
+    that worker); returns whether it was recorded."""
+    now = utcnow()
+    values = _clean({"status": status, "error": error})
+    with engine.begin() as conn:
+        return bool(
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.worker == worker)
+                .values(**values, live=None, finished_at=now, updated_at=now)
+            ).rowcount
+        )
 
 
 def request_cancel(engine: Engine, run_id: int) -> None:
@@ -158,20 +203,21 @@ def claim_next(engine: Engine, worker: str, stale_after: timedelta, kinds: tuple
     return None
 
 
-def claim(engine: Engine, run_id: int, worker: str, stale_after: timedelta) -> Run | None:
-    """Take over one given run to resume it: a stopped one, or a running one whose worker went silent."""
+def claim(
+    engine: Engine, run_id: int, worker: str, stale_after: timedelta, take_over: bool = False
+) -> Run | None:
+    """Take over one given run to resume it: a stopped one, or a running one whose worker went silent
+    (or, with `take_over`, any running one: its worker notices at its next heartbeat and stops)."""
     now = utcnow()
+    free = or_(
+        runs.c.status != "running",
+        runs.c.heartbeat_at.is_(None),
+        runs.c.heartbeat_at < now - stale_after,
+    )
     with engine.begin() as conn:
         taken = conn.execute(
             update(runs)
-            .where(
-                runs.c.id == run_id,
-                or_(
-                    runs.c.status != "running",
-                    runs.c.heartbeat_at.is_(None),
-                    runs.c.heartbeat_at < now - stale_after,
-                ),
-            )
+            .where(runs.c.id == run_id, *(() if take_over else (free,)))
             .values(
                 status="running",
                 worker=worker,
@@ -188,15 +234,18 @@ def claim(engine: Engine, run_id: int, worker: str, stale_after: timedelta) -> R
 
 
 def heartbeat(engine: Engine, run_id: int, worker: str, **values: Any) -> bool:
-    """Record liveness (and progress); returns whether cancellation was requested."""
+    """Record liveness (and progress); returns whether this worker should stop: cancellation was
+    requested, or another worker took the run over."""
     now = utcnow()
+    values = _clean(values)
     with engine.begin() as conn:
         conn.execute(
             update(runs)
             .where(runs.c.id == run_id, runs.c.worker == worker)
             .values(heartbeat_at=now, updated_at=now, **values)
         )
-        return bool(conn.execute(select(runs.c.cancel_requested).where(runs.c.id == run_id)).scalar())
+        row = conn.execute(select(runs.c.cancel_requested, runs.c.worker).where(runs.c.id == run_id)).first()
+        return row is None or bool(row.cancel_requested) or row.worker != worker
 
 
 def save_result(engine: Engine, run_id: int, key: str, value: Any) -> bool:

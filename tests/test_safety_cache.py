@@ -1,0 +1,93 @@
+"""The cache at a real llama.cpp server, counted at the server: it hits exactly when the request is the
+same, misses when anything that changes the answer differs, and identical requests in flight at once
+(two runs asking the same thing) reach the server once."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+
+from core.llm import GenParams, LLMClient, Request
+from core.llm.embedded import model_path
+from core.llm.openai_compat import OpenAICompatProvider
+from core.store import calls as call_log
+from core.store import runs as run_store
+from tests.llm_servers import LlamaServer
+
+PATH = "/v1/completions"
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory):
+    server = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
+    yield server
+    server.stop()
+
+
+def _client(server: LlamaServer, engine, model: str = "gemma-3-270m", run_id: int | None = None) -> LLMClient:
+    return LLMClient(OpenAICompatProvider(server.base_url, model, max_concurrency=4), engine, run_id=run_id)
+
+
+def test_a_request_differing_only_in_a_parameter_model_or_sample_reaches_the_server(
+    llama_server, sqlite_engine
+):
+    base = Request(prompt="Colours: red, green,", params=GenParams(max_tokens=6, temperature=0.8, seed=3))
+    variants = {
+        "base": (base, "gemma-3-270m"),
+        "max_tokens": (replace(base, params=replace(base.params, max_tokens=7)), "gemma-3-270m"),
+        "temperature": (replace(base, params=replace(base.params, temperature=0.9)), "gemma-3-270m"),
+        "stop": (replace(base, params=replace(base.params, stop=("\n",))), "gemma-3-270m"),
+        "sample index": (replace(base, sample_index=1), "gemma-3-270m"),
+        "model": (base, "gemma-3-270m-renamed"),
+    }
+    before = llama_server.requests_served(PATH)
+    first = {}
+    for n, (name, (request, model)) in enumerate(variants.items(), start=1):
+        first[name] = _client(llama_server, sqlite_engine, model).generate(request)
+        assert not first[name].cached, f"{name}: answered from the cache"
+        assert llama_server.requests_served(PATH) == before + n, f"{name}: did not reach the server"
+    # Each one again: every one a hit, none reaches the server, each gets its own stored answer.
+    for name, (request, model) in variants.items():
+        again = _client(llama_server, sqlite_engine, model).generate(request)
+        assert again.cached and again.call_id == first[name].call_id and again.text == first[name].text
+    assert llama_server.requests_served(PATH) == before + len(variants)
+    assert len(call_log.list_calls(sqlite_engine)) == len(variants)
+
+
+def test_responses_are_matched_to_their_prompts_by_call_id(llama_server, sqlite_engine):
+    requests = [Request(prompt=f"Q: {i} + {i} =", params=GenParams(max_tokens=4)) for i in range(8)]
+    client = _client(llama_server, sqlite_engine)
+    got = list(client.generate_many(requests))
+    assert sorted(i for i, _ in got) == list(range(8))
+    for i, response in got:
+        logged = call_log.get_call(sqlite_engine, response.call_id)
+        assert logged.prompt == requests[i].prompt  # this answer belongs to this prompt, whatever the order
+        assert logged.choices[0]["text"] == response.text
+
+
+def test_identical_requests_in_flight_at_once_reach_the_server_once(llama_server, sqlite_engine):
+    """Two runs (two clients) ask the same thing at the same moment, twice each."""
+    runs = [run_store.create_run(sqlite_engine, "generate", {}, worker=f"w{i}") for i in range(2)]
+    request = Request(prompt="A long list of animals: cat, dog,", params=GenParams(max_tokens=48))
+    clients = [_client(llama_server, sqlite_engine, run_id=run_id) for run_id in runs for _ in range(2)]
+    start = threading.Barrier(len(clients))
+    answers: list = [None] * len(clients)
+
+    def ask(i: int) -> None:
+        start.wait()
+        answers[i] = clients[i].generate(request)
+
+    before = llama_server.requests_served(PATH)
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert llama_server.requests_served(PATH) == before + 1
+    (logged,) = call_log.list_calls(sqlite_engine)
+    assert sum(not a.cached for a in answers) == 1
+    assert {a.call_id for a in answers} == {logged.id} and {a.text for a in answers} == {
+        logged.choices[0]["text"]
+    }

@@ -1,0 +1,236 @@
+"""Secrets tested so they can fail: a marker key and a URL password are configured, an endpoint echoes
+them back, and the database, the data folder, the command lines' output, exports and the fully rendered
+Call log page are searched for them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import suppress
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.generation import GenerationItem, generation_params
+from core.jobs.runner import execute, start_here
+from core.llm import GenParams, LLMClient, LLMError, ModelSettings, Request, make_provider
+from core.llm.embedded import model_path
+from core.llm.redact import public_url, redact, register_secret
+from core.store import calls as call_log
+from core.store import runs as run_store
+from tests.conftest import REPO_ROOT
+from tests.llm_servers import FaultServer, LlamaServer
+from tests.safety import BASIC, KEY, PASSWORD, PLAIN_KEY, USER, assert_no_secret_in, leaks
+
+SECRETS = (KEY, PLAIN_KEY, PASSWORD, BASIC)
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory):
+    server = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def fault():
+    servers: list[FaultServer] = []
+
+    def start(script: list[str]) -> FaultServer:
+        servers.append(FaultServer(script))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def test_redaction_masks_the_configured_key_keys_tokens_and_url_credentials(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", PLAIN_KEY)
+    register_secret(PASSWORD)
+    text = (
+        f"Incorrect API key provided: {PLAIN_KEY}; also sk-proj-abc123DEF456 and sk-****wxyz; "
+        f"Authorization: Bearer tok.en-1; Basic {BASIC}; http://{USER}:{PASSWORD}@host:8000/v1 ({PASSWORD})"
+    )
+    masked = redact(text)
+    assert not leaks(masked, PLAIN_KEY, PASSWORD, BASIC, "sk-proj-abc123DEF456", "tok.en-1", "wxyz", USER)
+    assert masked.startswith("Incorrect API key provided: [redacted];")
+    assert "http://[redacted]@host:8000/v1" in masked
+    # Ordinary text is left alone.
+    assert (
+        redact("the sky is blue; ask-me-anything; http://host/v1")
+        == "the sky is blue; ask-me-anything; http://host/v1"
+    )
+    assert (
+        public_url(f"https://{USER}:{PASSWORD}@api.example.com:8443/v1") == "https://api.example.com:8443/v1"
+    )
+
+
+def _settings(base_url: str, key: str, model: str = "m") -> ModelSettings:
+    return ModelSettings(provider="openai", base_url=base_url, model=model, api_key=key, max_retries=1)
+
+
+def test_an_echoed_key_and_url_password_reach_no_error_log_or_run(data_dir, sqlite_engine, fault):
+    """The key lives in this session's settings only (not the environment), and the endpoint echoes it."""
+    server = fault(["401-echo"])
+    settings = _settings(server.url_with_credentials(USER, PASSWORD), PLAIN_KEY)
+    items = [GenerationItem(key="a", prompt="Say hi", params={"max_tokens": 4})]
+    run, worker = start_here(sqlite_engine, "generate", generation_params(items, settings.public_dict()))
+    assert execute(sqlite_engine, run, worker, settings) == "failed"
+    stored = run_store.get_run(sqlite_engine, run.id)
+    assert "HTTP 401: Incorrect API key provided: [redacted]" in stored.error
+    assert server.base_url + "/completions" in stored.error  # the endpoint, named without its credentials
+    assert stored.params["model"]["base_url"] == server.base_url
+    (call,) = call_log.list_calls(sqlite_engine)
+    assert call.endpoint == server.base_url and call.error == stored.error
+    assert server.authorization == [f"Basic {BASIC}"]  # the credentials were used for the request
+    assert_no_secret_in(data_dir, *SECRETS)
+
+
+def test_the_store_redacts_whatever_error_it_is_given(data_dir, sqlite_engine, monkeypatch):
+    """A path that forgets to redact still stores nothing secret: the store is the second guard."""
+    monkeypatch.setenv("OPENAI_API_KEY", PLAIN_KEY)
+    run_id = run_store.create_run(
+        sqlite_engine, "generate", {"model": {"base_url": f"http://{USER}:{PASSWORD}@h/v1"}}, worker="w"
+    )
+    run_store.update_run(sqlite_engine, run_id, message=f"retrying with {PLAIN_KEY}")
+    run_store.finish_run(sqlite_engine, run_id, "w", "failed", f"RuntimeError: key {PLAIN_KEY} rejected")
+    run = run_store.get_run(sqlite_engine, run_id)
+    assert run.error == "RuntimeError: key [redacted] rejected" and run.message == "retrying with [redacted]"
+    assert run.params["model"]["base_url"] == "http://h/v1"
+    record = call_log.CallRecord(
+        cache_key="k",
+        provider="openai",
+        endpoint=f"http://{USER}:{PASSWORD}@h/v1",
+        model="m",
+        style="completion",
+        prompt="p",
+        messages=None,
+        params={},
+        sample_index=0,
+        choices=None,
+        error=f"HTTP 401: Incorrect API key provided: {PLAIN_KEY}",
+    )
+    call_log.log_call(sqlite_engine, record)
+    (call,) = call_log.list_calls(sqlite_engine)
+    assert call.endpoint == "http://h/v1" and call.error == "HTTP 401: Incorrect API key provided: [redacted]"
+    assert_no_secret_in(data_dir, *SECRETS)
+
+
+def _cli(data: Path, module: str, key: str, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_BASE_URL")}
+    env.update(WORKBENCH_DATA_DIR=str(data), OPENAI_API_KEY=key, WORKBENCH_MAX_RETRIES="1")
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _selfinstruct(data: Path, key: str, url: str, model: str) -> subprocess.CompletedProcess:
+    flags = ["--seeds", "starter", "--iterations", "1", "--no-instances", "--max-tokens", "24"]
+    return _cli(data, "core.selfinstruct", key, "generate", "--model", model, "--base-url", url, *flags)
+
+
+def _induction(data: Path, key: str, url: str, model: str, out: Path) -> subprocess.CompletedProcess:
+    flags = ["--tasks", "starter_sum", "--k", "2", "--limit", "2", "--no-bertscore", "--out", str(out)]
+    return _cli(data, "core.induction", key, "run", "--induce-model", model, "--base-url", url, *flags)
+
+
+def _no_secret_anywhere(data: Path, *outputs: subprocess.CompletedProcess, extra: Path | None = None) -> None:
+    for proc in outputs:
+        assert not leaks(proc.stdout + proc.stderr, *SECRETS), proc.stdout + proc.stderr
+    assert_no_secret_in(data, *SECRETS)
+    if extra is not None:
+        assert_no_secret_in(extra, *SECRETS)
+
+
+@pytest.mark.parametrize("key", [KEY, PLAIN_KEY])
+def test_both_command_lines_against_an_endpoint_that_echoes_the_key(data_dir, tmp_path, fault, key):
+    server = fault(["401-echo", "401-echo"])
+    url = server.url_with_credentials(USER, PASSWORD)
+    si = _selfinstruct(data_dir, key, url, "m")
+    ind = _induction(data_dir, key, url, "m", tmp_path / "out")
+    assert server.seen == ["401-echo", "401-echo"]
+    for proc in (si, ind):
+        assert proc.returncode == 1, proc.stderr
+        assert "HTTP 401: Incorrect API key provided: [redacted]" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    _no_secret_anywhere(data_dir, si, ind, extra=tmp_path)
+
+
+def test_a_cut_stream_fails_a_selfinstruct_run_clearly_and_stores_no_answer(data_dir, sqlite_engine, fault):
+    server = fault(["cut-stream"] * 2)
+    proc = _selfinstruct(data_dir, KEY, server.url_with_credentials(USER, PASSWORD), "m")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "failed after 2 attempts: the stream ended before the answer was finished" in proc.stderr
+    assert server.requests[0]["stream"] is True
+    assert [c for c in call_log.list_calls(sqlite_engine) if c.error is None] == []
+    _no_secret_anywhere(data_dir, proc)
+
+
+def test_both_command_lines_and_exports_against_the_real_server(data_dir, tmp_path, llama_server):
+    url = llama_server.base_url.replace("http://", f"http://{USER}:{PASSWORD}@")
+    si = _selfinstruct(data_dir, KEY, url, "gemma-3-270m")
+    assert si.returncode == 0, si.stderr
+    run_id = si.stdout.split("run ", 1)[1].split(":", 1)[0]
+    exported = tmp_path / "export.jsonl"
+    exports = [
+        _cli(data_dir, "core.selfinstruct", KEY, "export", run_id, "--format", fmt, *out)
+        for fmt in ("alpaca", "provenance")
+        for out in ([], ["--out", str(exported)])
+    ]
+    assert all(e.returncode == 0 for e in exports), [e.stderr for e in exports]
+    ind = _induction(data_dir, KEY, url, "gemma-3-270m", tmp_path / "tables")
+    assert ind.returncode == 0, ind.stderr
+    assert llama_server.requests_served("/v1/completions") > 0
+    _no_secret_anywhere(data_dir, si, ind, *exports, extra=tmp_path)
+
+
+def _rendered(at: AppTest) -> str:
+    """Every value, label and protobuf field of every element of the page, expanders included."""
+    parts: list[str] = []
+
+    def walk(node) -> None:
+        if (proto := getattr(node, "proto", None)) is not None:
+            parts.append(str(proto))
+        for attr in ("value", "label", "body"):
+            with suppress(Exception):  # not every element has every attribute
+                parts.append(str(getattr(node, attr)))
+        children = getattr(node, "children", None)
+        for child in (children or {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(parts)
+
+
+def test_the_call_log_page_shows_errors_as_plain_text_without_secrets(data_dir, sqlite_engine, fault):
+    server = fault(["401-echo", "error-event", "error-event"])
+    url = server.url_with_credentials(USER, PASSWORD)
+    client = LLMClient(make_provider(_settings(url, PLAIN_KEY)), sqlite_engine)
+    for on_text in (None, lambda text: None):
+        with pytest.raises(LLMError):
+            client.generate(
+                Request(prompt="**bold** ![x](http://evil/x.png)", params=GenParams(max_tokens=4)), on_text
+            )
+    client.generate(Request(prompt="fine", params=GenParams(max_tokens=4)))
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/calls.py")
+    at.run()
+    assert not at.exception
+    page = _rendered(at)
+    # The search sees the page's content: the redacted errors, the prompt and the endpoint are all there...
+    assert "Incorrect API key provided: [redacted]" in page
+    assert "the stream reported an error: overloaded; your key Basic [redacted]" in page
+    assert "**bold** ![x](http://evil/x.png)" in page and server.base_url in page
+    # ...as plain text (code blocks), not Markdown, and no secret is among it.
+    assert not at.error and any("Incorrect API key provided" in c.value for c in at.code)
+    assert not leaks(page, *SECRETS)
+    assert_no_secret_in(data_dir, *SECRETS)
