@@ -35,6 +35,13 @@ def _add_column(table: str, column: str) -> Callable[[Connection], None]:
     return step
 
 
+def _compact_calls(conn: Connection) -> None:
+    # Additive only: old rows keep their plain prompt/messages/choices and stay readable as they are.
+    _create("call_dicts")(conn)
+    for column in ("prompt_z", "messages_z", "choices_z", "dict_id"):
+        _add_column("calls", column)(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "runs, results, call log, prices", _create("runs", "run_results", "calls", "prices")),
     (
@@ -43,6 +50,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         _create("eval_tasks", "eval_task_history", "responses", "campaigns", "ratings"),
     ),
     (3, "runs.live: the text a model is streaming", _add_column("runs", "live")),
+    (4, "call log compact storage: compressed texts against shared dictionaries", _compact_calls),
 ]
 
 LATEST = MIGRATIONS[-1][0]
