@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 
 import pytest
@@ -174,3 +175,63 @@ def test_a_wrong_dictionary_is_detected_not_decoded():
     assert compact.decompress(blob, zdict=b"hello dictionary one") == b"hello hello hello"
     with pytest.raises(zlib.error, match="zdict"):
         compact.decompress(blob, zdict=b"another dictionary")
+
+
+def test_large_results_are_compressed_and_read_back_unchanged(engine):
+    from core.store import runs as run_store
+    from core.store.schema import run_results
+
+    run_id = run_store.create_run(engine, "generate", {})
+    values = {
+        f"inst/{i:06d}": {"instruction": f"task {i}", "prompt": TEMPLATE + f"Task: {i}\n", "kept": [i, None]}
+        for i in range(50)
+    }
+    values["small"] = {"v": 1}
+    values["none"] = None
+    for key, value in values.items():
+        assert run_store.save_result(engine, run_id, key, value)
+    assert not run_store.save_result(engine, run_id, "inst/000001", {"other": True})  # still exactly once
+    assert run_store.results(engine, run_id) == values
+    assert run_store.results(engine, run_id, "inst/") == {
+        k: v for k, v in values.items() if k.startswith("inst/")
+    }
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.sum(func.length(run_results.c.value_z)))).scalar_one()
+    raw = sum(len(json.dumps(v)) for v in values.values())
+    assert stored < raw / 20, (stored, raw)
+
+
+def test_results_written_before_migration_4_stay_readable(data_dir):
+    from core.store import dispose_all, get_engine
+    from core.store import runs as run_store
+    from core.store.schema import run_results, runs
+
+    url = f"sqlite:///{data_dir / 'old.db'}"
+    old = create_engine(url)
+    migrate(old, target=3)
+    big = {"prompt": TEMPLATE, "kept": ["a"]}
+    with old.begin() as conn:
+        now = utcnow()
+        conn.execute(
+            insert(runs).values(
+                id=1,
+                kind="k",
+                name="",
+                params={},
+                status="done",
+                progress_done=0,
+                progress_total=0,
+                message="",
+                cancel_requested=False,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        conn.execute(insert(run_results).values(run_id=1, key="iter/000000", value=big, created_at=now))
+    old.dispose()
+    dispose_all()
+    engine = get_engine(url)
+    assert run_store.results(engine, 1) == {"iter/000000": big}
+    run_store.save_result(engine, 1, "iter/000001", big)  # a new row next to the old one, compressed
+    assert run_store.results(engine, 1) == {"iter/000000": big, "iter/000001": big}
+    dispose_all()

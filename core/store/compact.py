@@ -56,9 +56,9 @@ def decompress(data: bytes, zdict: bytes | None = None) -> bytes:
     return d.decompress(data) + d.flush()
 
 
-def _dictionary_for(engine: Engine, text: str) -> tuple[int, bytes]:
+def _dictionary_for(engine: Engine, text: str, family: str | None = None) -> tuple[int, bytes]:
     """The dictionary of this text's family, creating it from this text if the family is new."""
-    family = family_of(text)
+    family = family or family_of(text)
     with _lock:
         known = _by_family.setdefault(engine, {}).get(family)
     if known is not None:
@@ -140,3 +140,29 @@ def decode_row(engine: Engine, mapping: Mapping[str, Any]) -> dict[str, Any]:
     if choices_z is not None:
         row["choices"] = json.loads(decompress(choices_z))
     return row
+
+
+# --- run results ------------------------------------------------------------------------------------------
+
+# Result values from this size on are compressed (a Self-Instruct record holds its whole prompt).
+RESULT_PLAIN_MAX = 512
+
+
+def result_family(key: str) -> str:
+    """Results of one kind (the key up to its first "/", e.g. "inst") share a dictionary."""
+    return hashlib.sha256(f"run_results:{key.split('/', 1)[0]}".encode()).hexdigest()
+
+
+def encode_result(engine: Engine, key: str, value: Any) -> dict[str, Any]:
+    """Column values for a new result row: `value`, or JSON null plus the compressed value."""
+    encoded = _json(value)
+    if len(encoded) < RESULT_PLAIN_MAX:
+        return {"value": value, "value_z": None, "value_dict": None}
+    dict_id, zdict = _dictionary_for(engine, encoded, result_family(key))
+    return {"value": None, "value_z": compress(encoded.encode(), zdict), "value_dict": dict_id}
+
+
+def decode_result(engine: Engine, value: Any, value_z: bytes | None, value_dict: int | None) -> Any:
+    if value_z is None:
+        return value
+    return json.loads(decompress(value_z, _dictionary(engine, value_dict)))

@@ -40,6 +40,8 @@ def _compact_calls(conn: Connection) -> None:
     _create("call_dicts")(conn)
     for column in ("prompt_z", "messages_z", "choices_z", "dict_id"):
         _add_column("calls", column)(conn)
+    for column in ("value_z", "value_dict"):
+        _add_column("run_results", column)(conn)
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
@@ -50,7 +52,11 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         _create("eval_tasks", "eval_task_history", "responses", "campaigns", "ratings"),
     ),
     (3, "runs.live: the text a model is streaming", _add_column("runs", "live")),
-    (4, "call log compact storage: compressed texts against shared dictionaries", _compact_calls),
+    (
+        4,
+        "compact storage: call texts and large results compressed against shared dictionaries",
+        _compact_calls,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -67,6 +67,10 @@ run_results = Table(
     Column("key", String(255), nullable=False),
     Column("value", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Compact storage (migration 4): a large value is zlib-compressed here against a dictionary shared by
+    # results of the same kind (`call_dicts.id`), and `value` holds JSON null. Older rows keep `value`.
+    Column("value_z", LargeBinary, nullable=True),
+    Column("value_dict", Integer, nullable=True),
     UniqueConstraint("run_id", "key", name="uq_run_results_key"),
 )
 
