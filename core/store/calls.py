@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select
 
+from core.store import compact
 from core.store.db import utcnow
 from core.store.schema import calls, prices, runs
 
@@ -34,21 +36,37 @@ class CallRecord:
     created_at: datetime | None = field(default=None)
 
 
-def log_call(engine: Engine, record: CallRecord) -> int:
+def _values(record: CallRecord) -> dict[str, Any]:
     from core.llm.redact import public_url, redact  # here, not at the top: core.llm imports this module
 
     values = {k: v for k, v in record.__dict__.items() if k not in ("id", "created_at")}
     # Whoever made the record, no key or URL password reaches the log.
     values["error"] = redact(record.error)
     values["endpoint"] = public_url(record.endpoint)
+    return values
+
+
+def log_call(engine: Engine, record: CallRecord) -> int:
+    values = compact.encode_row(engine, _values(record))
     with engine.begin() as conn:
         return conn.execute(
             insert(calls).values(**values, created_at=utcnow()).returning(calls.c.id)
         ).scalar_one()
 
 
-def _record(row) -> CallRecord:
-    return CallRecord(**dict(row._mapping))
+def log_calls(engine: Engine, records: Sequence[CallRecord]) -> list[int]:
+    """Log many calls in one transaction and one executemany (batch ingest); ids in the records' order."""
+    if not records:
+        return []
+    now = utcnow()
+    rows = [{**compact.encode_row(engine, _values(r)), "created_at": now} for r in records]
+    with engine.begin() as conn:
+        result = conn.execute(insert(calls).returning(calls.c.id, sort_by_parameter_order=True), rows)
+        return list(result.scalars())
+
+
+def _record(engine: Engine, row) -> CallRecord:
+    return CallRecord(**compact.decode_row(engine, row._mapping))
 
 
 def find_cached(engine: Engine, cache_key: str) -> CallRecord | None:
@@ -60,13 +78,13 @@ def find_cached(engine: Engine, cache_key: str) -> CallRecord | None:
             .order_by(calls.c.id)
             .limit(1)
         ).first()
-    return _record(row) if row else None
+    return _record(engine, row) if row else None
 
 
 def get_call(engine: Engine, call_id: int) -> CallRecord | None:
     with engine.connect() as conn:
         row = conn.execute(select(calls).where(calls.c.id == call_id)).first()
-    return _record(row) if row else None
+    return _record(engine, row) if row else None
 
 
 def list_calls(
@@ -78,7 +96,7 @@ def list_calls(
     if errors_only:
         query = query.where(calls.c.error.is_not(None))
     with engine.connect() as conn:
-        return [_record(r) for r in conn.execute(query)]
+        return [_record(engine, r) for r in conn.execute(query)]
 
 
 def count_calls(engine: Engine, run_id: int | None = None) -> int:

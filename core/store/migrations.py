@@ -35,6 +35,15 @@ def _add_column(table: str, column: str) -> Callable[[Connection], None]:
     return step
 
 
+def _compact_calls(conn: Connection) -> None:
+    # Additive only: old rows keep their plain prompt/messages/choices and stay readable as they are.
+    _create("call_dicts")(conn)
+    for column in ("prompt_z", "messages_z", "choices_z", "dict_id"):
+        _add_column("calls", column)(conn)
+    for column in ("value_z", "value_dict"):
+        _add_column("run_results", column)(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "runs, results, call log, prices", _create("runs", "run_results", "calls", "prices")),
     (
@@ -44,6 +53,11 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     ),
     (3, "runs.live: the text a model is streaming", _add_column("runs", "live")),
     (4, "server keys: the secret that keeps rated items' ids blind", _create("server_keys")),
+    (
+        5,
+        "compact storage: call texts and large results compressed against shared dictionaries",
+        _compact_calls,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from core.store import compact
 from core.store.db import utcnow
 from core.store.schema import run_results, runs
 
@@ -252,18 +253,24 @@ def save_result(engine: Engine, run_id: int, key: str, value: Any) -> bool:
     """Store a result once; returns False if the key was already stored (the first value wins)."""
     try:
         with engine.begin() as conn:
-            conn.execute(insert(run_results).values(run_id=run_id, key=key, value=value, created_at=utcnow()))
+            conn.execute(
+                insert(run_results).values(
+                    run_id=run_id, key=key, created_at=utcnow(), **compact.encode_result(engine, key, value)
+                )
+            )
         return True
     except IntegrityError:
         return False
 
 
 def results(engine: Engine, run_id: int, prefix: str = "") -> dict[str, Any]:
-    query = select(run_results.c.key, run_results.c.value).where(run_results.c.run_id == run_id)
+    r = run_results.c
+    query = select(r.key, r.value, r.value_z, r.value_dict).where(r.run_id == run_id)
     if prefix:
-        query = query.where(run_results.c.key.startswith(prefix, autoescape=True))
+        query = query.where(r.key.startswith(prefix, autoescape=True))
     with engine.connect() as conn:
-        return {k: v for k, v in conn.execute(query.order_by(run_results.c.id))}
+        rows = conn.execute(query.order_by(r.id)).all()
+    return {row.key: compact.decode_result(engine, row.value, row.value_z, row.value_dict) for row in rows}
 
 
 def result_keys(engine: Engine, run_id: int) -> set[str]:

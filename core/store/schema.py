@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -66,6 +67,10 @@ run_results = Table(
     Column("key", String(255), nullable=False),
     Column("value", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Compact storage (migration 5): a large value is zlib-compressed here against a dictionary shared by
+    # results of the same kind (`call_dicts.id`), and `value` holds JSON null. Older rows keep `value`.
+    Column("value_z", LargeBinary, nullable=True),
+    Column("value_dict", Integer, nullable=True),
     UniqueConstraint("run_id", "key", name="uq_run_results_key"),
 )
 
@@ -91,9 +96,28 @@ calls = Table(
     Column("cost", Float, nullable=True),
     Column("error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Compact storage (migration 5): large texts are zlib-compressed here instead of the plain columns above,
+    # prompts and messages against a shared dictionary (`call_dicts.id`), so a template repeated in every
+    # prompt is stored once. Rows written before migration 5 keep the plain columns; readers accept both.
+    Column("prompt_z", LargeBinary, nullable=True),
+    Column("messages_z", LargeBinary, nullable=True),
+    Column("choices_z", LargeBinary, nullable=True),
+    Column("dict_id", Integer, nullable=True),
 )
 Index("ix_calls_cache_key", calls.c.cache_key)
 Index("ix_calls_run_id", calls.c.run_id)
+
+# Compression dictionaries for the call log: the first prompt seen of each family (its opening characters),
+# zlib-compressed. Immutable once written; a duplicate family row written by a concurrent process is harmless.
+call_dicts = Table(
+    "call_dicts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("family", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_call_dicts_family", call_dicts.c.family)
 
 # Price per 1,000 tokens, editable in Settings; a model with no row has no money estimate.
 prices = Table(

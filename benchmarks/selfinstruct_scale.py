@@ -1,0 +1,484 @@
+"""Self-Instruct (or the induction benchmark) at paper scale against a loopback endpoint; prints figures.
+
+    python benchmarks/selfinstruct_scale.py [--target 52000] [--latency 0] [--concurrency 64]
+    python benchmarks/selfinstruct_scale.py --latency 0.05 --target 3000
+    python benchmarks/selfinstruct_scale.py --induction [--n-sets 100] [--latency 0.05] [--concurrency 64]
+
+The loopback endpoint runs in its own process (so its work does not count against the client) and is only a
+load generator: it answers every request after `--latency` seconds with grammar-made text of the right
+shape (varied instructions that pass the novelty filter, Yes/No classifications, instances, induced
+instructions, outputs). The run goes through the real command lines (`core.selfinstruct` / `core.induction`)
+on a fresh SQLite database, then the script prints wall time, requests/s, efficiency against the ideal
+(requests x latency / concurrency), peak memory of this process, the database size by table, and the time
+to build the run's page views (`load_run` and the summaries the Self-Instruct page shows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import os
+import random
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# --- the load generator -----------------------------------------------------------------------------------
+
+VERBS = [
+    "Write",
+    "Describe",
+    "Explain",
+    "Summarize",
+    "List",
+    "Compare",
+    "Suggest",
+    "Create",
+    "Design",
+    "Outline",
+    "Propose",
+    "Rewrite",
+    "Plan",
+    "Draft",
+    "Evaluate",
+    "Recommend",
+    "Translate",
+    "Classify",
+    "Estimate",
+    "Predict",
+]
+ADJS = [
+    "short",
+    "detailed",
+    "formal",
+    "funny",
+    "persuasive",
+    "simple",
+    "technical",
+    "friendly",
+    "critical",
+    "balanced",
+    "brief",
+    "vivid",
+    "polite",
+    "practical",
+    "creative",
+    "neutral",
+    "concise",
+    "playful",
+    "careful",
+    "honest",
+]
+NOUNS = [
+    "letter",
+    "story",
+    "essay",
+    "report",
+    "guide",
+    "review",
+    "summary",
+    "speech",
+    "checklist",
+    "proposal",
+    "recipe",
+    "schedule",
+    "itinerary",
+    "slogan",
+    "riddle",
+    "dialogue",
+    "memo",
+    "outline",
+    "lesson",
+    "budget",
+]
+TOPICS = [
+    "gardening",
+    "astronomy",
+    "banking",
+    "chess",
+    "cooking",
+    "cycling",
+    "dentistry",
+    "ecology",
+    "fencing",
+    "genetics",
+    "hiking",
+    "insurance",
+    "journalism",
+    "knitting",
+    "linguistics",
+    "marketing",
+    "navigation",
+    "oceanography",
+    "photography",
+    "quilting",
+    "robotics",
+    "sailing",
+    "taxation",
+    "urbanism",
+    "volcanoes",
+    "weaving",
+    "yoga",
+    "zoology",
+    "archery",
+    "bakeries",
+    "ceramics",
+    "dairy",
+    "elections",
+    "falconry",
+    "geology",
+    "harbors",
+    "irrigation",
+    "jazz",
+    "kayaking",
+    "libraries",
+    "mining",
+    "nutrition",
+    "orchards",
+    "pottery",
+    "quarries",
+    "railways",
+    "surfing",
+    "tunnels",
+    "upholstery",
+    "vineyards",
+    "welding",
+    "beekeeping",
+    "calligraphy",
+    "dance",
+    "embroidery",
+    "forestry",
+    "glassblowing",
+]
+AUDIENCES = [
+    "children",
+    "students",
+    "retirees",
+    "nurses",
+    "farmers",
+    "engineers",
+    "tourists",
+    "beginners",
+    "managers",
+    "teachers",
+    "pilots",
+    "chefs",
+    "artists",
+    "lawyers",
+    "athletes",
+]
+PLACES = [
+    "Lisbon",
+    "Nairobi",
+    "Osaka",
+    "Quito",
+    "Reykjavik",
+    "Tbilisi",
+    "Hanoi",
+    "Oslo",
+    "Lima",
+    "Accra",
+    "Perth",
+    "Dakar",
+    "Riga",
+    "Sofia",
+    "Cusco",
+]
+PATTERNS = (
+    "{verb} a {adj} {noun} about {topic} for {aud} in {place}.",
+    "{verb} three ideas that connect {topic} and {topic2} for a {noun}.",
+    "Given a {noun} on {topic}, {verb_l} it for {aud} who know nothing about {topic2}.",
+    "{verb} how {topic} differs from {topic2} in {place}, in a {adj} way.",
+    "For {aud} visiting {place}, {verb_l} a {adj} {noun} on {topic}.",
+)
+
+
+def _instruction(rng: random.Random) -> str:
+    t1, t2 = rng.sample(TOPICS, 2)
+    verb = rng.choice(VERBS)
+    return rng.choice(PATTERNS).format(
+        verb=verb,
+        verb_l=verb.lower(),
+        adj=rng.choice(ADJS),
+        noun=rng.choice(NOUNS),
+        topic=t1,
+        topic2=t2,
+        aud=rng.choice(AUDIENCES),
+        place=rng.choice(PLACES),
+    )
+
+
+def answer(prompt: str) -> str:
+    """A plausible answer for each kind of prompt; deterministic in the prompt (replays match)."""
+    rng = random.Random(hashlib.sha256(prompt.encode()).digest())
+    tail = prompt[-300:]
+    if tail.rstrip().endswith("Is it classification?"):
+        return " Yes" if rng.random() < 0.3 else " No"
+    if prompt.startswith("Come up with a series of tasks"):
+        last = prompt.rstrip().rsplit("\n", 1)[-1]
+        start = int(last.rstrip(".").strip() or 9) if last.rstrip(".").strip().isdigit() else 9
+        lines = [f" {_instruction(rng)}"] + [f"{n}. {_instruction(rng)}" for n in range(start + 1, 16)]
+        return "\n".join(lines)
+    if prompt.startswith("Given the classification task definition"):
+        return "\n".join(f"Class label: {lab}\nInput: {_instruction(rng)}" for lab in ("Yes", "No"))
+    if prompt.startswith("Come up with examples"):
+        return "\n" + "\n".join(
+            f"Example {i}\nInput: {_instruction(rng)}\nOutput: {_instruction(rng)}" for i in range(1, 3)
+        )
+    if "nstruction" in tail and tail.rstrip().endswith("Output:"):  # induction execution
+        return " " + rng.choice(TOPICS)
+    return " " + _instruction(rng)  # an induced instruction, or anything else
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    latency = 0.0
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:  # /v1/models
+        self._send({"object": "list", "data": [{"id": "bench", "object": "model"}]})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.latency:
+            time.sleep(self.latency)
+        if self.path.endswith("/chat/completions"):
+            prompt = "\n".join(m["content"] for m in body["messages"])
+            text = answer(prompt)
+            choices = [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ]
+        else:
+            prompt = body["prompt"]
+            text = answer(prompt)
+            choices = [{"index": 0, "text": text, "finish_reason": "stop"}]
+        usage = {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4 + 1}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        payload = {"id": "x", "object": "text_completion", "created": 0, "model": "bench", "choices": choices}
+        if body.get("stream"):  # the whole answer as one server-sent event, then [DONE]
+            if "messages" in body:
+                payload["object"] = "chat.completion.chunk"
+                payload["choices"] = [{"index": 0, "delta": {"content": text}, "finish_reason": "stop"}]
+            payload["usage"] = usage
+            self._send(f"data: {json.dumps(payload)}\n\ndata: [DONE]\n\n".encode(), "text/event-stream")
+            return
+        payload["usage"] = usage
+        if "messages" in body:
+            payload["object"] = "chat.completion"
+        self._send(payload)
+
+    def _send(self, payload: dict | bytes, content_type: str = "application/json") -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _serve(port_out, latency: float) -> None:
+    _Handler.latency = latency
+    ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 1024
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    port_out.put(server.server_address[1])
+    server.serve_forever()
+
+
+def start_endpoint(latency: float) -> tuple[multiprocessing.Process, str]:
+    queue: multiprocessing.Queue = multiprocessing.Queue()
+    proc = multiprocessing.Process(target=_serve, args=(queue, latency), daemon=True)
+    proc.start()
+    return proc, f"http://127.0.0.1:{queue.get(timeout=30)}/v1"
+
+
+# --- measuring ----------------------------------------------------------------------------------------------
+
+
+def _db_sizes(path: Path) -> tuple[float, float, dict[str, float]]:
+    """The database file, its write-ahead log, and the pages each table and index uses."""
+    main_mb = path.stat().st_size / 1e6
+    wal = path.with_name(path.name + "-wal")
+    wal_mb = wal.stat().st_size / 1e6 if wal.exists() else 0.0
+    tables: dict[str, float] = {}
+    try:
+        with sqlite3.connect(path) as conn:
+            for name, size in conn.execute(
+                "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+            ):
+                tables[name] = size / 1e6
+    except sqlite3.OperationalError:  # sqlite built without dbstat
+        pass
+    return main_mb, wal_mb, tables
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(label: str, fn, timings: list[tuple[str, float]]):
+    t0 = time.perf_counter()
+    out = fn()
+    timings.append((label, time.perf_counter() - t0))
+    return out
+
+
+def _page_views(engine, run_id: int) -> list[tuple[str, float]]:
+    from core.selfinstruct.pipeline import load_run
+    from core.store import runs as run_store
+
+    timings: list[tuple[str, float]] = []
+    run = run_store.get_run(engine, run_id)
+    results = _timed("read results", lambda: run_store.results(engine, run_id), timings)
+    view = _timed("load_run", lambda: load_run(results, run.params), timings)
+    _timed("pool", lambda: view.pool, timings)
+    _timed("counts_by_reason", view.counts_by_reason, timings)
+    _timed("by_iteration", view.by_iteration, timings)
+    _timed("lengths", view.lengths, timings)
+    _timed("seed_rouge", view.seed_rouge, timings)
+    return timings
+
+
+def _report(args, engine, db_path: Path, run_id: int, wall: float, timings) -> None:
+    from sqlalchemy import func, select
+
+    from core.store.schema import calls
+
+    with engine.connect() as conn:
+        requests = conn.execute(select(func.count()).where(calls.c.run_id == run_id)).scalar_one()
+        errors = conn.execute(
+            select(func.count()).where(calls.c.run_id == run_id, calls.c.error.is_not(None))
+        ).scalar_one()
+    total, wal_mb, tables = _db_sizes(db_path)
+    print("\n=== figures ===")
+    print(
+        f"mode                 {'induction' if args.induction else 'selfinstruct'}  compact={not args.no_compact}"
+    )
+    print(f"latency / C          {args.latency * 1000:.0f} ms / {args.concurrency}")
+    print(f"wall time            {wall:.1f} s")
+    print(f"model requests       {requests} ({errors} errors)")
+    print(f"requests/s           {requests / wall:.1f}")
+    # On a shared machine wall time depends on the neighbours; CPU per request is the client's own cost.
+    cpu_ms = args.cpu_s * 1000 / max(requests, 1)
+    print(
+        f"client CPU           {args.cpu_s:.1f} s = {cpu_ms:.2f} ms/request (one core: ~{1000 / cpu_ms:.0f} requests/s)"
+    )
+    print(f"load average         {os.getloadavg()[0]:.1f} (this machine has {os.cpu_count()} cores)")
+    if args.latency > 0:
+        ideal = requests * args.latency / args.concurrency
+        print(f"ideal wall time      {ideal:.1f} s   efficiency {ideal / wall:.0%}")
+    print(f"peak memory (client) {_peak_mb():.0f} MB")
+    used = sum(tables.values()) or total
+    print(
+        f"database             {total:.1f} MB file + {wal_mb:.1f} MB WAL; {used:.1f} MB in use "
+        f"({used / max(requests, 1) * 1e6:.0f} bytes/request)"
+    )
+    for name, size in list(tables.items())[:8]:
+        print(f"  {name:28s} {size:8.1f} MB")
+    for label, seconds in timings:
+        print(f"view: {label:18s} {seconds:.2f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--target", type=int, default=52000, help="Self-Instruct pool size to reach")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer at the endpoint")
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
+    parser.add_argument("--requests", type=int, default=5, help="generation requests per iteration")
+    parser.add_argument("--induction", action="store_true", help="the 24-task induction benchmark instead")
+    parser.add_argument("--n-sets", type=int, default=100, help="induction: demonstration sets per task")
+    parser.add_argument("--k", type=int, default=5, help="induction: instructions per demonstration set")
+    parser.add_argument("--limit", type=int, help="induction: held-out inputs per task (default: all)")
+    parser.add_argument("--no-compact", action="store_true", help="store every text plain (for comparison)")
+    parser.add_argument("--profile", help="write a cProfile of the run to this file")
+    parser.add_argument("--keep", help="folder to keep the working data in (default: a temporary one)")
+    args = parser.parse_args()
+
+    work = Path(args.keep or tempfile.mkdtemp(prefix="wb-scale-"))
+    (work / "data").mkdir(parents=True, exist_ok=True)
+    shared = Path(os.environ.get("WORKBENCH_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
+    if not (work / "data" / "datasets").exists():
+        (work / "data" / "datasets").symlink_to(shared.resolve())
+    os.environ["WORKBENCH_DATA_DIR"] = str(work / "data")
+    os.environ["WORKBENCH_MAX_CONCURRENCY"] = str(args.concurrency)
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("OPENAI_API_KEY", None)
+    db_path = work / "data" / "workbench.db"
+
+    if args.no_compact:
+        from core.store import compact
+
+        compact.PLAIN_MAX = 10**12
+
+    proc, base_url = start_endpoint(args.latency)
+    print(f"loopback endpoint {base_url} (latency {args.latency * 1000:.0f} ms), data in {work}")
+    from core.store import get_engine
+
+    engine = get_engine()
+    if args.induction:
+        from core.induction.__main__ import main as cli
+
+        argv = ["run", "--tasks", "all", "--induce-model", "bench", "--base-url", base_url, "--paper-demos"]
+        argv += [
+            "--n-sets",
+            str(args.n_sets),
+            "--k",
+            str(args.k),
+            "--no-bertscore",
+            "--out",
+            str(work / "out"),
+        ]
+        argv += ["--limit", str(args.limit)] if args.limit else []
+    else:
+        from core.selfinstruct.__main__ import main as cli
+
+        argv = ["generate", "--seeds", "official", "--model", "bench", "--base-url", base_url]
+        argv += [
+            "--styles",
+            "completion",
+            "--concurrency",
+            str(args.concurrency),
+            "--target",
+            str(args.target),
+        ]
+        argv += ["--requests", str(args.requests)]
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    started, cpu_before = time.perf_counter(), _cpu_s()
+    code = cli(argv)
+    wall = time.perf_counter() - started
+    args.cpu_s = _cpu_s() - cpu_before
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    from core.store import runs as run_store
+
+    run_id = max(r.id for r in run_store.list_runs(engine))
+    timings = [] if args.induction else _page_views(engine, run_id)
+    _report(args, engine, db_path, run_id, wall, timings)
+    proc.terminate()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
