@@ -43,6 +43,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         _create("eval_tasks", "eval_task_history", "responses", "campaigns", "ratings"),
     ),
     (3, "runs.live: the text a model is streaming", _add_column("runs", "live")),
+    (4, "data quality review: reviews and their labels", _create("reviews", "review_labels")),
 ]
 
 LATEST = MIGRATIONS[-1][0]
