@@ -22,7 +22,9 @@ from core.review.spec import ReviewSpec
 
 def _tasks(n: int) -> list[SourceTask]:
     return [
-        SourceTask(f"t{i:03d}", f"Instruction {i}", tuple((f"in {i}.{j}", f"out {i}.{j}") for j in range(1 + i % 4)))
+        SourceTask(
+            f"t{i:03d}", f"Instruction {i}", tuple((f"in {i}.{j}", f"out {i}.{j}") for j in range(1 + i % 4))
+        )
         for i in range(n)
     ]
 
@@ -80,18 +82,29 @@ def test_upload_forms_are_recognised():
         + "\n"
     ).encode()
     form, tasks = parse_dataset("chat.jsonl", chat)
-    assert form == "chat" and tasks[0].instruction == "Name a colour." and tasks[0].instances == (("", "Blue"),)
+    assert (
+        form == "chat" and tasks[0].instruction == "Name a colour." and tasks[0].instances == (("", "Blue"),)
+    )
 
 
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
-        ("a.jsonl", b'{"instruction": "x", "output": "y"}\n{"instruction": 3, "output": "y"}\n',
-         "a.jsonl, line 2, field 'instruction': expected a non-empty string, got int"),
-        ("b.jsonl", b'{"instruction": "x", "instances": [{"input": "1"}]}\n',
-         "b.jsonl, line 1, field 'instances[0].output': missing (expected a string)"),
-        ("c.jsonl", b'{"messages": [{"role": "user", "content": "q"}]}\n',
-         "c.jsonl, line 1, field 'messages': expected an optional system turn"),
+        (
+            "a.jsonl",
+            b'{"instruction": "x", "output": "y"}\n{"instruction": 3, "output": "y"}\n',
+            "a.jsonl, line 2, field 'instruction': expected a non-empty string, got int",
+        ),
+        (
+            "b.jsonl",
+            b'{"instruction": "x", "instances": [{"input": "1"}]}\n',
+            "b.jsonl, line 1, field 'instances[0].output': missing (expected a string)",
+        ),
+        (
+            "c.jsonl",
+            b'{"messages": [{"role": "user", "content": "q"}]}\n',
+            "c.jsonl, line 1, field 'messages': expected an optional system turn",
+        ),
         ("d.jsonl", b'{"foo": 1}\n', "d.jsonl, line 1: cannot tell the form"),
         ("e.csv", b"instruction,output\n", "e.csv: unsupported file type '.csv'"),
         ("f.jsonl", b'{"instruction": "x", "output": "y"}\n{oops\n', "f.jsonl, line 2: invalid JSON"),
@@ -119,7 +132,10 @@ def test_table2_counts_complete_labels_with_wilson_and_paper():
     ]
     rows = {r.key: r for r in table2(labels)}
     assert [(rows[k].yes, rows[k].n) for k in ("instruction", "input", "output", "all")] == [
-        (3, 4), (2, 4), (1, 4), (1, 4)
+        (3, 4),
+        (2, 4),
+        (1, 4),
+        (1, 4),
     ]
     assert rows["instruction"].share == 0.75
     assert 0 < rows["instruction"].ci_low < 0.75 < rows["instruction"].ci_high < 1
@@ -138,7 +154,9 @@ def test_binary_kappa_matches_scikit_learn_on_random_labels():
             assert math.isnan(got["kappa"])
         else:
             assert got["kappa"] == pytest.approx(cohen_kappa_score(a, b, labels=[True, False]))
-        assert got["n"] == n and got["agreement"] == pytest.approx(sum(x == y for x, y in zip(a, b)) / n)
+        assert got["n"] == n and got["agreement"] == pytest.approx(
+            sum(x == y for x, y in zip(a, b, strict=True)) / n
+        )
 
 
 def test_reviewer_agreement_per_question_on_shared_items():
@@ -177,7 +195,9 @@ def test_failing_items_filter_and_exports():
     only_output = failing_items(labels, by_id, ["output"])
     assert [(f.item.item_id, f.failed) for f in only_output] == [(ids[0], ("output",))]
     rows = [json.loads(line) for line in labels_to_jsonl(labels, by_id).splitlines()]
-    assert rows[0]["output_correct"] == "no" and rows[0]["all_valid"] == "no" and rows[2]["all_valid"] == "yes"
+    assert (
+        rows[0]["output_correct"] == "no" and rows[0]["all_valid"] == "no" and rows[2]["all_valid"] == "yes"
+    )
     assert rows[3]["skipped"] is True and rows[3]["instruction_valid"] is None
     assert rows[1]["instruction"] == by_id[ids[1]].instruction
     parsed = list(csv.DictReader(io.StringIO(labels_to_csv(labels, by_id))))
@@ -190,7 +210,9 @@ def test_failing_items_filter_and_exports():
 
 def test_spec_round_trips_and_assigns_with_overlap():
     items = tuple(sample_items(_tasks(30), 20, seed=2))
-    spec = ReviewSpec("r1", items, ("ann", "bob", "cy"), overlap=2, seed=4, sample_size=20, source={"kind": "x"})
+    spec = ReviewSpec(
+        "r1", items, ("ann", "bob", "cy"), overlap=2, seed=4, sample_size=20, source={"kind": "x"}
+    )
     assert ReviewSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
     assigned = spec.assignments()
     counts = {i.item_id: sum(i.item_id in v for v in assigned.values()) for i in items}

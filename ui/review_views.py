@@ -108,11 +108,15 @@ def render_create(who: Person) -> None:
         return
     source, tasks = picked
     with_instances = sum(1 for t in tasks if t.instances)
-    st.caption(f"{len(tasks)} tasks, {with_instances} with at least one instance (only those can be reviewed).")
+    st.caption(
+        f"{len(tasks)} tasks, {with_instances} with at least one instance (only those can be reviewed)."
+    )
     name = st.text_input("Name", key=f"{PREFIX}-name")
     c1, c2 = st.columns(2)
     size = int(c1.number_input("Tasks to sample", 1, 100_000, DEFAULT_SAMPLE, key=f"{PREFIX}-n"))
-    seed = int(c2.number_input("Seed (sample and each reviewer's order)", 0, 2**31 - 1, 0, key=f"{PREFIX}-seed"))
+    seed = int(
+        c2.number_input("Seed (sample and each reviewer's order)", 0, 2**31 - 1, 0, key=f"{PREFIX}-seed")
+    )
     reviewers = parse_names(
         st.text_area("Reviewers (one per line, or comma-separated)", who.name, height=80, key=f"{PREFIX}-who")
     )
@@ -187,7 +191,9 @@ def render_label(who: Person) -> None:
         r for r in review_store.list_reviews(eng) if ReviewSpec.from_dict(r.spec).reviewer_as_listed(who.name)
     ]
     if not mine_reviews:
-        st.info(f"No review lists {escape_markdown(repr(who.name))} as a reviewer yet. An owner adds reviewers when creating one.")
+        st.info(
+            f"No review lists {escape_markdown(repr(who.name))} as a reviewer yet. An owner adds reviewers when creating one."
+        )
         return
     review = _picker(eng, mine_reviews, f"{PREFIX}-label-review")
     assert review is not None
@@ -206,15 +212,23 @@ def render_label(who: Person) -> None:
     done = sum(1 for i in order if i in mine and mine[i].complete)
     skipped = sum(1 for i in order if i in mine and mine[i].skipped)
     st.progress(
-        done / len(order), text=f"{done} of {len(order)} reviewed" + (f" · {skipped} skipped" if skipped else "")
+        done / len(order),
+        text=f"{done} of {len(order)} reviewed" + (f" · {skipped} skipped" if skipped else ""),
     )
     if pos >= len(order):
         st.success(f"All {len(order)} items of this review have your answers or a skip. Thank you!")
         back_to = next((i for i, it in enumerate(order) if not (it in mine and mine[it].complete)), None)
         c1, c2, _ = st.columns([2, 1, 3])
         if back_to is not None:
-            c1.button("Review the skipped", key=f"{PREFIX}-to-skipped", on_click=_move, args=(review.id, reviewer, back_to))
-        c2.button("← Back", key=f"{PREFIX}-back-end", on_click=_move, args=(review.id, reviewer, len(order) - 1))
+            c1.button(
+                "Review the skipped",
+                key=f"{PREFIX}-to-skipped",
+                on_click=_move,
+                args=(review.id, reviewer, back_to),
+            )
+        c2.button(
+            "← Back", key=f"{PREFIX}-back-end", on_click=_move, args=(review.id, reviewer, len(order) - 1)
+        )
         return
     current = order[pos]
     item = spec.by_id()[current]
@@ -250,13 +264,29 @@ def render_label(who: Person) -> None:
             )
     back, nxt, _ = st.columns([1, 1, 4])
     back.button(
-        "← Back", key=f"{PREFIX}-back", shortcut="left", disabled=pos == 0, on_click=_move,
+        "← Back",
+        key=f"{PREFIX}-back",
+        shortcut="left",
+        disabled=pos == 0,
+        on_click=_move,
         args=(review.id, reviewer, pos - 1),
     )
     if label is not None and label.complete:
-        nxt.button("Next →", key=f"{PREFIX}-next", shortcut="right", on_click=_move, args=(review.id, reviewer, pos + 1))
+        nxt.button(
+            "Next →",
+            key=f"{PREFIX}-next",
+            shortcut="right",
+            on_click=_move,
+            args=(review.id, reviewer, pos + 1),
+        )
     else:
-        nxt.button("Skip", key=f"{PREFIX}-skip", shortcut="right", on_click=_skip, args=(review.id, current, reviewer, pos))
+        nxt.button(
+            "Skip",
+            key=f"{PREFIX}-skip",
+            shortcut="right",
+            on_click=_skip,
+            args=(review.id, current, reviewer, pos),
+        )
     st.caption(
         "Keyboard: Y / N answer the next open question (saved at once); → skips (or moves on), ← goes back."
     )
@@ -291,7 +321,9 @@ def render_results(who: Person) -> None:
     c1, c2, c3, c4 = st.columns(4)
     title = f"#{review.id} {review.name}"
     by_id = spec.by_id()
-    c1.download_button("Table (Markdown)", table_to_markdown(rows, title, notes), f"review_{review.id}_table.md")
+    c1.download_button(
+        "Table (Markdown)", table_to_markdown(rows, title, notes), f"review_{review.id}_table.md"
+    )
     c2.download_button("Table (CSV)", table_to_csv(rows), f"review_{review.id}_table.csv")
     c3.download_button("Labels (JSONL)", labels_to_jsonl(labels, by_id), f"review_{review.id}_labels.jsonl")
     c4.download_button("Labels (CSV)", labels_to_csv(labels, by_id), f"review_{review.id}_labels.csv")
@@ -317,13 +349,14 @@ def render_results(who: Person) -> None:
     st.subheader("Items that failed")
     c1, c2 = st.columns(2)
     wanted = c1.multiselect(
-        "Failed question", list(QUESTION_KEYS), default=list(QUESTION_KEYS), format_func=ROW_TITLES.get,
+        "Failed question",
+        list(QUESTION_KEYS),
+        default=list(QUESTION_KEYS),
+        format_func=ROW_TITLES.get,
         key=f"{PREFIX}-fail-q",
     )
     reviewers = c2.multiselect("Reviewer", list(spec.reviewers), key=f"{PREFIX}-fail-who")
-    failing = [
-        f for f in failing_items(labels, by_id, wanted) if not reviewers or f.reviewer in reviewers
-    ]
+    failing = [f for f in failing_items(labels, by_id, wanted) if not reviewers or f.reviewer in reviewers]
     st.caption(f"{len(failing)} failing labels.")
     if failing:
         st.dataframe(

@@ -83,7 +83,9 @@ def reviewer_agreement(labels: Iterable[ReviewLabel]) -> dict[tuple[str, str], d
             if not shared:
                 continue
             out[(a, b)] = {
-                key: binary_agreement([_value(r[a], key) for r in shared], [_value(r[b], key) for r in shared])
+                key: binary_agreement(
+                    [_value(r[a], key) for r in shared], [_value(r[b], key) for r in shared]
+                )
                 for key in ROW_KEYS
             }
     return out

@@ -24,7 +24,9 @@ def reviewable(tasks: Sequence[SourceTask]) -> list[SourceTask]:
     return sorted((t for t in tasks if t.instances), key=lambda t: t.id)
 
 
-def sample_items(tasks: Sequence[SourceTask], n: int = DEFAULT_SAMPLE, seed: int | str = 0) -> list[ReviewItem]:
+def sample_items(
+    tasks: Sequence[SourceTask], n: int = DEFAULT_SAMPLE, seed: int | str = 0
+) -> list[ReviewItem]:
     """`n` tasks (all of them when there are fewer), one instance each, in a seeded order.
 
     The same tasks and seed give the same items whatever order the tasks come in.
