@@ -57,6 +57,7 @@ def main() -> int:
 
         shared = Path(os.environ.get("WORKBENCH_SHARED_DATASETS", REPO_ROOT.parent / "shared" / "datasets"))
         import_folder(shared, work / "datasets", groups=["user_oriented", "predictions"])
+        print(f"Working folder (database and call log): {work}")
 
     from core.humaneval.results import model_results
     from core.jobs import execute, start_here
@@ -127,20 +128,20 @@ def main() -> int:
         )
     else:
         print("Judge vs humans (approximate 95% intervals in brackets)")
-        print(f"{'model':<28}{'n':>6}  {'kappa 4-class':<22}{'kappa acceptable':<22}spearman")
+        print(f"{'model':<40}{'n':>6}  {'kappa 4-class':<22}{'kappa acceptable':<22}spearman")
         for r in rows:
             print(
-                f"{r.model:<28}{r.n:>6}  {_fmt(r.kappa):>5} [{_fmt(r.kappa_ci[0])}, {_fmt(r.kappa_ci[1])}]    "
+                f"{r.model:<40}{r.n:>6}  {_fmt(r.kappa):>5} [{_fmt(r.kappa_ci[0])}, {_fmt(r.kappa_ci[1])}]    "
                 f"{_fmt(r.kappa_acceptable):>5} [{_fmt(r.kappa_acceptable_ci[0])}, {_fmt(r.kappa_acceptable_ci[1])}]    "
                 f"{_fmt(r.spearman)}"
             )
     print()
     print(f"Figure 6 layout from the judge's ratings ({rater}; a model, not human raters)")
-    print(f"{'model':<28}{'n':>6}{'A':>7}{'B':>7}{'C':>7}{'D':>7}{'A+B':>7}")
+    print(f"{'model':<40}{'n':>6}{'A':>7}{'B':>7}{'C':>7}{'D':>7}{'A+B':>7}")
     for m in model_results(ratings, models=models):
         shares = [m.shares[x] for x in "ABCD"]
         cells = "".join(f"{'n/a' if math.isnan(v) else f'{v:.0%}':>7}" for v in [*shares, m.acceptable_share])
-        print(f"{m.model:<28}{m.n:>6}{cells}")
+        print(f"{m.model:<40}{m.n:>6}{cells}")
     return 0
 
 

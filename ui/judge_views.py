@@ -16,10 +16,13 @@ from core.humaneval.charts import figure6_chart, results_table
 from core.humaneval.identity import Person
 from core.humaneval.results import model_results
 from core.review import judge_run
+from core.review.export import table_rows
 from core.review.judge import DEFAULT_TEMPLATES, JudgePrompt, template_problems
 from core.review.judge_agreement import quality_agreement, rating_agreement
 from core.review.official import OFFICIAL_SET, import_official
 from core.review.questions import ROW_TITLES
+from core.review.records import ReviewLabel
+from core.review.results import table2
 from core.review.spec import ReviewSpec
 from core.store import calls as call_log
 from core.store import evalset
@@ -187,7 +190,7 @@ def render_run(eng: Engine, run: run_store.Run) -> None:
     if params["target"] == "rating":
         _rating_results(eng, params, results, rater)
     else:
-        _quality_results(eng, params, results)
+        _quality_results(eng, params, results, rater)
 
 
 def _rating_results(eng: Engine, params: dict, results: dict, rater: str) -> None:
@@ -233,8 +236,12 @@ def _rating_results(eng: Engine, params: dict, results: dict, rater: str) -> Non
         st.dataframe(results_table(results_by_model), hide_index=True)
 
 
-def _quality_results(eng: Engine, params: dict, results: dict) -> None:
+def _quality_results(eng: Engine, params: dict, results: dict, rater: str) -> None:
     answers = judge_run.judge_answers(results)
+    if answers:
+        st.subheader(f"Table 2 from the judge's answers ({rater}, not human reviewers)")
+        judged = [ReviewLabel(key, rater, dict(a)) for key, a in answers.items()]
+        st.dataframe(pd.DataFrame(table_rows(table2(judged))), hide_index=True)
     rid = params.get("source", {}).get("review_id")
     human = review_store.latest_labels(eng, rid) if rid is not None else []
     st.subheader("Judge vs human reviewers")

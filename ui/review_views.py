@@ -174,6 +174,15 @@ def _answer(rid: int, item_id: str, reviewer: str, key: str, value: bool | None,
     st.toast("Saved", duration="short")
 
 
+def _answer_open(rid: int, item_id: str, reviewer: str, value: bool, pos: int) -> None:
+    """Answer the item's first unanswered question (read from the store, so two quick presses answer two)."""
+    latest = {x.item_id: x for x in review_store.latest_labels(engine(), rid, reviewer)}.get(item_id)
+    answers = latest.answers if latest is not None and not latest.skipped else {}
+    open_key = next((k for k in QUESTION_KEYS if answers.get(k) is None), None)
+    if open_key is not None:
+        _answer(rid, item_id, reviewer, open_key, value, pos)
+
+
 def _skip(rid: int, item_id: str, reviewer: str, pos: int) -> None:
     comment = str(st.session_state.get(f"{PREFIX}-comment-{rid}-{item_id}", "")).strip()
     review_store.add_label(engine(), rid, ReviewLabel(item_id, reviewer, {}, True, comment))
@@ -246,8 +255,6 @@ def render_label(who: Person) -> None:
         label.comment if label else "",
         key=f"{PREFIX}-comment-{review.id}-{current}",
     )
-    # Y and N answer the first question still open; once all three are answered they are free.
-    open_key = next((k for k in QUESTION_KEYS if answers.get(k) is None), None)
     for n, key in enumerate(QUESTION_KEYS, start=1):
         given = answers.get(key)
         q, yes, no = st.columns([6, 1, 1], vertical_alignment="center")
@@ -257,11 +264,28 @@ def render_label(who: Person) -> None:
                 word,
                 key=f"{PREFIX}-q-{key}-{'yes' if value else 'no'}",
                 type="primary" if given is value else "secondary",
-                shortcut=(word[0].lower() if key == open_key else None),
                 width="stretch",
                 on_click=_answer,
                 args=(review.id, current, reviewer, key, value, pos),
             )
+    # The keyboard's Y and N: buttons whose shortcut never changes (a shortcut that moves between buttons
+    # from one run to the next is not picked up by the browser), answering the first open question.
+    open_key = next((k for k in QUESTION_KEYS if answers.get(k) is None), None)
+    title, yes, no = st.columns([6, 1, 1], vertical_alignment="center")
+    title.caption(
+        f"Keyboard Y / N: answer question {QUESTION_KEYS.index(open_key) + 1}"
+        if open_key
+        else "All three answered."
+    )
+    for col, value, word in ((yes, True, "Yes"), (no, False, "No")):
+        col.button(
+            word,
+            key=f"{PREFIX}-{word.lower()}-open",
+            shortcut=word[0].lower(),
+            width="stretch",
+            on_click=_answer_open,
+            args=(review.id, current, reviewer, value, pos),
+        )
     back, nxt, _ = st.columns([1, 1, 4])
     back.button(
         "← Back",
