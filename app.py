@@ -17,6 +17,7 @@ pages = {
         st.Page("pages/induction.py", title="Instruction Induction", icon=":material/lightbulb:"),
         st.Page("pages/selfinstruct.py", title="Self-Instruct", icon=":material/autorenew:"),
         st.Page("pages/humaneval.py", title="Human Evaluation", icon=":material/rate_review:"),
+        st.Page("pages/review.py", title="Data Quality Review", icon=":material/fact_check:"),
     ],
     "System": [
         st.Page("pages/calls.py", title="Call log", icon=":material/receipt_long:"),

@@ -33,11 +33,15 @@ def _check(label: Label) -> Label:
     return label
 
 
-def _kappa(a: list, b: list, labels: list) -> float:
+def cohen_kappa(a: list, b: list, labels: list) -> float:
+    """Cohen's kappa over aligned labels from `labels`; nan when undefined (see the module docstring)."""
     # Expected agreement is 1 (kappa is 0/0) exactly when both raters used one and the same label.
     if not a or (len(set(a)) == 1 and set(a) == set(b)):
         return NAN
     return float(cohen_kappa_score(a, b, labels=labels))
+
+
+_kappa = cohen_kappa
 
 
 def _spearman(x: list[int], y: list[int]) -> float:

@@ -58,6 +58,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         "compact storage: call texts and large results compressed against shared dictionaries",
         _compact_calls,
     ),
+    (6, "data quality review: reviews and their labels", _create("reviews", "review_labels")),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -216,3 +216,35 @@ server_keys = Table(
     Column("value", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- Data quality review (the Self-Instruct paper's Table 2) ---------------------------------------------
+
+# A review: a seeded sample of generated items (stored whole in `spec`, so the sample never changes under
+# the reviewers), who reviews them and with what overlap.
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("spec", JSON, nullable=False),  # source, items, reviewers, overlap, seed, sample size
+    Column("owner", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Append-only like ratings: every answer adds a row holding the reviewer's answers so far for the item; the
+# latest row per reviewer and item counts. NULL = not answered yet.
+review_labels = Table(
+    "review_labels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("review_id", Integer, ForeignKey("reviews.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("reviewer", String(200), nullable=False),
+    Column("instruction_ok", Boolean, nullable=True),
+    Column("input_ok", Boolean, nullable=True),
+    Column("output_ok", Boolean, nullable=True),
+    Column("skipped", Boolean, nullable=False, default=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_review_labels_review_reviewer", review_labels.c.review_id, review_labels.c.reviewer)

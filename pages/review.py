@@ -1,0 +1,38 @@
+"""Data quality review (the Self-Instruct paper's Table 2): sample generated items, label them blind, measure."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages.humaneval_common import current_person
+from ui import judge_views, review_views
+
+OWNER_SECTIONS = {
+    "Reviews": review_views.render_create,
+    "Review": review_views.render_label,
+    "Results": review_views.render_results,
+    "Judge": judge_views.render_judge,
+}
+
+st.title("Data Quality Review")
+st.caption(
+    "The Self-Instruct paper's audit (Table 2): sample generated tasks, one instance each, and answer three "
+    "yes/no questions about the instruction, the input and the output."
+)
+who = current_person()
+if who is None:
+    st.stop()
+
+if who.owner:
+    section = st.segmented_control(
+        "Section",
+        list(OWNER_SECTIONS),
+        default="Reviews",
+        required=True,
+        key="review-section",
+        bind="query-params",
+        label_visibility="collapsed",
+    )
+    OWNER_SECTIONS[section](who)
+else:
+    review_views.render_label(who)
