@@ -59,6 +59,8 @@ def test_rating_page_dom_holds_nothing_derivable_from_the_model(data_dir, tmp_pa
             expect(page.get_by_test_id("stApp")).to_have_attribute(
                 "data-test-script-state", "notRunning", timeout=30_000
             )
+            # Code blocks load lazily: wait for the response itself, then read the whole page.
+            expect(main.get_by_text(re.compile(r"Answer to t\d\.")).first).to_be_visible(timeout=30_000)
             dom = page.evaluate(DOM_DUMP)
             assert "Answer to t" in dom  # the dump holds the response being rated
             assert f"st-key-heval-comment-{cid}-r-" in dom  # and the classes made from widget keys

@@ -81,7 +81,8 @@ def test_keyboard_rating_persists_across_reload(data_dir, tmp_path, artifacts_di
         expect(heading).to_have_text("Response 1 of 6", timeout=30_000)
 
         # Untrusted markup in the response is shown as the characters it is made of.
-        expect(main.get_by_text("<script>alert(1)</script>", exact=False).first).to_be_visible()
+        # (Code blocks load lazily: on a busy machine they appear seconds after the rest of the page.)
+        expect(main.get_by_text("<script>alert(1)</script>", exact=False).first).to_be_visible(timeout=30_000)
         assert main.locator("b").count() == 0
         assert main.locator('a[href="http://x.example"]').count() == 0
         _settled(page)
