@@ -22,12 +22,12 @@ from tests.llm_servers import LlamaServer
 CONSISTENT = CheckTask(
     "good",
     "Write the word in capital letters.",
-    (("cat", "CAT"), ("dog", "DOG"), ("sun", "SUN")),
+    (("cat", "CAT"), ("dog", "DOG")),
 )
 INCONSISTENT = CheckTask(
     "bad",
     "Write a poem about the autumn forest.",
-    (("cat", "7"), ("dog", "19"), ("sun", "3")),
+    (("cat", "7"), ("dog", "19")),
 )
 
 
@@ -40,9 +40,9 @@ def llama_server(tmp_path_factory):
 
 def test_requests_use_the_instruction_induction_prompts():
     reqs = requests_for(CONSISTENT, chat=False)
-    assert len(reqs) == 4
+    assert len(reqs) == 3
     assert reqs[0].prompt.startswith(INDUCTION_TEMPLATE.split("{num_demos}")[0])
-    assert "three inputs" in reqs[0].prompt and "Input: dog\nOutput: DOG" in reqs[0].prompt
+    assert "two inputs" in reqs[0].prompt and "Input: dog\nOutput: DOG" in reqs[0].prompt
     assert reqs[1].prompt == "Instruction: Write the word in capital letters.\nInput: cat\nOutput:"
     assert all(r.params.temperature == 0 for r in reqs)
     many = CheckTask("m", "x", tuple((str(i), str(i)) for i in range(9)))
@@ -50,11 +50,11 @@ def test_requests_use_the_instruction_induction_prompts():
 
 
 def test_signals_from_replies():
-    result = task_result(CONSISTENT, [" Write the word in capital letters.", " CAT\nmore", "dog", " SUN"])
+    result = task_result(CONSISTENT, [" Write the word in capital letters.", " CAT\nmore", "dog"])
     assert result["induced"] == "Write the word in capital letters." and result["induced_rouge"] == 1.0
-    assert result["executed"] == ["CAT", "dog", "SUN"]
-    assert result["execution_scores"] == [1.0, 1.0, 1.0]  # ROUGE-L ignores case
-    bad = task_result(INCONSISTENT, [" Count the letters.", " A poem", " Leaves fall", " Red"])
+    assert result["executed"] == ["CAT", "dog"]
+    assert result["execution_scores"] == [1.0, 1.0]  # ROUGE-L ignores case
+    bad = task_result(INCONSISTENT, [" Count the letters.", " A poem", " Leaves fall"])
     assert bad["induced_rouge"] < 0.3 and bad["execution_rouge"] == 0.0
     assert suspect(bad, 0.2) and not suspect(result, 0.2)
 
@@ -82,7 +82,7 @@ def test_auroc_matches_scikit_learn_and_needs_both_classes():
 
 def _run(engine, settings: ModelSettings, chat: bool) -> dict:
     params = check_params([CONSISTENT, INCONSISTENT], settings.public_dict(), chat)
-    assert consistency.calls_needed(params) == 8
+    assert consistency.calls_needed(params) == 6
     run_id = submit(engine, consistency.KIND, params)
     assert run_once(engine, model_settings=settings) == run_id
     run = run_store.get_run(engine, run_id)
@@ -90,7 +90,7 @@ def _run(engine, settings: ModelSettings, chat: bool) -> dict:
     results = run_store.results(engine, run_id)
     assert set(results) == {"good", "bad"}
     for value in results.values():
-        assert 0.0 <= value["induced_rouge"] <= 1.0 and len(value["executed"]) == 3
+        assert 0.0 <= value["induced_rouge"] <= 1.0 and len(value["executed"]) == 2
         assert value["induced_bertscore"] is not None and -1.0 <= value["induced_bertscore"] <= 1.0
     return results
 
@@ -111,4 +111,4 @@ def test_consistency_at_a_llama_cpp_server(llama_server, sqlite_engine):
     )
     served = llama_server.requests_served("/v1/chat/completions")
     _run(sqlite_engine, settings, chat=True)
-    assert llama_server.requests_served("/v1/chat/completions") == served + 8
+    assert llama_server.requests_served("/v1/chat/completions") == served + 6
