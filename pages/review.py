@@ -5,13 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.humaneval_common import current_person
-from ui import judge_views, review_views
+from ui import consistency_views, judge_views, review_views
 
 OWNER_SECTIONS = {
     "Reviews": review_views.render_create,
     "Review": review_views.render_label,
     "Results": review_views.render_results,
     "Judge": judge_views.render_judge,
+    "Consistency": consistency_views.render_consistency,
 }
 
 st.title("Data Quality Review")

@@ -13,6 +13,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from core.humaneval.charts import figure6_chart, results_table
+from core.humaneval.display import escape_markdown
 from core.humaneval.identity import Person
 from core.humaneval.results import model_results
 from core.review import judge_run
@@ -169,7 +170,7 @@ def render_run(eng: Engine, run: run_store.Run) -> None:
     model = params.get("model", {})
     rater = judge_run.judge_rater(str(model.get("model") or model.get("provider", "model")))
     st.caption(
-        f"Rater: {rater} (a model, not a person; never mixed into human results) · {s.judged} of {s.total} "
+        f"Rater: {escape_markdown(rater)} (a model, not a person; never mixed into human results) · {s.judged} of {s.total} "
         f"judged · {s.unparseable} unparseable replies (stored, counted, not guessed)"
         + ("" if params.get("default_template") else " · departure: an edited judge prompt")
     )
@@ -229,7 +230,9 @@ def _rating_results(eng: Engine, params: dict, results: dict, rater: str) -> Non
         st.caption("Confusion over all pairs: rows are the human's label, columns the judge's.")
         st.dataframe(pd.DataFrame(overall.confusion).T)
     if ratings:
-        st.subheader(f"Figure 6 layout from the judge's ratings ({rater}, not human ratings)")
+        st.subheader(
+            f"Figure 6 layout from the judge's ratings ({escape_markdown(rater)}, not human ratings)"
+        )
         models = params.get("source", {}).get("models") or None
         results_by_model = model_results(ratings, models=models)
         st.altair_chart(figure6_chart(results_by_model), use_container_width=True)
@@ -239,7 +242,7 @@ def _rating_results(eng: Engine, params: dict, results: dict, rater: str) -> Non
 def _quality_results(eng: Engine, params: dict, results: dict, rater: str) -> None:
     answers = judge_run.judge_answers(results)
     if answers:
-        st.subheader(f"Table 2 from the judge's answers ({rater}, not human reviewers)")
+        st.subheader(f"Table 2 from the judge's answers ({escape_markdown(rater)}, not human reviewers)")
         judged = [ReviewLabel(key, rater, dict(a)) for key, a in answers.items()]
         st.dataframe(pd.DataFrame(table_rows(table2(judged))), hide_index=True)
     rid = params.get("source", {}).get("review_id")

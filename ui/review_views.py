@@ -131,7 +131,9 @@ def render_create(who: Person) -> None:
         )
     )
     items = tuple(sample_items(tasks, size, seed)) if with_instances else ()
-    spec = ReviewSpec(name.strip(), items, reviewers, overlap, seed, size, source)
+    sampled = {i.task_id for i in items}
+    instances = {t.id: t.instances for t in tasks if t.id in sampled}
+    spec = ReviewSpec(name.strip(), items, reviewers, overlap, seed, size, source, instances)
     for note in protocol_notes(spec):
         st.caption(escape_markdown(note))
     if st.button("Create review", type="primary", key=f"{PREFIX}-create"):

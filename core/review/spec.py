@@ -20,6 +20,8 @@ class ReviewSpec:
     sample_size: int = 200
     # Where the items came from, e.g. {"kind": "run", "run_id": 3} or {"kind": "upload", "file": ..., "form": ...}
     source: dict[str, Any] = field(default_factory=dict)
+    # Every instance of each sampled task (task id -> (input, output) pairs), for the consistency check.
+    task_instances: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     def problems(self) -> list[str]:
         found = []
@@ -42,6 +44,7 @@ class ReviewSpec:
             "seed": self.seed,
             "sample_size": self.sample_size,
             "source": dict(self.source),
+            "task_instances": {k: [list(x) for x in v] for k, v in self.task_instances.items()},
         }
 
     @classmethod
@@ -54,7 +57,18 @@ class ReviewSpec:
             seed=int(data.get("seed", 0)),
             sample_size=int(data.get("sample_size", len(data["items"]))),
             source=dict(data.get("source", {})),
+            task_instances={
+                k: tuple((str(x[0]), str(x[1])) for x in v) for k, v in data.get("task_instances", {}).items()
+            },
         )
+
+    def check_tasks(self) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+        """(task id, instruction, instances) of each sampled task: all its instances when the review stored
+        them, else the one sampled instance."""
+        return [
+            (i.task_id, i.instruction, self.task_instances.get(i.task_id) or ((i.input, i.output),))
+            for i in self.items
+        ]
 
     def by_id(self) -> dict[str, ReviewItem]:
         return {i.item_id: i for i in self.items}
