@@ -14,6 +14,10 @@ Resuming never redoes a stored unit. Novelty decisions depend on the pool, so th
 stored iterations in order (seeds, then the instructions kept by iterations 0..t-1) before iteration t runs;
 sampling uses random.Random(f"{seed}/{t}") and every generation request carries a seed derived from (seed, t,
 request), so a re-run of an interrupted iteration sends the same requests and the call log answers them.
+
+A run that keeps nothing for `max_idle_iterations` iterations in a row (or gets no usable instance for
+`max_idle_instances` instructions in a row) stops as failed with a "stalled: ..." reason; the streaks are
+recounted from the stored records, so resuming with the same limits stops at once and a larger limit goes on.
 """
 
 from __future__ import annotations
