@@ -388,27 +388,36 @@ def test_decide_all_adds_kept_instructions_before_the_next_candidate() -> None:
 
 
 @pytest.mark.parametrize(
-    ("reply", "answer"),
+    ("reply", "paper", "lenient"),
     [
-        ("Yes", "yes"),
-        (" yes\n", "yes"),
-        ("YES.", "yes"),
-        ("No", "no"),
-        ("  no, it produces free text", "no"),
-        ("Answer: Yes", "yes"),
-        ("Is it classification? No", "no"),
-        ("True", "yes"),
-        ("", "unknown"),
-        (None, "unknown"),
-        ("Maybe", "unknown"),
-        ("Nope", "unknown"),
+        ("Yes", "yes", "yes"),
+        (" yes\n", "yes", "yes"),
+        ("YES", "yes", "yes"),
+        ("YES.", "unknown", "yes"),  # the reference counts only an exact Yes/yes/YES
+        ("yEs", "unknown", "yes"),
+        ("No", "no", "no"),
+        ("  no, it produces free text", "unknown", "no"),
+        ("Answer: Yes", "unknown", "yes"),
+        ("Is it classification? No", "unknown", "no"),
+        ("True", "unknown", "yes"),
+        ("", "unknown", "unknown"),
+        (None, "unknown", "unknown"),
+        ("Maybe", "unknown", "unknown"),
+        ("Nope", "unknown", "unknown"),
     ],
 )
-def test_parse_classification(reply, answer) -> None:
-    verdict = parse_classification("Some task.", reply)
-    assert verdict.answer == answer
-    assert verdict.is_classification is (answer == "yes")
-    assert verdict.raw == (reply or "")
+def test_parse_classification(reply, paper, lenient) -> None:
+    for rule, answer in (("paper", paper), ("lenient", lenient)):
+        verdict = parse_classification("Some task.", reply, rule)
+        assert verdict.answer == answer, rule
+        assert verdict.is_classification is (answer == "yes")
+        assert verdict.raw == (reply or "")
+    assert parse_classification("Some task.", reply).answer == paper  # the paper's rule is the default
+
+
+def test_parse_classification_refuses_an_unknown_rule() -> None:
+    with pytest.raises(ValueError, match="classification rule"):
+        parse_classification("Some task.", "Yes", "loose")  # type: ignore[arg-type]
 
 
 # --- 6. instances ----------------------------------------------------------------------------------------------
