@@ -10,6 +10,7 @@ import streamlit as st
 import core.datasets as datasets
 from core.datasets import DatasetError
 from core.humaneval.display import escape_markdown
+from core.selfinstruct.fidelity import departures, departures_label
 from core.selfinstruct.filters import DEFAULT_BLACKLIST
 from core.selfinstruct.pipeline import (
     KIND,
@@ -198,6 +199,16 @@ def start_form() -> None:
         instances = st.toggle(
             "Classify kept instructions and generate their instances", True, key="si_instances"
         )
+        classification_rule = st.radio(
+            "Reading the classifier's answer",
+            ["paper", "lenient"],
+            format_func=lambda v: {
+                "paper": "exactly Yes / yes / YES counts (paper)",
+                "lenient": "the first yes/no word counts (for chat models that answer in a sentence)",
+            }[v],
+            horizontal=True,
+            key="si_clf_rule",
+        )
         c = st.columns(2)
         max_idle = c[0].number_input(
             "Stop after this many iterations in a row keep nothing",
@@ -255,6 +266,7 @@ def start_form() -> None:
         k_human=int(k_human),
         k_machine=int(k_machine),
         classification_only=classification_only,
+        classification_rule=classification_rule,
         prompt=config,
         on_length=on_length,
         blacklist_extra=tuple(w.strip() for w in extra.split(",") if w.strip()),
@@ -279,6 +291,7 @@ def start_form() -> None:
         + ". Assumes every response runs to its token limit and two new instructions per request."
     )
     st.caption(f"Prompt template version {config.version} · {config.templates_label}")
+    show_departures(departures(spec))
     label = {
         "step": "Start: run the first iteration",
         "iterations": "Start the run",
@@ -290,6 +303,15 @@ def start_form() -> None:
         run_id = runner().submit(KIND, spec.to_params(settings.public_dict()), name=name, settings=settings)
         st.session_state["si_started"] = run_id
         st.rerun()
+
+
+def show_departures(items: list[str]) -> None:
+    """How these settings differ from the paper's method (docs/fidelity.md), or that they do not."""
+    label = escape_markdown(departures_label(items))  # may quote typed words and file names
+    if items:
+        st.warning(label, icon=":material/rule:")
+    else:
+        st.success(label, icon=":material/verified:")
 
 
 def templates_section() -> PromptConfig:
@@ -346,6 +368,7 @@ def run_page(run_id: int) -> None:
         f"(classification {spec.prompt.instance_decoding_classification.max_tokens})"
         + (" · classification-only" if spec.classification_only else "")
     )
+    show_departures(run.params.get("departures", departures(spec)))
     if run.status == "failed" and (run.error or "").startswith(STALL_PREFIX):
         stall_resume(run, spec)
 

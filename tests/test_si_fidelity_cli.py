@@ -177,4 +177,6 @@ def test_a_valid_export_still_works_and_names_its_templates(data_dir, tmp_path):
         "kind": "run",
         "templates": "templates: workbench fallback",
         "prompt_version": first["prompt_version"],
+        "departures": first["departures"],
     }
+    assert "few-shot templates: workbench fallback (paper: the published templates)" in first["departures"]

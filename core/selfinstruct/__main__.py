@@ -25,6 +25,7 @@ from core.jobs.progress import add_take_over_argument, claim_for_resume, execute
 from core.jobs.runner import start_here
 from core.llm import ModelSettings
 from core.llm.settings import settings_from_name, settings_from_public
+from core.selfinstruct.fidelity import departures, departures_label
 from core.selfinstruct.pipeline import (
     EXPORT_FORMATS,
     KIND,
@@ -149,6 +150,7 @@ def _generate(args: argparse.Namespace, engine: Engine) -> int:
             k_human=args.k_human,
             k_machine=args.k_machine,
             classification_only=args.classification_only,
+            classification_rule=args.classification_rule,
             prompt=config,
             on_length=args.on_length,
             blacklist_extra=tuple(args.blacklist),
@@ -172,6 +174,7 @@ def _generate(args: argparse.Namespace, engine: Engine) -> int:
         run_created, worker = start_here(engine, KIND, spec.to_params(settings.public_dict()), name)
         run_id = run_created.id
         print(f"run {run_id}: {name} ({spec.prompt.templates_label})")
+        print(departures_label(departures(spec)))
     status = execute_with_progress(engine, run_id, worker, settings)
     run = run_store.get_run(engine, run_id)
     view = load_run(run_store.results(engine, run_id), run.params)
@@ -242,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--k-machine", type=NON_NEGATIVE, default=2, help="machine instructions per prompt (paper: 2)"
     )
     gen.add_argument("--classification-only", action="store_true", help="the paper's classification-only run")
+    gen.add_argument(
+        "--classification-rule",
+        choices=("paper", "lenient"),
+        default="paper",
+        help="read the classifier's reply as the paper does (exactly Yes/yes/YES) or by its first yes/no word",
+    )
     gen.add_argument("--on-length", choices=("drop_all", "drop_last"), default="drop_all")
     gen.add_argument(
         "--blacklist", action="append", default=[], metavar="WORD", help="add a word (repeatable)"

@@ -37,8 +37,9 @@ from core.jobs.context import JobContext, Stopped
 from core.jobs.registry import job_kind
 from core.llm import GenParams, LLMClient, Request
 from core.selfinstruct.analysis import DatasetStats, length_distributions, table1_stats
-from core.selfinstruct.classify import ClassificationVerdict, parse_classification
+from core.selfinstruct.classify import ClassificationRule, ClassificationVerdict, parse_classification
 from core.selfinstruct.export import alpaca_json, chat_jsonl, finetune_jsonl, provenance_records
+from core.selfinstruct.fidelity import departures
 from core.selfinstruct.filters import (
     DEFAULT_BLACKLIST,
     EVIDENCE_SIZE,
@@ -132,6 +133,8 @@ class RunSpec:
     # target must not loop forever.
     max_idle_iterations: int = MAX_IDLE
     max_idle_instances: int = MAX_IDLE
+    # How a classification reply is read: the reference's exact Yes/yes/YES, or the first yes/no word.
+    classification_rule: ClassificationRule = "paper"
 
     def __post_init__(self) -> None:
         if self.iterations is None and self.target is None:
@@ -142,6 +145,10 @@ class RunSpec:
             raise ValueError("requests_per_iteration must be at least 1")
         if self.on_length not in ("drop_all", "drop_last"):
             raise ValueError(f"on_length must be 'drop_all' or 'drop_last', got {self.on_length!r}")
+        if self.classification_rule not in ("paper", "lenient"):
+            raise ValueError(
+                f"classification_rule must be 'paper' or 'lenient', got {self.classification_rule!r}"
+            )
         if self.style not in ("auto", "completion", "chat"):
             raise ValueError(f"style must be 'auto', 'completion' or 'chat', got {self.style!r}")
 
@@ -164,6 +171,7 @@ class RunSpec:
         params["prompt"] = self.prompt.to_dict()
         params["prompt_version"] = self.prompt.version  # so records and the page can cite it
         params["templates"] = self.prompt.templates_label  # "templates: paper" or the fallback / an edit
+        params["departures"] = departures(self)  # stored, so the run says how it differs from the paper
         return params
 
     @classmethod
@@ -571,7 +579,7 @@ class _Loop:
         requests = [render_request(p, "classify", self.style, cfg, cfg.classify_decoding) for p in prompts]
         for index, response in self.llm.generate_many(requests):
             i = todo[index]
-            verdict = parse_classification(kept[i], response.text)
+            verdict = parse_classification(kept[i], response.text, self.spec.classification_rule)
             self.ctx.save(
                 clf_key(t, i),
                 {
@@ -945,6 +953,7 @@ def export_run(
             "kind": "run",
             "templates": export_label(view),
             "prompt_version": view.params.get("prompt_version"),
+            "departures": departures(RunSpec.from_params(view.params)),
         }
         rows = [head, *provenance_records(records, verdicts, instances)]
         rows += [{"kind": "edit", **edit} for edit in view.edits]
