@@ -122,6 +122,8 @@ def test_the_store_redacts_whatever_error_it_is_given(data_dir, sqlite_engine, m
 def _cli(data: Path, module: str, key: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_BASE_URL")}
     env.update(WORKBENCH_DATA_DIR=str(data), OPENAI_API_KEY=key, WORKBENCH_MAX_RETRIES="1")
+    # One request at a time, waited for patiently: the small llama.cpp server answers one after another.
+    env.update(WORKBENCH_MAX_CONCURRENCY="1", WORKBENCH_TIMEOUT_S="900")
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=REPO_ROOT,
@@ -152,11 +154,10 @@ def _no_secret_anywhere(data: Path, *outputs: subprocess.CompletedProcess, extra
 
 @pytest.mark.parametrize("key", [KEY, PLAIN_KEY])
 def test_both_command_lines_against_an_endpoint_that_echoes_the_key(data_dir, tmp_path, fault, key):
-    server = fault(["401-echo", "401-echo"])
-    url = server.url_with_credentials(USER, PASSWORD)
-    si = _selfinstruct(data_dir, key, url, "m")
-    ind = _induction(data_dir, key, url, "m", tmp_path / "out")
-    assert server.seen == ["401-echo", "401-echo"]
+    servers = [fault(["401-echo"] * 50) for _ in range(2)]
+    si = _selfinstruct(data_dir, key, servers[0].url_with_credentials(USER, PASSWORD), "m")
+    ind = _induction(data_dir, key, servers[1].url_with_credentials(USER, PASSWORD), "m", tmp_path / "out")
+    assert all(server.seen and set(server.seen) == {"401-echo"} for server in servers)
     for proc in (si, ind):
         assert proc.returncode == 1, proc.stderr
         assert "HTTP 401: Incorrect API key provided: [redacted]" in proc.stderr
