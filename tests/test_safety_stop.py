@@ -43,8 +43,10 @@ def _start_args(cli: str, url: str, out: Path) -> list[str]:
     return ["run", "--induce-model", "m", "--base-url", url, *flags]
 
 
-def _resume_args(cli: str, run_id: int, *extra: str) -> list[str]:
-    return ["generate" if cli == "core.selfinstruct" else "run", "--resume", str(run_id), *extra]
+def _resume_args(cli: str, run_id: int, out: Path, *extra: str) -> list[str]:
+    if cli == "core.selfinstruct":
+        return ["generate", "--resume", str(run_id), *extra]
+    return ["run", "--resume", str(run_id), "--out", str(out), *extra]
 
 
 def _until(condition, what: str, timeout: float = 120.0) -> None:
@@ -107,7 +109,7 @@ def test_after_kill_9_resume_says_when_the_claim_expires_and_take_over_takes_it(
 
         def resume(*extra: str) -> subprocess.CompletedProcess:
             return subprocess.run(
-                [sys.executable, "-m", cli, *_resume_args(cli, run.id, *extra)],
+                [sys.executable, "-m", cli, *_resume_args(cli, run.id, tmp_path, *extra)],
                 cwd=REPO_ROOT,
                 env={**_env(data_dir), "OPENAI_BASE_URL": server.base_url},
                 capture_output=True,
