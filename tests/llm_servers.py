@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -176,7 +177,8 @@ class FaultServer:
                     self._answer(style, stream, "ok")
                 elif fault == "hang":
                     outer.release.wait()
-                    self._send(503, b'{"error": {"message": "released"}}')
+                    with contextlib.suppress(OSError):  # the client has usually gone by now
+                        self._send(503, b'{"error": {"message": "released"}}')
                 elif fault == "truncated":
                     body = completion_body(style=style)
                     self.send_response(200)

@@ -115,6 +115,10 @@ class LLMClient:
                 with llm_abort.abort_on(self.abort):
                     llm_abort.check()
         try:
+            # Looked up again as the leader: a call that ended between the first look and taking the lead
+            # has logged its answer by now (a leader logs before it steps down).
+            if (hit := self._cached(key, on_text)) is not None:
+                return hit
             return self._ask(request, key, on_text)
         finally:
             with _in_flight_lock:
