@@ -139,6 +139,9 @@ def kill_worker_when(condition: Callable[[], bool], env: dict[str, str], what: s
 # --- The real llama.cpp server (one for the session), for pipelines on an OpenAI-compatible endpoint ----------
 
 LLAMA_MODEL = "gemma-3-270m"  # the alias the server answers to
+# A busy CI machine can take minutes for a request a quiet one answers in a second: waiting long is free
+# when the answer comes, and a timeout would only turn slowness into a failure.
+LLAMA_TIMEOUT_S = 900.0
 
 
 @pytest.fixture(scope="session")
@@ -163,7 +166,8 @@ def llama_settings(server, styles: tuple[str, ...] = ("completion", "chat"), max
         model=LLAMA_MODEL,
         styles=styles,
         max_concurrency=max_concurrency,
-        max_retries=0,
+        max_retries=0,  # a retry would be a second request for one call: the counts would not add up
+        timeout_s=LLAMA_TIMEOUT_S,
     )
 
 
