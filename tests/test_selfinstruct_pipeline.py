@@ -400,7 +400,7 @@ def test_a_killed_worker_resumes_with_no_duplicate_and_no_gap(engine, data_dir, 
     assert llama_server.requests_served("/v1/completions") - served_before == served
 
 
-def test_a_run_on_a_chat_only_llama_server(engine, llama_server, monkeypatch):
+def test_a_run_on_a_chat_only_llama_server(sqlite_engine, llama_server, monkeypatch):
     """The whole loop (instructions, classification, instances) at a real endpoint that serves chat only, as
     configured by WORKBENCH_API_STYLES: every request is a chat request, none a completion."""
     monkeypatch.setenv("OPENAI_BASE_URL", llama_server.base_url)
@@ -423,11 +423,11 @@ def test_a_run_on_a_chat_only_llama_server(engine, llama_server, monkeypatch):
     )
     completions = llama_server.requests_served("/v1/completions")
     chats = llama_server.requests_served("/v1/chat/completions")
-    run_id = submit(engine, KIND, params)
-    assert run_once(engine) == run_id
-    run = run_store.get_run(engine, run_id)
+    run_id = submit(sqlite_engine, KIND, params)
+    assert run_once(sqlite_engine) == run_id
+    run = run_store.get_run(sqlite_engine, run_id)
     assert run.status == "done", run.error
-    view = load_run(run_store.results(engine, run_id), run.params)
+    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
     assert view.iterations and view.missing == []
     if view.n_kept == 0:
         assert len(view.iterations) == 2  # nothing kept: the cap ended the run
@@ -439,7 +439,7 @@ def test_a_run_on_a_chat_only_llama_server(engine, llama_server, monkeypatch):
         assert raw["messages"][1]["content"] == raw["prompt"]
     for item in view.items:  # classification and instances went through chat too
         assert item.verdict is not None and item.instances is not None
-    with engine.connect() as conn:
+    with sqlite_engine.connect() as conn:
         styles = list(conn.execute(select(calls.c.style).where(calls.c.run_id == run_id)).scalars())
     assert styles and set(styles) == {"chat"}
     assert llama_server.requests_served("/v1/completions") == completions
