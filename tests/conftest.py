@@ -150,7 +150,11 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory):
     from core.llm.embedded import model_path
     from tests.llm_servers import LlamaServer
 
-    server = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
+    # The app's own model folder, whichever test first asks (not a module's temporary working folder).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_DATA_DIR", str(REPO_ROOT / "data"))
+        path = model_path()
+    server = LlamaServer(path, tmp_path_factory.mktemp("llama") / "server.log")
     yield server
     server.stop()
 
