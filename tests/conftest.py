@@ -139,6 +139,9 @@ def kill_worker_when(condition: Callable[[], bool], env: dict[str, str], what: s
 # --- The real llama.cpp server (one for the session), for pipelines on an OpenAI-compatible endpoint ----------
 
 LLAMA_MODEL = "gemma-3-270m"  # the alias the server answers to
+# A busy CI machine can take minutes for a request a quiet one answers in a second: waiting long is free
+# when the answer comes, and a timeout would only turn slowness into a failure.
+LLAMA_TIMEOUT_S = 900.0
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +150,11 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory):
     from core.llm.embedded import model_path
     from tests.llm_servers import LlamaServer
 
-    server = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
+    # The app's own model folder, whichever test first asks (not a module's temporary working folder).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WORKBENCH_DATA_DIR", str(REPO_ROOT / "data"))
+        path = model_path()
+    server = LlamaServer(path, tmp_path_factory.mktemp("llama") / "server.log")
     yield server
     server.stop()
 
@@ -163,7 +170,8 @@ def llama_settings(server, styles: tuple[str, ...] = ("completion", "chat"), max
         model=LLAMA_MODEL,
         styles=styles,
         max_concurrency=max_concurrency,
-        max_retries=0,
+        max_retries=0,  # a retry would be a second request for one call: the counts would not add up
+        timeout_s=LLAMA_TIMEOUT_S,
     )
 
 

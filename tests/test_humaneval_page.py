@@ -22,7 +22,7 @@ from core.store import calls as call_log
 from core.store import dispose_all, evalset, get_engine
 from core.store import ratings as rating_store
 from core.store import runs as run_store
-from tests.conftest import LLAMA_MODEL, REPO_ROOT
+from tests.conftest import LLAMA_MODEL, LLAMA_TIMEOUT_S, REPO_ROOT
 
 OFFICIAL_SET = "user-oriented-252"
 EVAL_FILE = "self-instruct/user_oriented_instructions.jsonl"
@@ -352,6 +352,7 @@ def test_generate_responses_through_the_page(store, llama_server, monkeypatch):
     monkeypatch.setenv("WORKBENCH_MODEL", LLAMA_MODEL)
     monkeypatch.setenv("WORKBENCH_API_STYLES", "completion")
     monkeypatch.setenv("WORKBENCH_MAX_RETRIES", "0")  # so the server's count equals the call rows
+    monkeypatch.setenv("WORKBENCH_TIMEOUT_S", str(LLAMA_TIMEOUT_S))
     at = _page()
     _section(at, "Responses")
     tasks = evalset.list_tasks(store, "starter-eval")

@@ -37,7 +37,15 @@ from core.selfinstruct.prompts import (
 )
 from core.store import runs as run_store
 from core.store.schema import calls, run_results
-from tests.conftest import LLAMA_MODEL, REPO_ROOT, app_env, count_call_rows, kill_worker_when, llama_settings
+from tests.conftest import (
+    LLAMA_MODEL,
+    LLAMA_TIMEOUT_S,
+    REPO_ROOT,
+    app_env,
+    count_call_rows,
+    kill_worker_when,
+    llama_settings,
+)
 
 EMBEDDED = ModelSettings().public_dict()
 GGUF = "gemma-3-270m-q4_k_m.gguf"
@@ -352,7 +360,7 @@ def test_a_killed_worker_resumes_with_no_duplicate_and_no_gap(engine, data_dir, 
     params = selfinstruct_params(
         llama_settings(llama_server).public_dict(),
         seeds="starter",
-        iterations=3,
+        iterations=2,
         prompt=small_prompts(48),
         on_length="drop_last",
         classify=False,
@@ -365,14 +373,14 @@ def test_a_killed_worker_resumes_with_no_duplicate_and_no_gap(engine, data_dir, 
         lambda: "iter/000000" in run_store.result_keys(engine, run_id), app_env(data_dir), "iteration 0"
     )
     partial = run_store.results(engine, run_id, "iter/")
-    assert "iter/000000" in partial and len(partial) < 3, "the worker should have died mid-run"
+    assert "iter/000000" in partial and len(partial) < 2, "the worker should have died mid-run"
     assert run_store.get_run(engine, run_id).status == "running"  # as the dead worker left it
 
     monkeypatch.setattr(runner_mod, "STALE_AFTER", timedelta(0))
     assert run_once(engine) == run_id
     assert run_store.get_run(engine, run_id).status == "done"
     final = run_store.results(engine, run_id, "iter/")
-    assert sorted(final) == ["iter/000000", "iter/000001", "iter/000002"]
+    assert sorted(final) == ["iter/000000", "iter/000001"]
     assert all(final[k] == v for k, v in partial.items())  # nothing stored before the kill was redone
     with engine.connect() as conn:
         stored = conn.execute(
@@ -380,13 +388,13 @@ def test_a_killed_worker_resumes_with_no_duplicate_and_no_gap(engine, data_dir, 
             .select_from(run_results)
             .where(run_results.c.run_id == run_id, run_results.c.key.startswith("iter/"))
         ).scalar_one()
-    assert stored == 3
+    assert stored == 2
     assert load_run(run_store.results(engine, run_id)).missing == []
-    # One request per iteration: three call rows, three requests at the server (and at most one more, the
+    # One request per iteration: two call rows, two requests at the server (and at most one more, the
     # request in flight when the worker died, which it never logged).
-    assert count_call_rows(engine, run_id) == (3, 0)
+    assert count_call_rows(engine, run_id) == (2, 0)
     served = llama_server.requests_served("/v1/completions") - served_before
-    assert 3 <= served <= 4, f"{served} requests at the server for 3 iterations"
+    assert 2 <= served <= 3, f"{served} requests at the server for 2 iterations"
 
     # An uninterrupted run with the same seed, answered from the call log: the very same records and pool.
     again = submit(engine, KIND, params)
@@ -397,7 +405,7 @@ def test_a_killed_worker_resumes_with_no_duplicate_and_no_gap(engine, data_dir, 
     assert llama_server.requests_served("/v1/completions") - served_before == served
 
 
-def test_a_run_on_a_chat_only_llama_server(engine, llama_server, monkeypatch):
+def test_a_run_on_a_chat_only_llama_server(sqlite_engine, llama_server, monkeypatch):
     """The whole loop (instructions, classification, instances) at a real endpoint that serves chat only, as
     configured by WORKBENCH_API_STYLES: every request is a chat request, none a completion."""
     monkeypatch.setenv("OPENAI_BASE_URL", llama_server.base_url)
@@ -405,6 +413,7 @@ def test_a_run_on_a_chat_only_llama_server(engine, llama_server, monkeypatch):
     monkeypatch.setenv("WORKBENCH_API_STYLES", "chat")
     monkeypatch.setenv("WORKBENCH_MAX_CONCURRENCY", "1")
     monkeypatch.setenv("WORKBENCH_MAX_RETRIES", "0")  # so the server's count equals the call rows
+    monkeypatch.setenv("WORKBENCH_TIMEOUT_S", str(LLAMA_TIMEOUT_S))
     settings = settings_from_env()
     assert settings.provider == "openai" and settings.styles == ("chat",)
     # A tiny target, capped at two iterations so a model that keeps nothing still ends.
@@ -419,11 +428,11 @@ def test_a_run_on_a_chat_only_llama_server(engine, llama_server, monkeypatch):
     )
     completions = llama_server.requests_served("/v1/completions")
     chats = llama_server.requests_served("/v1/chat/completions")
-    run_id = submit(engine, KIND, params)
-    assert run_once(engine) == run_id
-    run = run_store.get_run(engine, run_id)
+    run_id = submit(sqlite_engine, KIND, params)
+    assert run_once(sqlite_engine) == run_id
+    run = run_store.get_run(sqlite_engine, run_id)
     assert run.status == "done", run.error
-    view = load_run(run_store.results(engine, run_id), run.params)
+    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
     assert view.iterations and view.missing == []
     if view.n_kept == 0:
         assert len(view.iterations) == 2  # nothing kept: the cap ended the run
@@ -435,7 +444,7 @@ def test_a_run_on_a_chat_only_llama_server(engine, llama_server, monkeypatch):
         assert raw["messages"][1]["content"] == raw["prompt"]
     for item in view.items:  # classification and instances went through chat too
         assert item.verdict is not None and item.instances is not None
-    with engine.connect() as conn:
+    with sqlite_engine.connect() as conn:
         styles = list(conn.execute(select(calls.c.style).where(calls.c.run_id == run_id)).scalars())
     assert styles and set(styles) == {"chat"}
     assert llama_server.requests_served("/v1/completions") == completions
