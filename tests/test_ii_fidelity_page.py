@@ -77,8 +77,9 @@ def test_execution_model_is_chosen_apart_from_the_induction_model(data_dir: Path
 def test_outside_text_in_errors_is_plain_text(data_dir: Path) -> None:
     at = _page()
     at.radio(key="ind_source").set_value("own").run()
-    evil = "![x](http://127.0.0.1:9/leak.png) **bold**\t$x$\tthird"
-    at.text_area(key="ind_paste").set_value(f"input\toutput\n{evil}").run()
+    # The reason quotes the pasted header cell: Markdown that would load an image from elsewhere.
+    evil = "![x](http://127.0.0.1:9/leak.png) **bold** $x$"
+    at.text_area(key="ind_paste").set_value(f"input\toutput\t{evil}\ncat\tcats\tz").run()
     _click(at, "Load into the table")
     assert at.error and all("leak.png" not in e.value for e in at.error)
     assert any("leak.png" in t.value for t in at.text)
