@@ -424,7 +424,7 @@ def main() -> int:
     if args.no_compact:
         from core.store import compact
 
-        compact.PLAIN_MAX = 10**12
+        compact.PLAIN_MAX = compact.RESULT_PLAIN_MAX = 10**12
 
     proc, base_url = start_endpoint(args.latency)
     print(f"loopback endpoint {base_url} (latency {args.latency * 1000:.0f} ms), data in {work}")
