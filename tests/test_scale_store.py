@@ -256,3 +256,27 @@ def test_concurrent_call_logging_commits_every_row_once_and_a_bad_row_fails_alon
     assert call_log.count_calls(engine) == len(ids)
     for i in (0, 133, 399):
         assert call_log.get_call(engine, ids[i]).prompt == _record(i).prompt
+
+
+def test_prefix_reads_stay_exact_with_the_index_range(engine):
+    from core.store import runs as run_store
+
+    run_id = run_store.create_run(engine, "generate", {})
+    keys = [
+        "clf/000001/0",
+        "clf/000001/1",
+        "clf/0000010",
+        "clf/000002/0",
+        "clf/00000",
+        "a%b/1",
+        "a_b/1",
+        "axb/1",
+    ]
+    for key in keys:
+        run_store.save_result(engine, run_id, key, {"k": key})
+    assert set(run_store.results(engine, run_id, "clf/000001/")) == {"clf/000001/0", "clf/000001/1"}
+    assert set(run_store.results(engine, run_id, "clf/00000")) == {
+        k for k in keys if k.startswith("clf/00000")
+    }
+    assert set(run_store.results(engine, run_id, "a%b/")) == {"a%b/1"}
+    assert set(run_store.results(engine, run_id, "a_b/")) == {"a_b/1"}
