@@ -71,9 +71,11 @@ class GroupWriter:
             for row, done in batch:
                 try:
                     with engine.begin() as conn:
-                        done.set_result(conn.execute(statement, [row]).scalar_one())
+                        row_id = conn.execute(statement, [row]).scalar_one()
                 except Exception as exc:
                     done.set_exception(exc)
+                else:  # only once committed: the caller may read its row right away
+                    done.set_result(row_id)
             return
         for (_, done), row_id in zip(batch, ids, strict=True):
             done.set_result(row_id)
