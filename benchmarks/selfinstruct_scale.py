@@ -3,6 +3,7 @@
     python benchmarks/selfinstruct_scale.py [--target 52000] [--latency 0] [--concurrency 64]
     python benchmarks/selfinstruct_scale.py --latency 0.05 --target 3000
     python benchmarks/selfinstruct_scale.py --induction [--n-sets 100] [--latency 0.05] [--concurrency 64]
+    python benchmarks/selfinstruct_scale.py --call-log 3000 [--concurrency 64]
 
 The loopback endpoint runs in its own process (so its work does not count against the client) and is only a
 load generator: it answers every request after `--latency` seconds with grammar-made text of the right
@@ -11,6 +12,8 @@ instructions, outputs). The run goes through the real command lines (`core.selfi
 on a fresh SQLite database, then the script prints wall time, requests/s, efficiency against the ideal
 (requests x latency / concurrency), peak memory of this process, the database size by table, and the time
 to build the run's page views (`load_run` and the summaries the Self-Instruct page shows).
+`--call-log N` measures the store alone: N calls logged from `--concurrency` threads, through `log_call`
+(group commit) and through one transaction per call, as calls/s and CPU per call.
 """
 
 from __future__ import annotations
@@ -395,6 +398,56 @@ def _report(args, engine, db_path: Path, run_id: int, wall: float, timings) -> N
         print(f"view: {label:18s} {seconds:.2f} s")
 
 
+def _call_log_ab(n: int, threads: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import insert
+
+    from core.store import calls as call_log
+    from core.store import compact, get_engine
+    from core.store.db import utcnow
+    from core.store.schema import calls
+
+    engine = get_engine(f"sqlite:///{tempfile.mkdtemp(prefix='wb-calls-')}/calls.db")
+    template = "".join(f"Task: example {j} about things.\nIs it classification? No\n\n" for j in range(30))
+
+    def record(i: int) -> call_log.CallRecord:
+        return call_log.CallRecord(
+            cache_key=f"{i:064d}",
+            provider="openai",
+            endpoint="http://loopback/v1",
+            model="bench",
+            style="completion",
+            prompt=template + f"Task: {i}\n",
+            messages=None,
+            params={"max_tokens": 3},
+            sample_index=0,
+            choices=[{"text": " No", "finish_reason": "stop"}],
+        )
+
+    def one_transaction_each(r: call_log.CallRecord) -> int:  # what log_call did before group commit
+        values = compact.encode_row(engine, call_log._values(r))
+        with engine.begin() as conn:
+            statement = insert(calls).values(**values, created_at=utcnow()).returning(calls.c.id)
+            return conn.execute(statement).scalar_one()
+
+    ways = {
+        "group commit (log_call)": lambda r: call_log.log_call(engine, r),
+        "one transaction each": one_transaction_each,
+    }
+    offset = 0
+    for _round in range(2):
+        for label, write in ways.items():
+            started, cpu = time.perf_counter(), _cpu_s()
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(lambda i, w=write: w(record(i)), range(offset, offset + n)))
+            wall, cpu = time.perf_counter() - started, _cpu_s() - cpu
+            offset += n
+            print(
+                f"{label:24s} {n / wall:7.0f} calls/s  {cpu * 1000 / n:.2f} ms CPU/call  (load {os.getloadavg()[0]:.1f})"
+            )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--target", type=int, default=52000, help="Self-Instruct pool size to reach")
@@ -408,7 +461,11 @@ def main() -> int:
     parser.add_argument("--no-compact", action="store_true", help="store every text plain (for comparison)")
     parser.add_argument("--profile", help="write a cProfile of the run to this file")
     parser.add_argument("--keep", help="folder to keep the working data in (default: a temporary one)")
+    parser.add_argument("--call-log", type=int, metavar="N", help="measure only the call log's writes")
     args = parser.parse_args()
+    if args.call_log:
+        _call_log_ab(args.call_log, args.concurrency)
+        return 0
 
     work = Path(args.keep or tempfile.mkdtemp(prefix="wb-scale-"))
     (work / "data").mkdir(parents=True, exist_ok=True)
@@ -424,7 +481,7 @@ def main() -> int:
     if args.no_compact:
         from core.store import compact
 
-        compact.PLAIN_MAX = 10**12
+        compact.PLAIN_MAX = compact.RESULT_PLAIN_MAX = 10**12
 
     proc, base_url = start_endpoint(args.latency)
     print(f"loopback endpoint {base_url} (latency {args.latency * 1000:.0f} ms), data in {work}")

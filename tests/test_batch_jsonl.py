@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from core.batch.__main__ import main as batch_cli
 from core.batch.ingest import ingest
 from core.batch.jsonl import write_requests
-from core.batch.stages import selfinstruct_stage
+from core.batch.stages import induction_stage, selfinstruct_stage
 from core.llm import GenParams, LLMClient, Request
 from core.llm.embedded import model_path
 from core.llm.openai_compat import OpenAICompatProvider
@@ -236,3 +238,77 @@ def test_write_refuses_the_embedded_model(sqlite_engine, tmp_path, capsys):
         == 2
     )
     assert "OpenAI-compatible endpoint" in capsys.readouterr().err
+
+
+def _answer_all(req_file: Path, res_file: Path, answer) -> None:
+    """A result file answering every request line with `answer(body)`."""
+    lines = [json.loads(x) for x in req_file.read_text().splitlines()]
+    res_file.write_text(
+        "".join(_result_line(x["custom_id"], _completion_body(answer(x["body"]))) + "\n" for x in lines)
+    )
+
+
+def test_an_induction_run_replays_from_ingested_batches_without_a_model_call(sqlite_engine, tmp_path):
+    from core.induction.pipeline import execute_request, induce_request, induction_params, resolve_spec
+    from core.jobs import run_once
+    from core.store.schema import calls
+
+    settings = ModelSettings(
+        provider="openai", base_url=OFFLINE, model=MODEL, styles=("completion",), max_retries=0
+    )
+    params = induction_params(
+        model=settings.public_dict(),
+        demo_source="user",
+        demos=[("cat", "tac"), ("dog", "god"), ("bird", "drib")],
+        tests=[("abc", ["cba"]), ("xy", ["yx"]), ("moon", ["noom"])],
+        gold=["Reverse the word."],
+        k=2,
+        temperature=0.7,
+        bertscore=False,
+    )
+    run_id = run_store.create_run(sqlite_engine, "induction", params, "batch induction")
+    spec = resolve_spec(params)
+    argv = ["write", "--induction", str(run_id), "--model", MODEL, "--base-url", OFFLINE, "--stage"]
+
+    induce_file, induce_results = tmp_path / "induce.jsonl", tmp_path / "induce_results.jsonl"
+    assert batch_cli([*argv, "induce", "--out", str(induce_file)]) == 0
+    bodies = [json.loads(x)["body"] for x in induce_file.read_text().splitlines()]
+    expected = [induce_request(spec, spec.demo_sets[0], s, "completion") for s in range(2)]
+    assert [b["prompt"] for b in bodies] == [r.prompt for r in expected]
+    assert [b["seed"] for b in bodies] == [r.params.seed for r in expected]  # two samples, two lines
+
+    # Before the induced instructions are known, only the human instruction can be executed.
+    early = induction_stage(sqlite_engine, run_id, "execute", settings)
+    assert len(early.waiting) == 2 and [r.prompt for r in early.requests] == [
+        execute_request(spec, "Reverse the word.", t.input, "completion").prompt for t in spec.tests
+    ]
+    _answer_all(induce_file, induce_results, lambda body: " Write the word backwards.")
+    assert batch_cli(["ingest", str(induce_file), str(induce_results), "--base-url", OFFLINE]) == 0
+
+    exec_file, exec_results = tmp_path / "execute.jsonl", tmp_path / "execute_results.jsonl"
+    assert batch_cli([*argv, "execute", "--out", str(exec_file)]) == 0
+    prompts = [json.loads(x)["body"]["prompt"] for x in exec_file.read_text().splitlines()]
+    # Two identical induced instructions are executed once, next to the human one: 2 x 3 inputs.
+    assert prompts == [
+        execute_request(spec, ins, t.input, "completion").prompt
+        for ins in ("Write the word backwards.", "Reverse the word.")
+        for t in spec.tests
+    ]
+    reversed_input = lambda body: " " + body["prompt"].split("Input: ")[-1].split("\n")[0][::-1]  # noqa: E731
+    _answer_all(exec_file, exec_results, reversed_input)
+    assert batch_cli(["ingest", str(exec_file), str(exec_results), "--base-url", OFFLINE]) == 0
+
+    # The run itself, against an endpoint that answers nothing: everything comes from the call log.
+    before = call_log.count_calls(sqlite_engine)
+    assert run_once(sqlite_engine, ("induction",), model_settings=settings) == run_id
+    run = run_store.get_run(sqlite_engine, run_id)
+    assert run.status == "done", run.error
+    assert call_log.count_calls(sqlite_engine) == before
+    with sqlite_engine.connect() as conn:
+        assert conn.execute(select(func.count()).where(calls.c.run_id == run_id)).scalar_one() == 0
+    predictions = {
+        k: v["prediction"]
+        for k, v in run_store.results(sqlite_engine, run_id).items()
+        if k.startswith("exec/")
+    }
+    assert sorted(predictions.values()) == sorted([" cba", " yx", " noom"] * 2)

@@ -235,3 +235,48 @@ def test_results_written_before_migration_5_stay_readable(data_dir):
     run_store.save_result(engine, 1, "iter/000001", big)  # a new row next to the old one, compressed
     assert run_store.results(engine, 1) == {"iter/000000": big, "iter/000001": big}
     dispose_all()
+
+
+def test_concurrent_call_logging_commits_every_row_once_and_a_bad_row_fails_alone(engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy.exc import IntegrityError
+
+    def write(i: int) -> int:
+        # Every 25th call names a run that does not exist: a foreign-key violation for that row only.
+        return call_log.log_call(engine, _record(i, run_id=10**9 if i % 25 == 7 else None))
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        futures = {i: pool.submit(write, i) for i in range(400)}
+    failed = {i for i, f in futures.items() if f.exception() is not None}
+    assert failed == {i for i in range(400) if i % 25 == 7}
+    assert all(isinstance(futures[i].exception(), IntegrityError) for i in failed)
+    ids = {i: f.result() for i, f in futures.items() if i not in failed}
+    assert len(set(ids.values())) == len(ids) == 400 - len(failed)
+    assert call_log.count_calls(engine) == len(ids)
+    for i in (0, 133, 399):
+        assert call_log.get_call(engine, ids[i]).prompt == _record(i).prompt
+
+
+def test_prefix_reads_stay_exact_with_the_index_range(engine):
+    from core.store import runs as run_store
+
+    run_id = run_store.create_run(engine, "generate", {})
+    keys = [
+        "clf/000001/0",
+        "clf/000001/1",
+        "clf/0000010",
+        "clf/000002/0",
+        "clf/00000",
+        "a%b/1",
+        "a_b/1",
+        "axb/1",
+    ]
+    for key in keys:
+        run_store.save_result(engine, run_id, key, {"k": key})
+    assert set(run_store.results(engine, run_id, "clf/000001/")) == {"clf/000001/0", "clf/000001/1"}
+    assert set(run_store.results(engine, run_id, "clf/00000")) == {
+        k for k in keys if k.startswith("clf/00000")
+    }
+    assert set(run_store.results(engine, run_id, "a%b/")) == {"a%b/1"}
+    assert set(run_store.results(engine, run_id, "a_b/")) == {"a_b/1"}

@@ -2,6 +2,8 @@
 
     python -m core.batch write --selfinstruct RUN --stage classify|instances --model NAME [--base-url URL]
         --out FILE.jsonl
+    python -m core.batch write --induction RUN --stage induce|execute --model NAME [--base-url URL]
+        --out FILE.jsonl
     python -m core.batch ingest REQUESTS.jsonl RESULTS.jsonl [--base-url URL]
     python -m core.batch submit REQUESTS.jsonl          (OpenAI Batch API; needs OPENAI_API_KEY)
     python -m core.batch download BATCH_ID --out RESULTS.jsonl
@@ -26,22 +28,26 @@ from core.batch.jsonl import BatchFileError, write_requests
 
 
 def _write(args: argparse.Namespace) -> int:
-    from core.batch.stages import selfinstruct_stage
+    from core.batch.stages import induction_stage, selfinstruct_stage
     from core.llm.settings import settings_from_name
     from core.store import get_engine
 
     settings = settings_from_name(args.model, args.base_url)
     try:
-        plan = selfinstruct_stage(get_engine(), args.selfinstruct, args.stage, settings)
+        if args.selfinstruct is not None:
+            plan = selfinstruct_stage(get_engine(), args.selfinstruct, args.stage, settings)
+        else:
+            plan = induction_stage(get_engine(), args.induction, args.stage, settings)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
     lines = write_requests(Path(args.out), plan.requests, settings.base_url, settings.model)
     print(f"wrote {lines} request(s) to {args.out}; {plan.cached} already answered in the call log")
     if plan.waiting:
+        first = "classification" if args.selfinstruct is not None else "induction"
         print(
-            f"{len(plan.waiting)} instruction(s) left out: their classification is not in the call log yet "
-            "(ingest the classification batch first)",
+            f"{len(plan.waiting)} item(s) left out: their {first} answer is not in the call log yet "
+            f"(ingest the {first} batch first)",
             file=sys.stderr,
         )
     return 0
@@ -115,8 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.batch", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     write = sub.add_parser("write", help="write a stage's requests as an OpenAI Batch request file")
-    write.add_argument("--selfinstruct", type=int, required=True, metavar="RUN", help="a Self-Instruct run")
-    write.add_argument("--stage", choices=("classify", "instances"), required=True)
+    source = write.add_mutually_exclusive_group(required=True)
+    source.add_argument("--selfinstruct", type=int, metavar="RUN", help="a Self-Instruct run")
+    source.add_argument(
+        "--induction", type=int, metavar="RUN", help="an induction run (one task or the benchmark)"
+    )
+    write.add_argument(
+        "--stage",
+        choices=("classify", "instances", "induce", "execute"),
+        required=True,
+        help="Self-Instruct: classify, then instances; induction: induce, then execute",
+    )
     write.add_argument("--model", required=True, help="the model name at the endpoint")
     write.add_argument("--base-url", help="the endpoint the run will use (default: OPENAI_BASE_URL)")
     write.add_argument("--out", required=True)

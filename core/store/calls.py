@@ -12,6 +12,7 @@ from sqlalchemy import Engine, delete, func, insert, select
 from core.store import compact
 from core.store.db import utcnow
 from core.store.schema import calls, prices, runs
+from core.store.writer import writer
 
 
 @dataclass
@@ -47,11 +48,9 @@ def _values(record: CallRecord) -> dict[str, Any]:
 
 
 def log_call(engine: Engine, record: CallRecord) -> int:
+    """Log one call; returns its id once committed. Concurrent callers share a transaction (group commit)."""
     values = compact.encode_row(engine, _values(record))
-    with engine.begin() as conn:
-        return conn.execute(
-            insert(calls).values(**values, created_at=utcnow()).returning(calls.c.id)
-        ).scalar_one()
+    return writer(engine, calls).insert({**values, "created_at": utcnow()})
 
 
 def log_calls(engine: Engine, records: Sequence[CallRecord]) -> list[int]:

@@ -268,6 +268,11 @@ def results(engine: Engine, run_id: int, prefix: str = "") -> dict[str, Any]:
     query = select(r.key, r.value, r.value_z, r.value_dict).where(r.run_id == run_id)
     if prefix:
         query = query.where(r.key.startswith(prefix, autoescape=True))
+        if engine.dialect.name == "sqlite" and ord(prefix[-1]) < 0x10FFFF:
+            # SQLite's LIKE cannot use the (run_id, key) index, so every prefix read scanned the whole run
+            # (a Self-Instruct iteration reads its own results: quadratic over a run). Under SQLite's binary
+            # collation every key with the prefix lies in this range; LIKE above still decides exactly.
+            query = query.where(r.key >= prefix, r.key < prefix[:-1] + chr(ord(prefix[-1]) + 1))
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(r.id)).all()
     return {row.key: compact.decode_result(engine, row.value, row.value_z, row.value_dict) for row in rows}
