@@ -18,6 +18,7 @@ from typing import Protocol
 from sqlalchemy import Engine
 
 from core.llm import abort as llm_abort
+from core.llm.limit import InFlightLimit, RateMeter, Rates
 from core.llm.redact import redact
 from core.llm.types import Choice, LLMError, Request, Response, cache_key
 from core.store import calls as call_log
@@ -44,7 +45,11 @@ class CallStats:
 
 
 class LLMClient:
-    """`abort`: an event that, once set, makes calls in progress give up (`Aborted`) and store nothing."""
+    """`abort`: an event that, once set, makes calls in progress give up (`Aborted`) and store nothing.
+
+    Every model request this client sends, from whichever thread or `generate_many`, holds a place in one
+    in-flight budget (`limit`, the provider's max_concurrency, adaptive on 429s); cache hits need none.
+    """
 
     def __init__(
         self,
@@ -61,10 +66,17 @@ class LLMClient:
         self.abort = abort
         self.stats = CallStats()
         self._stats_lock = threading.Lock()
+        self.limit = InFlightLimit(provider.max_concurrency)
+        self.meter = RateMeter()
 
     @property
     def model(self) -> str:
         return self.provider.model
+
+    def rates(self) -> Rates:
+        """Model requests and tokens per second achieved lately, and the in-flight budget now."""
+        requests_s, tokens_s = self.meter.rates()
+        return Rates(requests_s, tokens_s, self.limit.in_flight, self.limit.limit, self.limit.maximum)
 
     def supports(self, style: str) -> bool:
         return style in self.provider.styles
@@ -87,10 +99,13 @@ class LLMClient:
             run_id=self.run_id,
         )
 
-    def generate(self, request: Request, on_text: Callable[[str], None] | None = None) -> Response:
+    def generate(
+        self, request: Request, on_text: Callable[[str], None] | None = None, *, urgent: bool = False
+    ) -> Response:
         """Answer from the log if this exact request was answered before, else ask the model and log it.
 
         `on_text` receives the first choice's text as it grows (streaming), or whole when it is cached.
+        `urgent` requests take a free place in the in-flight budget before waiting background ones.
         """
         if request.style not in self.provider.styles:
             raise LLMError(
@@ -100,7 +115,7 @@ class LLMClient:
             )
         key = self._key(request)
         if not self.use_cache:
-            return self._ask(request, key, on_text)
+            return self._ask(request, key, on_text, urgent)
         while True:
             if (hit := self._cached(key, on_text)) is not None:
                 return hit
@@ -115,7 +130,7 @@ class LLMClient:
                 with llm_abort.abort_on(self.abort):
                     llm_abort.check()
         try:
-            return self._ask(request, key, on_text)
+            return self._ask(request, key, on_text, urgent)
         finally:
             with _in_flight_lock:
                 del _in_flight[key]
@@ -138,20 +153,26 @@ class LLMClient:
             cached=True,
         )
 
-    def _ask(self, request: Request, key: str, on_text: Callable[[str], None] | None) -> Response:
+    def _ask(
+        self, request: Request, key: str, on_text: Callable[[str], None] | None, urgent: bool = False
+    ) -> Response:
         """Ask the model and log the outcome: a whole answer, or the (redacted) error. An aborted call
         logs nothing."""
         record = self._record(request, key)
         with llm_abort.abort_on(self.abort):
             llm_abort.check()
-            with self._stats_lock:
-                self.stats.model_calls += 1
             try:
-                response = self.provider.call(request, on_text)
+                # The place in the budget is held for the call only, not while the answer is logged.
+                with self.limit.slot(urgent):
+                    with self._stats_lock:
+                        self.stats.model_calls += 1
+                    response = self.provider.call(request, on_text)
             except LLMError as exc:
                 record.error = redact(str(exc))
                 call_log.log_call(self.engine, record)
                 raise
+        self.limit.answered()
+        self.meter.add(response.prompt_tokens + response.completion_tokens)
         record.choices = [{"text": c.text, "finish_reason": c.finish_reason} for c in response.choices]
         record.prompt_tokens = response.prompt_tokens
         record.completion_tokens = response.completion_tokens
@@ -172,9 +193,16 @@ class LLMClient:
         )
 
     def generate_many(
-        self, requests: Iterable[Request], on_text: Callable[[int, str], None] | None = None
+        self,
+        requests: Iterable[Request],
+        on_text: Callable[[int, str], None] | None = None,
+        *,
+        urgent: bool = False,
     ) -> Iterator[tuple[int, Response]]:
         """Run requests with up to the provider's concurrency, yielding (index, response) as each finishes.
+
+        Several `generate_many` at once on one client (a run's overlapped stages) share its one in-flight
+        budget: together they never have more than `limit` requests at the model.
 
         On a failure, requests already in flight finish (and are logged, hence cached) before the error is
         raised, so nothing already answered is lost and a retry of the batch only redoes what failed.
@@ -183,7 +211,7 @@ class LLMClient:
         workers = max(1, self.provider.max_concurrency)
         if workers == 1:
             for i, req in pending_requests:
-                yield i, self.generate(req, _bind(on_text, i))
+                yield i, self.generate(req, _bind(on_text, i), urgent=urgent)
             return
         error: LLMError | None = None
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -196,7 +224,7 @@ class LLMClient:
                         i, req = next(queue)
                     except StopIteration:
                         return
-                    running[pool.submit(self.generate, req, _bind(on_text, i))] = i
+                    running[pool.submit(self.generate, req, _bind(on_text, i), urgent=urgent)] = i
 
             fill()
             while running:
