@@ -2,7 +2,7 @@
 in-flight budget, with novelty decisions, pool and stored results identical to a sequential run; a crashed
 run resumes redoing nothing; the stall stop still stops.
 
-The equivalence runs on the real llama.cpp server. The loopback endpoint (tests/si_scale_endpoint.py) is a
+The equivalence runs on the real embedded model. The loopback endpoint (tests/si_scale_endpoint.py) is a
 fault injector: it holds requests until a point only an overlapping run reaches, kills nothing itself, and
 answers instance requests with nothing usable for the stall test.
 """
@@ -20,8 +20,11 @@ from core.selfinstruct.pipeline import KIND, load_run, selfinstruct_params, with
 from core.selfinstruct.prompts import PromptConfig
 from core.store import runs as run_store
 from core.store.schema import calls
-from tests.conftest import app_env, count_call_rows, kill_worker_when, llama_settings
+from tests.conftest import app_env, count_call_rows, kill_worker_when
 from tests.si_scale_endpoint import LoopbackEndpoint
+from tests.test_selfinstruct_pipeline import share_model
+
+EMBEDDED = ModelSettings().public_dict()
 
 
 def small_prompts(max_tokens: int = 48, instance_max_tokens: int = 24) -> PromptConfig:
@@ -69,21 +72,22 @@ def stage_rows(results: dict) -> dict:
     return {k: v for k, v in results.items() if k.startswith(("clf/", "inst/"))}
 
 
-def test_overlap_on_and_off_give_the_same_decisions_pool_and_results(sqlite_engine, llama_server):
-    """At the real llama.cpp server, 4 requests in flight: the overlapped run first, then the sequential run
-    with the same seed, answered by the call log (the same responses). Every stored record is identical."""
-    model = llama_settings(llama_server, styles=("completion",), max_concurrency=4).public_dict()
+def test_overlap_on_and_off_give_the_same_decisions_pool_and_results(sqlite_engine, data_dir):
+    """On the real embedded model: the overlapped run first (its stages share the model with the generation
+    loop), then the sequential run with the same seed, answered by the call log (the same responses). Every
+    stored record is identical."""
+    share_model(data_dir)
     common = dict(
         seeds="starter",
         iterations=2,
-        requests_per_iteration=3,
-        prompt=small_prompts(48, 24),
+        requests_per_iteration=2,
+        prompt=small_prompts(48, 16),
         on_length="drop_last",
         seed=3,
     )
-    overlapped = run_to_end(sqlite_engine, selfinstruct_params(model, overlap=True, **common))
+    overlapped = run_to_end(sqlite_engine, selfinstruct_params(EMBEDDED, overlap=True, **common))
     assert overlapped.status == "done", overlapped.error
-    sequential = run_to_end(sqlite_engine, selfinstruct_params(model, overlap=False, **common))
+    sequential = run_to_end(sqlite_engine, selfinstruct_params(EMBEDDED, overlap=False, **common))
     assert sequential.status == "done", sequential.error
 
     a = run_store.results(sqlite_engine, overlapped.id)
@@ -99,7 +103,7 @@ def test_overlap_on_and_off_give_the_same_decisions_pool_and_results(sqlite_engi
     n = view.n_kept
     assert len([k for k in a if k.startswith("clf/")]) == len([k for k in a if k.startswith("inst/")]) == n
     # The overlapped run asked each request once; the sequential one found all of them in the log.
-    assert count_call_rows(sqlite_engine, overlapped.id) == (2 * 3 + 2 * n, 0)
+    assert count_call_rows(sqlite_engine, overlapped.id) == (2 * 2 + 2 * n, 0)
     assert count_call_rows(sqlite_engine, sequential.id) == (0, 0)
     # The run's progress message carries the throughput achieved.
     assert "req/s" in overlapped.message and "tok/s" in overlapped.message
