@@ -61,6 +61,9 @@ from core.store import runs as run_store
 
 KIND = "selfinstruct"
 MAX_IDLE = 20  # default stall limit (iterations that keep nothing in a row)
+# The reference's request_batch_size: prompts per iteration, all sampled from the pool as it stood. The
+# command line's default; a RunSpec's own default stays 1, the page's step mode (one prompt per step).
+PAPER_REQUESTS = 5
 SEED_SOURCES = ("official", "starter")  # or "upload:<file name>"
 Style = Literal["completion", "chat"]
 
@@ -525,9 +528,10 @@ class _Loop:
         else:
             done, total = t, self.spec.iterations or 0
         if self.stages is not None and self.stages.pending:
-            message += f" · {self.stages.pending} instructions in classification/instances"
-        rates = self.llm.rates()
-        self.ctx.progress(done, total, f"pool {len(self.machine)} · {message} · {rates.label()}")
+            message += f" · {self.stages.pending} kept instructions in classification/instances"
+        # Throughput first: a narrow progress bar (the command line's) still shows it.
+        rates = self.llm.rates().label()
+        self.ctx.progress(done, total, f"pool {len(self.machine)} · {rates} · {message}")
 
     def absorb(self, t: int, kept: list[str]) -> None:
         self.machine += [Task(text, id=f"{t}/{i}") for i, text in enumerate(kept)]
