@@ -10,6 +10,7 @@ wait for the first answer and read it from the log.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from core.store import calls as call_log
 # Single flight: cache key -> set when the call asking it has ended (answered or not).
 _in_flight: dict[str, threading.Event] = {}
 _in_flight_lock = threading.Lock()
+PRICES_TTL_S = 5.0
 
 
 class Provider(Protocol):
@@ -68,10 +70,19 @@ class LLMClient:
         self._stats_lock = threading.Lock()
         self.limit = InFlightLimit(provider.max_concurrency)
         self.meter = RateMeter()
+        self._prices_at: tuple[float, dict[str, tuple[float, float]]] | None = None
 
     @property
     def model(self) -> str:
         return self.provider.model
+
+    def _prices(self) -> dict[str, tuple[float, float]]:
+        """The price table, read at most every PRICES_TTL_S: a query per call is a large share of a fast
+        endpoint's client cost, and a price edited in Settings reaches a running run seconds later."""
+        now = time.monotonic()
+        if self._prices_at is None or now - self._prices_at[0] > PRICES_TTL_S:
+            self._prices_at = (now, call_log.get_prices(self.engine))
+        return self._prices_at[1]
 
     def rates(self) -> Rates:
         """Model requests and tokens per second achieved lately, and the in-flight budget now."""
@@ -178,7 +189,7 @@ class LLMClient:
         record.completion_tokens = response.completion_tokens
         record.latency_ms = response.latency_ms
         record.cost = call_log.estimate_cost(
-            call_log.get_prices(self.engine),
+            self._prices(),
             self.provider.model,
             response.prompt_tokens,
             response.completion_tokens,
