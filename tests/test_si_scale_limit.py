@@ -88,7 +88,7 @@ def test_urgent_requests_take_a_free_place_before_waiting_background_ones():
 
     background = threading.Thread(target=take, args=("background", False))
     background.start()
-    wait_for(lambda: limit._cond._waiters, "the background request waiting")  # type: ignore[attr-defined]
+    wait_for(lambda: limit.background_waiting == 1, "the background request waiting")
     urgent = threading.Thread(target=take, args=("urgent", True))
     urgent.start()
     wait_for(lambda: limit._urgent_waiting == 1, "the urgent request waiting")

@@ -26,6 +26,7 @@ from core.llm import abort
 
 # The slot the current thread's call holds, so a provider deep in its retry loop can report a 429 to it.
 _held = threading.local()
+ABORT_POLL_S = 0.5  # how often a request waiting for a place checks whether its run is being stopped
 
 
 def throttled() -> None:
@@ -46,34 +47,59 @@ class InFlightLimit:
         self._epoch = 0  # bumped on every decrease: requests sent before it cannot decrease again
         self._answers = 0  # answers since the last change of `limit`, towards the next increase
         self._urgent_waiting = 0
-        self._cond = threading.Condition()
+        self.background_waiting = 0
+        self._lock = threading.Lock()
+        # Two queues on one lock, so a freed place wakes one waiter (urgent first), not every thread.
+        self._urgent = threading.Condition(self._lock)
+        self._background = threading.Condition(self._lock)
+
+    def _free(self) -> bool:
+        return self.in_flight < self.limit
+
+    def _wake(self, places: int = 1) -> None:
+        """Hand `places` free places on, urgent waiters first (called with the lock held)."""
+        for _ in range(places):
+            if self._urgent_waiting:
+                self._urgent.notify()
+            else:
+                self._background.notify()
 
     @contextmanager
     def slot(self, urgent: bool = False) -> Iterator[None]:
         """Hold one request's place in the budget for the block; waits (abortable) while it is full."""
-        with self._cond:
-            self._urgent_waiting += urgent
-            try:
-                while self.in_flight >= self.limit or (not urgent and self._urgent_waiting):
-                    # A timed wait so a run being stopped notices while it queues.
-                    self._cond.wait(0.25)
-                    abort.check()
-            finally:
-                self._urgent_waiting -= urgent
+        with self._lock:
+            if urgent:
+                self._urgent_waiting += 1
+                try:
+                    while not self._free():
+                        self._urgent.wait(ABORT_POLL_S)  # timed, so a run being stopped notices
+                        abort.check()
+                finally:
+                    self._urgent_waiting -= 1
+            else:
+                self.background_waiting += 1
+                try:
+                    while not self._free() or self._urgent_waiting:
+                        self._background.wait(ABORT_POLL_S)
+                        abort.check()
+                finally:
+                    self.background_waiting -= 1
             self.in_flight += 1
             epoch = self._epoch
+            if self._free():
+                self._wake()  # a place is still free: the next waiter need not wait for a release
         previous = getattr(_held, "slot", None)
         _held.slot = (self, epoch)
         try:
             yield
         finally:
             _held.slot = previous
-            with self._cond:
+            with self._lock:
                 self.in_flight -= 1
-                self._cond.notify_all()
+                self._wake()
 
     def decrease(self, epoch: int) -> None:
-        with self._cond:
+        with self._lock:
             if epoch != self._epoch:
                 return  # this burst already halved the budget
             self._epoch += 1
@@ -83,14 +109,14 @@ class InFlightLimit:
 
     def answered(self) -> None:
         """One answer came back: the budget grows by one per `limit` answers until it is whole again."""
-        with self._cond:
+        with self._lock:
             if self.limit >= self.maximum:
                 return
             self._answers += 1
             if self._answers >= self.limit:
                 self._answers = 0
                 self.limit += 1
-                self._cond.notify_all()
+                self._wake()
 
 
 @dataclass(frozen=True)
