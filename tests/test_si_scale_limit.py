@@ -98,6 +98,23 @@ def test_urgent_requests_take_a_free_place_before_waiting_background_ones():
     assert order == ["urgent", "background"]
 
 
+def test_background_requests_leave_the_reserved_places_to_urgent_ones():
+    limit = InFlightLimit(6)
+    limit.reserve(2)
+    with ExitStack() as stack:
+        for _ in range(4):
+            stack.enter_context(limit.slot())
+        assert not limit._free(urgent=False) and limit._free(urgent=True)
+        stack.enter_context(limit.slot(urgent=True))
+        stack.enter_context(limit.slot(urgent=True))
+        assert limit.in_flight == 6
+    limit.reserve(100)  # never more than half the budget
+    with ExitStack() as stack:
+        for _ in range(3):
+            stack.enter_context(limit.slot())
+        assert limit.in_flight == 3 and not limit._free(urgent=False)
+
+
 @pytest.mark.parametrize("bad", [0, -3])
 def test_a_budget_is_at_least_one(bad):
     assert InFlightLimit(bad).limit == 1

@@ -10,7 +10,8 @@ decrease it again, so the requests already in flight when the endpoint started r
 budget to one.
 
 Urgent requests (the critical path: Self-Instruct's generation, which the next novelty decisions wait for)
-take a free slot before any waiting background request.
+take a free place before any waiting background request, and a run can keep a few places (at most half the
+budget) for them, so the critical path never waits for background requests to finish.
 """
 
 from __future__ import annotations
@@ -48,13 +49,23 @@ class InFlightLimit:
         self._answers = 0  # answers since the last change of `limit`, towards the next increase
         self._urgent_waiting = 0
         self.background_waiting = 0
+        self.reserved = 0
         self._lock = threading.Lock()
         # Two queues on one lock, so a freed place wakes one waiter (urgent first), not every thread.
         self._urgent = threading.Condition(self._lock)
         self._background = threading.Condition(self._lock)
 
-    def _free(self) -> bool:
-        return self.in_flight < self.limit
+    def _free(self, urgent: bool = True) -> bool:
+        if urgent:
+            return self.in_flight < self.limit
+        # Background requests leave the reserved places (at most half the budget) to urgent ones.
+        return self.in_flight < self.limit - min(self.reserved, self.limit // 2)
+
+    def reserve(self, places: int) -> None:
+        """Keep up to `places` of the budget (never more than half) for urgent requests: the critical path
+        never waits for background requests to finish."""
+        with self._lock:
+            self.reserved = max(0, places)
 
     def _wake(self, places: int = 1) -> None:
         """Hand `places` free places on, urgent waiters first (called with the lock held)."""
@@ -79,7 +90,7 @@ class InFlightLimit:
             else:
                 self.background_waiting += 1
                 try:
-                    while not self._free() or self._urgent_waiting:
+                    while not self._free(urgent=False) or self._urgent_waiting:
                         self._background.wait(ABORT_POLL_S)
                         abort.check()
                 finally:

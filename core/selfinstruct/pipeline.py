@@ -650,6 +650,8 @@ class _Loop:
         if not (self.spec.classify or self.spec.instances):
             return
         workers = self.llm.limit.maximum
+        # An iteration's generation requests always find a place: the stages fill the rest of the budget.
+        self.llm.limit.reserve(self.spec.requests_per_iteration)
         # Room for a few iterations' worth of instructions: enough to keep the budget full while the loop
         # judges, little enough that a stalled instance stage is noticed soon.
         self.stages = StageStream(
