@@ -682,6 +682,8 @@ class _Loop:
         for outcome in self.stages.outcomes():
             if outcome is not None:
                 self.idle_inst = 0 if outcome else self.idle_inst + 1
+            if self.idle_inst >= self.spec.max_idle_instances:
+                return  # the stall stop: counted as a sequential run counts it, whatever finished after
 
     def finish_stages(self, t: int) -> None:
         """Wait for the stages of every instruction handed over so far, reporting (and noticing a cancel)."""
