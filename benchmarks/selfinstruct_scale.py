@@ -386,6 +386,8 @@ def _report(args, engine, db_path: Path, run_id: int, wall: float, timings) -> N
     if args.latency > 0:
         ideal = requests * args.latency / args.concurrency
         print(f"ideal wall time      {ideal:.1f} s   efficiency {ideal / wall:.0%}")
+        # The endpoint's view: how many requests it was serving on average.
+        print(f"mean in flight       {requests * args.latency / wall:.1f} of {args.concurrency}")
     print(f"peak memory (client) {_peak_mb():.0f} MB")
     used = sum(tables.values()) or total
     print(

@@ -135,7 +135,18 @@ def _cli(data: Path, module: str, key: str, *args: str) -> subprocess.CompletedP
 
 
 def _selfinstruct(data: Path, key: str, url: str, model: str) -> subprocess.CompletedProcess:
-    flags = ["--seeds", "starter", "--iterations", "1", "--no-instances", "--max-tokens", "24"]
+    # One generation request (the command line's default is the paper's 5): the one the faults answer.
+    flags = [
+        "--seeds",
+        "starter",
+        "--iterations",
+        "1",
+        "--requests",
+        "1",
+        "--no-instances",
+        "--max-tokens",
+        "24",
+    ]
     return _cli(data, "core.selfinstruct", key, "generate", "--model", model, "--base-url", url, *flags)
 
 

@@ -38,7 +38,9 @@ def _env(data: Path) -> dict[str, str]:
 
 def _start_args(cli: str, url: str, out: Path) -> list[str]:
     if cli == "core.selfinstruct":
-        return ["generate", "--seeds", "starter", "--model", "m", "--base-url", url, "--iterations", "1"]
+        # One generation request (the command line's default is the paper's 5): the one that hangs.
+        args = ["--model", "m", "--base-url", url, "--iterations", "1", "--requests", "1"]
+        return ["generate", "--seeds", "starter", *args]
     flags = ["--tasks", "starter_sum", "--k", "2", "--limit", "2", "--no-bertscore", "--out", str(out)]
     return ["run", "--induce-model", "m", "--base-url", url, *flags]
 

@@ -498,7 +498,9 @@ def test_command_line_generate_resume_and_export(data_dir, tmp_path):
         "--on-length",
         "drop_last",
     ]
-    out = cli("generate", "--seeds", str(seeds), "--model", "embedded", "--iterations", "1", *common)
+    # One generation request per iteration (the command line's default is the paper's 5), to keep it short.
+    one = ["--iterations", "1", "--requests", "1"]
+    out = cli("generate", "--seeds", str(seeds), "--model", "embedded", *one, *common)
     assert out.returncode == 0, out.stderr[-2000:]
     run_id = int(re.search(r"^run (\d+):", out.stdout, re.MULTILINE).group(1))
     assert f"run {run_id} done: 1 iterations" in out.stdout

@@ -202,7 +202,8 @@ def test_a_run_whose_instances_all_fail_stops_too(sqlite_engine, monkeypatch):
     assert run.status == "failed" and run.error.startswith(STALL_PREFIX)
     assert "3 instructions in a row got no usable instance" in run.error
     view = load_run(run_store.results(sqlite_engine, run_id), run.params)
-    assert len(view.items) == 3 and all(not x.instances.kept for x in view.items)
+    # Instances overlap the generation loop, which may have kept a few more instructions meanwhile.
+    assert len(view.items) >= 3 and all(not x.instances.kept for x in view.items if x.instances)
 
 
 def test_the_command_line_reports_the_stall_and_resumes_with_a_larger_limit(data_dir, echo):

@@ -75,12 +75,12 @@ def selfinstruct_stage(engine: Engine, run_id: int, stage: str, settings: ModelS
         if stage == "classify":
             request = classify
         else:
-            if spec.classification_only:
-                is_clf = True
-            elif (stored := results.get(clf_key(t, i))) is not None:
+            # Every kept instruction is classified, in a classification-only run too (as in the pipeline).
+            if (stored := results.get(clf_key(t, i))) is not None:
                 is_clf = stored.get("answer") == "yes"
             elif (hit := call_log.find_cached(engine, key(classify))) is not None and hit.choices:
-                is_clf = parse_classification(text, hit.choices[0]["text"]).is_classification
+                reply = hit.choices[0]["text"]
+                is_clf = parse_classification(text, reply, spec.classification_rule).is_classification
             else:
                 plan.waiting.append(text)
                 continue

@@ -20,6 +20,8 @@ import hashlib
 import io
 import json
 import random
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -454,14 +456,22 @@ class _Progress:
     ctx: JobContext
     done: int = 0
     total: int = 0
+    # Shown after the message: the run's throughput (a benchmark's tasks run at once and share it).
+    rates: LLMClient | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def step(self, message: str, n: int = 1) -> None:
-        self.done += n
-        self.ctx.progress(self.done, self.total, message)
+        with self._lock:
+            self.done += n
+            done, total = self.done, self.total
+        if self.rates is not None:
+            message += f" · {self.rates.rates().label()}"
+        self.ctx.progress(done, total, message)
 
     def replan(self, planned: int, actual: int) -> None:
         # The first total is an upper bound; once grouping is known the bar only ever moves forward.
-        self.total += actual - planned
+        with self._lock:
+            self.total += actual - planned
 
 
 def _induce(
@@ -604,10 +614,15 @@ def _execute_llm(ctx: JobContext, induce_llm: LLMClient) -> LLMClient:
 
 
 def run_task(
-    ctx: JobContext, spec: InductionSpec, prefix: str = "", progress: _Progress | None = None
+    ctx: JobContext,
+    spec: InductionSpec,
+    prefix: str = "",
+    progress: _Progress | None = None,
+    clients: tuple[LLMClient, LLMClient] | None = None,
 ) -> None:
-    llm = ctx.llm()
-    exec_llm = _execute_llm(ctx, llm)
+    """One task; `clients` (induce, execute) are shared with the other tasks of a benchmark run."""
+    llm, exec_llm = clients or (ctx.llm(), None)
+    exec_llm = exec_llm or _execute_llm(ctx, llm)
     planned = spec.planned_units()
     if progress is None:
         progress = _Progress(ctx, total=planned)
@@ -640,9 +655,27 @@ def run_induction(ctx: JobContext) -> None:
 def run_benchmark(ctx: JobContext) -> None:
     """Several tasks in one run (the paper's 24-task table), each under its own key prefix."""
     specs = [resolve_spec(ctx.params, name) for name in benchmark_tasks(ctx.params)]
-    progress = _Progress(ctx, total=sum(s.planned_units() for s in specs))
-    for spec in specs:
-        run_task(ctx, spec, prefix=f"{spec.task}/", progress=progress)
+    # One client per model for the whole run: every task's induction and execution requests share its one
+    # in-flight budget. Several tasks run at once, so a task's tail (its last few requests, its search, its
+    # BERTScore) leaves the budget to the others instead of idling it.
+    llm = ctx.llm()
+    clients = (llm, _execute_llm(ctx, llm))
+    progress = _Progress(ctx, total=sum(s.planned_units() for s in specs), rates=llm)
+    with ThreadPoolExecutor(max_workers=min(len(specs), BENCHMARK_TASKS_AT_ONCE) or 1) as pool:
+        futures = [pool.submit(run_task, ctx, spec, f"{spec.task}/", progress, clients) for spec in specs]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f.exception() for f in done if f.exception() is not None), None)
+        if failed is not None:
+            # As a one-task-at-a-time run would: stop at the first failure. Calls in progress give up and
+            # store nothing (a resume asks them again); tasks not started yet do not start.
+            ctx.stop.set()
+            for f in futures:
+                f.cancel()
+    if failed is not None:
+        raise failed
+
+
+BENCHMARK_TASKS_AT_ONCE = 4
 
 
 # --- Reports: scores computed from stored outputs ----------------------------------------------------------

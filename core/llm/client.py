@@ -10,6 +10,7 @@ wait for the first answer and read it from the log.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Protocol
 from sqlalchemy import Engine
 
 from core.llm import abort as llm_abort
+from core.llm.limit import InFlightLimit, RateMeter, Rates
 from core.llm.redact import redact
 from core.llm.types import Choice, LLMError, Request, Response, cache_key
 from core.store import calls as call_log
@@ -25,6 +27,7 @@ from core.store import calls as call_log
 # Single flight: cache key -> set when the call asking it has ended (answered or not).
 _in_flight: dict[str, threading.Event] = {}
 _in_flight_lock = threading.Lock()
+PRICES_TTL_S = 5.0
 
 
 class Provider(Protocol):
@@ -44,7 +47,11 @@ class CallStats:
 
 
 class LLMClient:
-    """`abort`: an event that, once set, makes calls in progress give up (`Aborted`) and store nothing."""
+    """`abort`: an event that, once set, makes calls in progress give up (`Aborted`) and store nothing.
+
+    Every model request this client sends, from whichever thread or `generate_many`, holds a place in one
+    in-flight budget (`limit`, the provider's max_concurrency, adaptive on 429s); cache hits need none.
+    """
 
     def __init__(
         self,
@@ -61,10 +68,26 @@ class LLMClient:
         self.abort = abort
         self.stats = CallStats()
         self._stats_lock = threading.Lock()
+        self.limit = InFlightLimit(provider.max_concurrency)
+        self.meter = RateMeter()
+        self._prices_at: tuple[float, dict[str, tuple[float, float]]] | None = None
 
     @property
     def model(self) -> str:
         return self.provider.model
+
+    def _prices(self) -> dict[str, tuple[float, float]]:
+        """The price table, read at most every PRICES_TTL_S: a query per call is a large share of a fast
+        endpoint's client cost, and a price edited in Settings reaches a running run seconds later."""
+        now = time.monotonic()
+        if self._prices_at is None or now - self._prices_at[0] > PRICES_TTL_S:
+            self._prices_at = (now, call_log.get_prices(self.engine))
+        return self._prices_at[1]
+
+    def rates(self) -> Rates:
+        """Model requests and tokens per second achieved lately, and the in-flight budget now."""
+        requests_s, tokens_s = self.meter.rates()
+        return Rates(requests_s, tokens_s, self.limit.in_flight, self.limit.limit, self.limit.maximum)
 
     def supports(self, style: str) -> bool:
         return style in self.provider.styles
@@ -87,10 +110,13 @@ class LLMClient:
             run_id=self.run_id,
         )
 
-    def generate(self, request: Request, on_text: Callable[[str], None] | None = None) -> Response:
+    def generate(
+        self, request: Request, on_text: Callable[[str], None] | None = None, *, urgent: bool = False
+    ) -> Response:
         """Answer from the log if this exact request was answered before, else ask the model and log it.
 
         `on_text` receives the first choice's text as it grows (streaming), or whole when it is cached.
+        `urgent` requests take a free place in the in-flight budget before waiting background ones.
         """
         if request.style not in self.provider.styles:
             raise LLMError(
@@ -100,7 +126,7 @@ class LLMClient:
             )
         key = self._key(request)
         if not self.use_cache:
-            return self._ask(request, key, on_text)
+            return self._ask(request, key, on_text, urgent)
         while True:
             if (hit := self._cached(key, on_text)) is not None:
                 return hit
@@ -119,7 +145,7 @@ class LLMClient:
             # has logged its answer by now (a leader logs before it steps down).
             if (hit := self._cached(key, on_text)) is not None:
                 return hit
-            return self._ask(request, key, on_text)
+            return self._ask(request, key, on_text, urgent)
         finally:
             with _in_flight_lock:
                 del _in_flight[key]
@@ -142,26 +168,32 @@ class LLMClient:
             cached=True,
         )
 
-    def _ask(self, request: Request, key: str, on_text: Callable[[str], None] | None) -> Response:
+    def _ask(
+        self, request: Request, key: str, on_text: Callable[[str], None] | None, urgent: bool = False
+    ) -> Response:
         """Ask the model and log the outcome: a whole answer, or the (redacted) error. An aborted call
         logs nothing."""
         record = self._record(request, key)
         with llm_abort.abort_on(self.abort):
             llm_abort.check()
-            with self._stats_lock:
-                self.stats.model_calls += 1
             try:
-                response = self.provider.call(request, on_text)
+                # The place in the budget is held for the call only, not while the answer is logged.
+                with self.limit.slot(urgent):
+                    with self._stats_lock:
+                        self.stats.model_calls += 1
+                    response = self.provider.call(request, on_text)
             except LLMError as exc:
                 record.error = redact(str(exc))
                 call_log.log_call(self.engine, record)
                 raise
+        self.limit.answered()
+        self.meter.add(response.prompt_tokens + response.completion_tokens)
         record.choices = [{"text": c.text, "finish_reason": c.finish_reason} for c in response.choices]
         record.prompt_tokens = response.prompt_tokens
         record.completion_tokens = response.completion_tokens
         record.latency_ms = response.latency_ms
         record.cost = call_log.estimate_cost(
-            call_log.get_prices(self.engine),
+            self._prices(),
             self.provider.model,
             response.prompt_tokens,
             response.completion_tokens,
@@ -176,9 +208,16 @@ class LLMClient:
         )
 
     def generate_many(
-        self, requests: Iterable[Request], on_text: Callable[[int, str], None] | None = None
+        self,
+        requests: Iterable[Request],
+        on_text: Callable[[int, str], None] | None = None,
+        *,
+        urgent: bool = False,
     ) -> Iterator[tuple[int, Response]]:
         """Run requests with up to the provider's concurrency, yielding (index, response) as each finishes.
+
+        Several `generate_many` at once on one client (a run's overlapped stages) share its one in-flight
+        budget: together they never have more than `limit` requests at the model.
 
         On a failure, requests already in flight finish (and are logged, hence cached) before the error is
         raised, so nothing already answered is lost and a retry of the batch only redoes what failed.
@@ -187,7 +226,7 @@ class LLMClient:
         workers = max(1, self.provider.max_concurrency)
         if workers == 1:
             for i, req in pending_requests:
-                yield i, self.generate(req, _bind(on_text, i))
+                yield i, self.generate(req, _bind(on_text, i), urgent=urgent)
             return
         error: LLMError | None = None
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -200,7 +239,7 @@ class LLMClient:
                         i, req = next(queue)
                     except StopIteration:
                         return
-                    running[pool.submit(self.generate, req, _bind(on_text, i))] = i
+                    running[pool.submit(self.generate, req, _bind(on_text, i), urgent=urgent)] = i
 
             fill()
             while running:

@@ -21,7 +21,7 @@ from typing import Any
 
 import openai
 
-from core.llm import abort
+from core.llm import abort, limit
 from core.llm.redact import public_url, redact, register_secret, register_url_credentials
 from core.llm.types import Choice, LLMError, Request, Response
 
@@ -256,6 +256,8 @@ class OpenAICompatProvider:
                         f"{url} refused the request: {problem}", endpoint=url, status=status
                     ) from None
                 wait = _retry_after_seconds(exc.response.headers)
+                if status == 429:
+                    limit.throttled()  # the client's in-flight budget shrinks, then grows back
             except openai.APITimeoutError:
                 problem = "timed out"
             except openai.APIConnectionError as exc:

@@ -30,6 +30,7 @@ from core.selfinstruct.pipeline import (
     EXPORT_FORMATS,
     KIND,
     MAX_IDLE,
+    PAPER_REQUESTS,
     RunSpec,
     export_label,
     export_run,
@@ -238,7 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--iterations", type=POSITIVE, help="stop after this many iterations")
     gen.add_argument("--resume", type=POSITIVE, metavar="RUN", help="go on with a stopped run")
     add_take_over_argument(gen)
-    gen.add_argument("--requests", type=POSITIVE, default=1, help="generation requests per iteration")
+    gen.add_argument(
+        "--requests",
+        type=POSITIVE,
+        default=PAPER_REQUESTS,
+        help=f"generation requests per iteration (paper: {PAPER_REQUESTS}; more keep a large endpoint busier)",
+    )
     gen.add_argument("--seed", type=NON_NEGATIVE, default=0)
     gen.add_argument("--k-human", type=NON_NEGATIVE, default=6, help="human seeds per prompt (paper: 6)")
     gen.add_argument(

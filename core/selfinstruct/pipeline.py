@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine
 
-from core.jobs.context import JobContext, Stopped
+from core.jobs.context import Cancelled, JobContext, Stopped
 from core.jobs.registry import job_kind
 from core.llm import GenParams, LLMClient, Request
 from core.selfinstruct.analysis import DatasetStats, length_distributions, table1_stats
@@ -59,12 +59,16 @@ from core.selfinstruct.prompts import (
 )
 from core.selfinstruct.records import Instance, Task
 from core.selfinstruct.sampling import PromptSample, SampledInstruction, sample_instructions
+from core.selfinstruct.stages import Outcome, StageStream, Unit
 from core.selfinstruct.templates import default_config
 from core.similarity import NoveltyIndex
 from core.store import runs as run_store
 
 KIND = "selfinstruct"
 MAX_IDLE = 20  # default stall limit (iterations that keep nothing in a row)
+# The reference's request_batch_size: prompts per iteration, all sampled from the pool as it stood. The
+# command line's default; a RunSpec's own default stays 1, the page's step mode (one prompt per step).
+PAPER_REQUESTS = 5
 SEED_SOURCES = ("official", "starter")  # or "upload:<file name>"
 Style = Literal["completion", "chat"]
 
@@ -135,6 +139,9 @@ class RunSpec:
     max_idle_instances: int = MAX_IDLE
     # How a classification reply is read: the reference's exact Yes/yes/YES, or the first yes/no word.
     classification_rule: ClassificationRule = "paper"
+    # Classification and instances run beside the generation loop (True), or each iteration waits for its
+    # own (False). Decisions, pool and stored results are the same either way; only the waiting differs.
+    overlap: bool = True
 
     def __post_init__(self) -> None:
         if self.iterations is None and self.target is None:
@@ -512,6 +519,8 @@ class _Loop:
     pool: NoveltyIndex = field(init=False)
     seed_pool: NoveltyIndex = field(init=False)
     machine: list[Task] = field(default_factory=list)
+    stages: StageStream | None = None
+    idle_inst: int = 0  # the streak of kept instructions whose instance generation kept nothing
 
     def __post_init__(self) -> None:
         # As in the paper's classification-only run, that run's seeds are the classification seeds alone:
@@ -524,12 +533,17 @@ class _Loop:
         self.seed_pool = NoveltyIndex(texts, self.spec.threshold)
 
     def report(self, t: int, message: str) -> None:
-        """Progress in pool size towards a target, else in iterations; raises Cancelled when asked to stop."""
+        """Progress in pool size towards a target, else in iterations, with the throughput achieved; raises
+        Cancelled when asked to stop."""
         if self.spec.target is not None:
             done, total = min(len(self.machine), self.spec.target), self.spec.target
         else:
             done, total = t, self.spec.iterations or 0
-        self.ctx.progress(done, total, f"pool {len(self.machine)} · {message}")
+        if self.stages is not None and self.stages.pending:
+            message += f" · {self.stages.pending} kept instructions in classification/instances"
+        # Throughput first: a narrow progress bar (the command line's) still shows it.
+        rates = self.llm.rates().label()
+        self.ctx.progress(done, total, f"pool {len(self.machine)} · {rates} · {message}")
 
     def absorb(self, t: int, kept: list[str]) -> None:
         self.machine += [Task(text, id=f"{t}/{i}") for i, text in enumerate(kept)]
@@ -549,7 +563,9 @@ class _Loop:
         answers: dict[int, Any] = {}
         # The first request's response is streamed to the run's live text, for the page to show as it grows.
         stream = lambda i, text: self.ctx.live(text) if i == 0 else None  # noqa: E731
-        for index, response in self.llm.generate_many((p.request for p in planned), on_text=stream):
+        # Urgent: the next novelty decisions wait for these, while classification and instances can queue.
+        requests = (p.request for p in planned)
+        for index, response in self.llm.generate_many(requests, on_text=stream, urgent=True):
             answers[index] = response
         self.ctx.live(None)
         requests = [
@@ -568,92 +584,151 @@ class _Loop:
         ]
         return iteration_record(t, requests, len(self.machine), self.spec.prompt.version)
 
-    def classify(self, t: int, kept: list[str]) -> None:
-        cfg = self.spec.prompt
-        # Every kept instruction is classified, in a classification-only run too (as the paper did): asking
-        # for classification tasks does not make every answer one.
-        todo = [i for i in range(len(kept)) if not self.ctx.done(clf_key(t, i))]
-        if not todo:
-            return
-        prompts = [cfg.classify_prompt(kept[i]) for i in todo]
-        requests = [render_request(p, "classify", self.style, cfg, cfg.classify_decoding) for p in prompts]
-        for index, response in self.llm.generate_many(requests):
-            i = todo[index]
-            verdict = parse_classification(kept[i], response.text, self.spec.classification_rule)
-            self.ctx.save(
-                clf_key(t, i),
-                {
-                    "instruction": kept[i],
-                    "answer": verdict.answer,
-                    "raw": verdict.raw,
-                    "prompt": prompts[index],
-                    "call_id": response.call_id,
-                },
-            )
-            self.report(t, f"iteration {t}: classified {index + 1}/{len(todo)}")
+    # --- the overlapped stages: one kept instruction at a time, on the stage stream's threads ---------------
 
-    def instances(self, t: int, kept: list[str]) -> None:
-        cfg = self.spec.prompt
-        todo = [i for i in range(len(kept)) if not self.ctx.done(inst_key(t, i))]
-        if not todo:
-            return
-        verdicts = self.ctx.results(f"clf/{t:06d}/")
-        is_clf = {i: verdicts.get(clf_key(t, i), {}).get("answer") == "yes" for i in todo}
-        prompts = [cfg.instance_prompt(kept[i], is_clf[i]) for i in todo]
-        requests = [
-            render_request(p, "instances", self.style, cfg, cfg.instance_settings(is_clf[i]))
-            for p, i in zip(prompts, todo, strict=True)
-        ]
-        for index, response in self.llm.generate_many(requests):
-            i = todo[index]
-            task = build_task_instances(
-                kept[i],
-                is_clf[i],
-                response.text,
-                response.finish_reason,
-                prompt=prompts[index],
-                call_id=response.call_id,
-                max_instances=self.spec.max_instances,
-                rng=random.Random(f"{self.spec.seed}/{t}/{i}/instances"),
-            )
-            self.ctx.save(
-                inst_key(t, i),
-                {
-                    "instruction": task.instruction,
-                    "is_classification": task.is_classification,
-                    "prompt": task.prompt,
-                    "response": task.response,
-                    "finish_reason": task.finish_reason,
-                    "call_id": task.call_id,
-                    "stray": task.stray,
-                    "decisions": [
-                        {"input": d.input, "output": d.output, "kept": d.kept, "reason": d.reason}
-                        for d in task.decisions
-                    ],
-                },
-            )
-            self.report(t, f"iteration {t}: instances {index + 1}/{len(todo)}")
+    def _stored(self, key: str) -> dict[str, Any] | None:
+        # Exactly this key: a prefix query for "clf/000001/1" would also return ".../10".
+        return self.ctx.results(key).get(key)
 
-    def idle_instances(self, t: int, n_kept: int, streak: int) -> int:
-        """The streak of kept instructions whose instance generation kept nothing, after iteration t."""
-        stored = self.ctx.results(f"inst/{t:06d}/")
-        for i in range(n_kept):
-            row = stored.get(inst_key(t, i))
-            if row is None:
-                continue
-            kept_any = any(d.get("kept") for d in row.get("decisions", ()))
-            streak = 0 if kept_any else streak + 1
-        return streak
+    def classify_one(self, unit: Unit) -> bool:
+        """Whether the unit's instruction is a classification task, asking the model if not stored yet.
+
+        Every kept instruction is classified, in a classification-only run too (as the paper did): asking
+        for classification tasks does not make every answer one."""
+        key = clf_key(unit.t, unit.i)
+        if self.ctx.done(key):
+            row = self._stored(key)
+            return bool(row) and row.get("answer") == "yes"
+        cfg = self.spec.prompt
+        prompt = cfg.classify_prompt(unit.instruction)
+        response = self.llm.generate(
+            render_request(prompt, "classify", self.style, cfg, cfg.classify_decoding)
+        )
+        verdict = parse_classification(unit.instruction, response.text, self.spec.classification_rule)
+        row = {
+            "instruction": unit.instruction,
+            "answer": verdict.answer,
+            "raw": verdict.raw,
+            "prompt": prompt,
+            "call_id": response.call_id,
+        }
+        self.ctx.save(key, row)
+        return verdict.answer == "yes"
+
+    def instances_one(self, unit: Unit, is_clf: bool) -> bool:
+        """Generate and store the unit's instances; returns whether any was kept."""
+        key = inst_key(unit.t, unit.i)
+        if self.ctx.done(key):
+            return _kept_any(self._stored(key))
+        cfg = self.spec.prompt
+        prompt = cfg.instance_prompt(unit.instruction, is_clf)
+        request = render_request(prompt, "instances", self.style, cfg, cfg.instance_settings(is_clf))
+        response = self.llm.generate(request)
+        task = build_task_instances(
+            unit.instruction,
+            is_clf,
+            response.text,
+            response.finish_reason,
+            prompt=prompt,
+            call_id=response.call_id,
+            max_instances=self.spec.max_instances,
+            rng=random.Random(f"{self.spec.seed}/{unit.t}/{unit.i}/instances"),
+        )
+        row = {
+            "instruction": task.instruction,
+            "is_classification": task.is_classification,
+            "prompt": task.prompt,
+            "response": task.response,
+            "finish_reason": task.finish_reason,
+            "call_id": task.call_id,
+            "stray": task.stray,
+            "decisions": [
+                {"input": d.input, "output": d.output, "kept": d.kept, "reason": d.reason}
+                for d in task.decisions
+            ],
+        }
+        self.ctx.save(key, row)
+        return _kept_any(row)
+
+    def stage_unit(self, unit: Unit) -> Outcome:
+        is_clf = self.classify_one(unit)
+        return self.instances_one(unit, is_clf) if self.spec.instances else None
+
+    def _stopping(self) -> None:
+        if self.ctx.stop.is_set():
+            raise Cancelled()
+
+    def start_stages(self) -> None:
+        if not (self.spec.classify or self.spec.instances):
+            return
+        workers = self.llm.limit.maximum
+        # An iteration's generation requests always find a place: the stages fill the rest of the budget.
+        self.llm.limit.reserve(self.spec.requests_per_iteration)
+        # Room for a few iterations' worth of instructions: enough to keep the budget full while the loop
+        # judges, little enough that a stalled instance stage is noticed soon.
+        self.stages = StageStream(
+            self.stage_unit, workers, backlog=max(4 * workers, 32), stopped=self._stopping
+        )
+
+    def queue_stages(self, t: int, kept: list[str]) -> None:
+        """Hand iteration t's kept instructions to the stage stream; units stored already are not redone."""
+        if self.stages is None or not kept:
+            return
+        needs = [clf_key(t, i) for i in range(len(kept))]
+        if self.spec.instances:
+            needs += [inst_key(t, i) for i in range(len(kept))]
+        if all(self.ctx.done(k) for k in needs):
+            # A resumed iteration done before: one read for all its outcomes, none of them redone.
+            stored = self.ctx.results(f"inst/{t:06d}/") if self.spec.instances else {}
+            for i, text in enumerate(kept):
+                outcome = _kept_any(stored.get(inst_key(t, i))) if self.spec.instances else None
+                self.stages.known(Unit(t, i, text), outcome)
+            return
+        for i, text in enumerate(kept):
+            self.stages.submit(Unit(t, i, text))
+
+    def count_idle_instances(self) -> None:
+        """Advance the stall streak over the units finished so far, in the order they were kept."""
+        if self.stages is None:
+            return
+        for outcome in self.stages.outcomes():
+            if outcome is not None:
+                self.idle_inst = 0 if outcome else self.idle_inst + 1
+            if self.idle_inst >= self.spec.max_idle_instances:
+                return  # the stall stop: counted as a sequential run counts it, whatever finished after
+
+    def finish_stages(self, t: int) -> None:
+        """Wait for the stages of every instruction handed over so far, reporting (and noticing a cancel)."""
+        if self.stages is None:
+            return
+        while not self.stages.wait(timeout=1.0):
+            self.report(t, "finishing classification and instances")
+        self.count_idle_instances()
 
     def run(self) -> None:
+        self.start_stages()
+        try:
+            self.generate_all()
+        finally:
+            if self.stages is not None:
+                # On a stop or failure: units already at the model finish and are stored; none is started.
+                self.stages.close()
+
+    def generate_all(self) -> None:
         stored = self.ctx.results("iter/")
         t = 0
-        idle = idle_inst = 0  # recounted from the stored records on every resume
+        idle = 0  # both streaks are recounted from the stored records on every resume
         while self.spec.goes_on(t, len(self.machine)):
+            if not self.spec.overlap:
+                # Sequential: this iteration starts once the previous one's stages have all finished.
+                self.finish_stages(t)
+            if self.stages is not None:
+                self.stages.check()
+            self.count_idle_instances()
             if idle >= self.spec.max_idle_iterations:
                 raise Stopped(stall_message("iterations", idle, self.spec.max_idle_iterations))
-            if idle_inst >= self.spec.max_idle_instances:
-                raise Stopped(stall_message("instances", idle_inst, self.spec.max_idle_instances))
+            if self.idle_inst >= self.spec.max_idle_instances:
+                raise Stopped(stall_message("instances", self.idle_inst, self.spec.max_idle_instances))
             key = iter_key(t)
             record = stored.get(key)
             if record is None:
@@ -671,15 +746,16 @@ class _Loop:
                     self.pool.add(text)
             kept = record["kept"]
             self.absorb(t, kept)
+            self.queue_stages(t, kept)
             self.report(t + 1, f"iteration {t}: kept {len(kept)}")
-            if kept and (self.spec.classify or self.spec.instances):
-                self.classify(t, kept)
-                if self.spec.instances:
-                    self.instances(t, kept)
-                    idle_inst = self.idle_instances(t, len(kept), idle_inst)
             idle = 0 if kept else idle + 1
             t += 1
+        self.finish_stages(t)
         self.report(t, f"finished after {t} iterations")
+
+
+def _kept_any(row: Mapping[str, Any] | None) -> bool:
+    return bool(row) and any(d.get("kept") for d in row.get("decisions", ()))
 
 
 STALL_PREFIX = "stalled: "
