@@ -28,6 +28,7 @@ from core.humaneval.identity import (
 from core.store import evalset
 from core.store import ratings as rating_store
 from pages.common import engine
+from ui.plain_text import BOX_HEIGHT, plain_block
 
 OFFICIAL_SET = "user-oriented-252"
 STARTER_SET = "starter-eval"
@@ -81,12 +82,10 @@ def set_picker(eng: Engine) -> str:
     return choice
 
 
-def literal(text: str, empty: str = "(empty)") -> None:
-    """Untrusted text shown exactly as written, never interpreted as Markdown or HTML."""
-    if text.strip():
-        st.code(text, language=None, wrap_lines=True)
-    else:
-        st.caption(empty)
+def literal(text: str, empty: str = "(empty)", height: int = BOX_HEIGHT) -> None:
+    """Untrusted text shown exactly as written, never interpreted as Markdown or HTML; long text scrolls
+    inside a fixed-height box."""
+    plain_block(text, empty, height)
 
 
 def prose(text: str) -> None:
