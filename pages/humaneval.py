@@ -26,6 +26,11 @@ OWNER_SECTIONS = {
 }
 
 st.title("Human Evaluation")
+st.write(
+    "Rate model responses to user-oriented tasks on the paper's A/B/C/D scale without seeing which model wrote "
+    "them, and measure how far raters agree. Owners curate the tasks, collect responses and set up campaigns; "
+    "raters rate."
+)
 who = current_person()
 if who is None:
     st.stop()

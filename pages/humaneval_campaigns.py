@@ -15,6 +15,7 @@ from core.store import ratings as rating_store
 from pages.common import engine, escape
 from pages.humaneval_common import set_picker
 
+FORM_PREFIX = "heval-c-"  # every widget key of the new-campaign form
 TASK_CHOICES = {
     "all": "Every task with a response from each chosen model",
     "sample": "A random sample of those tasks",
@@ -148,4 +149,7 @@ def _create(eng: Engine, set_name: str, who: Person) -> None:
             f"Created campaign #{cid} {spec.name}: {len(spec.item_ids())} responses, "
             f"{len(spec.raters)} raters, {spec.overlap} per response."
         )
+        # An empty form for the next campaign: a second click must not create this one again.
+        for key in [k for k in st.session_state if str(k).startswith(FORM_PREFIX)]:
+            del st.session_state[key]
         st.rerun()
