@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from core.humaneval.display import shorten
+
 FIELDS: dict[str, str] = {
     "instruction": "instruction",
     "motivation_app": "motivation app",
@@ -41,12 +43,6 @@ def field_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -
         for key, label in FIELDS.items()
         if before.get(key) != after.get(key)
     ]
-
-
-def shorten(text: str, limit: int = 40) -> str:
-    """One line of at most `limit` characters, with an ellipsis when cut."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def summary(changes: list[FieldChange], limit: int = 40) -> str:
