@@ -124,7 +124,7 @@ def current_person() -> Person | None:
         name = str(st.user.get("email") or st.user.get("name") or "signed-in user")
         wants_owner = st.session_state.get(ROLE_KEY) == "owner"
         who = person(name, True, wants_owner, owners)
-        c1, c2, c3 = st.columns([6, 2, 1], vertical_alignment="center")
+        c1, c2, c3 = st.columns([4, 2, 1], vertical_alignment="center")
         c1.caption(f"Signed in as **{escape_markdown(who.name)}** · {'owner' if who.owner else 'rater'}")
         if not owners:
             c2.toggle(
@@ -168,12 +168,12 @@ def _local_person(owners: tuple[str, ...], mode: Mode) -> Person | None:
             st.query_params["rater"], st.query_params["role"] = name, role
         proved = not needs_secret(mode) or st.session_state.get(PROVED_KEY) == name.strip().casefold()
         who = person(name, False, role == "owner", owners, proved)
-        c1, c2 = st.columns([8, 1], vertical_alignment="center")
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
         c1.caption(
             f"Rating as **{escape_markdown(who.name)}** · {'owner' if who.owner else 'rater'} · "
             "a local profile (not authenticated)"
         )
-        c2.button("Switch", on_click=_forget_profile, key="heval-switch")
+        c2.button("Switch", on_click=_forget_profile, key="heval-switch", width="stretch")
         if role == "owner" and not who.owner and needs_secret(mode):
             _prove_owner(name, owners, mode)
         return who

@@ -119,8 +119,9 @@ def _controls(cid: int, current: str, rater: str, pos: int, previous: Rating | N
         key=f"heval-comment-{cid}-{current}",
     )
     st.checkbox(
-        "Flag this item for the owner (e.g. a broken task)",
+        "Flag for the owner",
         bool(previous and previous.flagged),
+        help="e.g. a broken task or a response that cannot be rated; the owner sees it under Results.",
         key=f"heval-flag-{cid}-{current}",
     )
     for n, (label, (title, text)) in enumerate(RATING_SCALE.items(), start=1):
