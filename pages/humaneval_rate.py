@@ -88,11 +88,11 @@ def render(who: Person) -> None:
     current = order[pos]
     task_id, model = items[current]
     item = rating_store.response_item(eng, campaign.set_name, task_id, model)
-    st.subheader(f"Response {pos + 1} of {len(order)}")
     # Texts on the left, each long one in its own scroll box; the controls on the right, so the buttons and
     # the keyboard hint are in the first screenful however long the response is.
     texts, controls = st.columns([3, 2], gap="medium")
     with texts:
+        st.subheader(f"Response {pos + 1} of {len(order)}")
         if item is None:
             st.warning("This response is no longer available (its task was deleted or the response removed).")
         else:
@@ -137,6 +137,7 @@ def _controls(cid: int, current: str, rater: str, pos: int, previous: Rating | N
             on_click=_rate,
             args=(cid, current, rater, label, pos),
         )
+    st.caption("Keyboard: 1–4 or a–d rate and save at once (the comment and flag go with it).")
     back, skip = st.columns(2)
     back.button(
         "← Back",
@@ -152,7 +153,6 @@ def _controls(cid: int, current: str, rater: str, pos: int, previous: Rating | N
         skip.button(
             "Skip", key="heval-skip", on_click=_rate, args=(cid, current, rater, None, pos), width="stretch"
         )
-    st.caption("Keyboard: 1–4 or a–d rate and save at once (the comment and flag go with it).")
 
 
 def _guidelines(spec: CampaignSpec, expanded: bool) -> None:

@@ -89,9 +89,20 @@ def test_humaneval_workflow_reads_cleanly_with_buttons_in_view(
                     else None
                 ),
             )
+            main = page.get_by_test_id("stMain")
+            if width == VIEWPORTS[0][0]:
+                # A rater picks a profile once; a reload keeps it (it is in the URL).
+                page.goto(f"{url}/humaneval")
+                expect(main.get_by_role("heading", name="Who is rating?")).to_be_visible(timeout=60_000)
+                main.get_by_label("…or a new name").fill("ann")
+                main.get_by_role("button", name="Start").click()
+                expect(main.get_by_text("Rating as ann", exact=False)).to_be_visible(timeout=30_000)
+                _settle(page)
+                page.reload()
+                expect(main.get_by_text("Rating as ann", exact=False)).to_be_visible(timeout=60_000)
+                assert "rater=ann" in page.url
             # A rater's first visit (guidelines open), then the long response (model-long is in ann's order).
             page.goto(f"{url}/humaneval?rater=ann&role=rater")
-            main = page.get_by_test_id("stMain")
             heading = main.get_by_role("heading", name=re.compile(r"Response \d+ of 12"))
             expect(heading).to_be_visible(timeout=60_000)
             _settle(page)
@@ -102,7 +113,7 @@ def test_humaneval_workflow_reads_cleanly_with_buttons_in_view(
                 main.get_by_role("button", name="Skip").click()
                 expect(heading).not_to_have_text(before, timeout=30_000)
                 _settle(page)
-            expect(main.get_by_text("scroll inside the box", exact=False)).to_be_visible()
+            expect(main.get_by_text("400 lines · scroll inside the box", exact=False)).to_be_visible()
             stem = str(out / f"humaneval-rate-long-{width}x{height}")
             _screenshots(page, stem, width, height)
             _check(page, "Rating page", width)
