@@ -1,6 +1,6 @@
 """Human evaluation of model responses on the user-oriented tasks: curate, collect, rate blind, measure.
 
-Each section lives in its own module; only the chosen one renders, so the Rate section's output holds
+Each section lives in its own module in ui/; only the chosen one renders, so the Rate section's output holds
 nothing from the owner's sections (model names above all).
 """
 
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import (
+from ui import (
     humaneval_campaigns,
     humaneval_rate,
     humaneval_responses,
     humaneval_results,
     humaneval_tasks,
 )
-from pages.humaneval_common import current_person
+from ui.humaneval_common import current_person
 
 OWNER_SECTIONS = {
     "Tasks": humaneval_tasks.render,

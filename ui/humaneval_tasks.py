@@ -18,7 +18,7 @@ from core.humaneval.display import escape_markdown, shorten
 from core.humaneval.identity import Person
 from core.store import evalset
 from pages.common import engine, escape
-from pages.humaneval_common import SET_KEY, literal, prose, select_next, set_picker, take_pending
+from ui.humaneval_common import SET_KEY, literal, prose, select_next, set_picker, take_pending
 
 TASK_KEY = "heval-task"
 

@@ -17,7 +17,7 @@ from core.humaneval.results import agreement_summary, disagreements, model_resul
 from core.store import evalset
 from core.store import ratings as rating_store
 from pages.common import engine
-from pages.humaneval_common import literal, prose
+from ui.humaneval_common import literal, prose
 
 
 def _num(x: float) -> str:
