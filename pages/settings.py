@@ -136,7 +136,21 @@ frame = pd.DataFrame(
     [{"model": m, "prompt_per_1k": p, "completion_per_1k": c} for m, (p, c) in table.items()],
     columns=["model", "prompt_per_1k", "completion_per_1k"],
 )
-edited = st.data_editor(frame, num_rows="dynamic", key="prices", hide_index=True)
+edited = st.data_editor(
+    frame,
+    num_rows="dynamic",
+    key="prices",
+    hide_index=True,
+    column_config={
+        "model": st.column_config.TextColumn("model"),
+        "prompt_per_1k": st.column_config.NumberColumn(
+            "$ per 1k prompt tokens", min_value=0.0, format="%.6g"
+        ),
+        "completion_per_1k": st.column_config.NumberColumn(
+            "$ per 1k completion tokens", min_value=0.0, format="%.6g"
+        ),
+    },
+)
 if st.button("Save prices"):
     rows = edited.dropna(subset=["model"])
     call_log.set_prices(

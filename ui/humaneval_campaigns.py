@@ -62,13 +62,11 @@ def _overview(eng: Engine) -> None:
         spec = CampaignSpec.from_dict(c.spec)
         rows.append(
             {
-                "id": c.id,
-                "name": c.name,
+                "campaign": f"#{c.id} {c.name}",
                 "set": c.set_name,
-                "tasks": len(spec.task_ids),
-                "models": len(spec.models),
+                "tasks × models": f"{len(spec.task_ids)} × {len(spec.models)}",
                 "raters": ", ".join(spec.raters),
-                "raters per item": spec.overlap,
+                "per response": spec.overlap,
                 "ratings needed": len(spec.item_ids()) * spec.overlap,
                 "owner": c.owner,
             }

@@ -75,7 +75,9 @@ def set_picker(eng: Engine) -> str:
     names = evalset.set_names(eng)
     take_pending(SET_KEY)
     if st.session_state.get(SET_KEY) not in names:
-        st.session_state[SET_KEY] = default
+        # Where the work is: the set of the latest campaign, else the default set.
+        latest = next(iter(rating_store.list_campaigns(eng)), None)
+        st.session_state[SET_KEY] = latest.set_name if latest and latest.set_name in names else default
     choice = st.selectbox("Evaluation set", names, key=SET_KEY, format_func=set_label)
     if choice == default:
         st.caption(f"This set holds {label}.")
