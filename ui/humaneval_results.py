@@ -56,7 +56,7 @@ def render(who: Person) -> None:
     else:
         st.subheader("Ratings per model")
         # An explicit height: left to "content", the layered chart came out a few pixels per bar.
-        st.altair_chart(figure6_chart(results), width="stretch", height=chart_height(len(results)) + 90)
+        st.altair_chart(figure6_chart(results), width="stretch", height=chart_height(len(results)) + 140)
         st.dataframe(
             results_table(results),
             hide_index=True,

@@ -79,7 +79,9 @@ def figure6_chart(results: Sequence[ModelResult]) -> alt.LayerChart:
         color=alt.Color(
             "rating:N",
             scale=alt.Scale(domain=ratings, range=[COLORS[label] for label in LABELS]),
-            legend=alt.Legend(orient="top", title=None, columns=2, labelLimit=0),
+            legend=alt.Legend(
+                orient="top", title=None, columns=1, labelLimit=0
+            ),  # one per row: fits any width
         )
     )
     text = (
