@@ -24,9 +24,9 @@ def _num(x: float) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{x:.2f}"
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner="Bootstrapping agreement intervals…", max_entries=8)
 def _summary(chosen: list[Rating]) -> dict:
-    # The bootstrap takes a second or two on hundreds of items: not on every rerun of the same ratings.
+    # The bootstrap takes a few seconds on thousands of items (alpha mostly): once per set of ratings.
     return agreement_summary(chosen)
 
 
