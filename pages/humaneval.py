@@ -1,6 +1,6 @@
 """Human evaluation of model responses on the user-oriented tasks: curate, collect, rate blind, measure.
 
-Each section lives in its own module; only the chosen one renders, so the Rate section's output holds
+Each section lives in its own module in ui/; only the chosen one renders, so the Rate section's output holds
 nothing from the owner's sections (model names above all).
 """
 
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import (
+from ui import (
     humaneval_campaigns,
     humaneval_rate,
     humaneval_responses,
     humaneval_results,
     humaneval_tasks,
 )
-from pages.humaneval_common import current_person
+from ui.humaneval_common import current_person
 
 OWNER_SECTIONS = {
     "Tasks": humaneval_tasks.render,
@@ -26,6 +26,11 @@ OWNER_SECTIONS = {
 }
 
 st.title("Human Evaluation")
+st.write(
+    "Rate model responses to user-oriented tasks on the paper's A/B/C/D scale without seeing which model wrote "
+    "them, and measure how far raters agree. Owners curate the tasks, collect responses and set up campaigns; "
+    "raters rate."
+)
 who = current_person()
 if who is None:
     st.stop()

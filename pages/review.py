@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.humaneval_common import current_person
 from ui import consistency_views, judge_views, review_views
+from ui.humaneval_common import current_person
 
 OWNER_SECTIONS = {
     "Reviews": review_views.render_create,

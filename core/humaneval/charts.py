@@ -25,6 +25,7 @@ def results_frame(results: Sequence[ModelResult]) -> pd.DataFrame:
             rows.append(
                 {
                     "model": r.model,
+                    "bar": bar_label(r),
                     "label": label,
                     "rating": f"{label}: {RATING_SCALE[label][0]}",
                     "order": order,
@@ -33,7 +34,14 @@ def results_frame(results: Sequence[ModelResult]) -> pd.DataFrame:
                     "ratings": r.n,
                 }
             )
-    return pd.DataFrame(rows, columns=["model", "label", "rating", "order", "count", "share", "ratings"])
+    return pd.DataFrame(
+        rows, columns=["model", "bar", "label", "rating", "order", "count", "share", "ratings"]
+    )
+
+
+def bar_label(result: ModelResult) -> str:
+    """The model's name with its number of ratings: a 100% bar from one rating must say so."""
+    return f"{result.model} (n={result.n})"
 
 
 def results_table(results: Sequence[ModelResult]) -> pd.DataFrame:
@@ -53,14 +61,15 @@ def results_table(results: Sequence[ModelResult]) -> pd.DataFrame:
 def figure6_chart(results: Sequence[ModelResult]) -> alt.LayerChart:
     """Stacked 100% bars, A on the left, models top to bottom in the given order."""
     frame = results_frame(results)
-    models = [r.model for r in results]
+    bars_order = [bar_label(r) for r in results]
     ratings = [f"{label}: {RATING_SCALE[label][0]}" for label in LABELS]
     base = alt.Chart(frame).encode(
-        y=alt.Y("model:N", sort=models, title=None),
+        y=alt.Y("bar:N", sort=bars_order, title=None, axis=alt.Axis(labelLimit=320)),
         x=alt.X("share:Q", stack="normalize", axis=alt.Axis(format="%"), title="Share of ratings"),
         order=alt.Order("order:Q", sort="ascending"),
         tooltip=[
             alt.Tooltip("model:N"),
+            alt.Tooltip("ratings:Q", title="ratings (n)"),
             alt.Tooltip("rating:N"),
             alt.Tooltip("count:Q"),
             alt.Tooltip("share:Q", format=".1%"),
@@ -70,7 +79,9 @@ def figure6_chart(results: Sequence[ModelResult]) -> alt.LayerChart:
         color=alt.Color(
             "rating:N",
             scale=alt.Scale(domain=ratings, range=[COLORS[label] for label in LABELS]),
-            legend=alt.Legend(orient="top", title=None, columns=2, labelLimit=0),
+            legend=alt.Legend(
+                orient="top", title=None, columns=1, labelLimit=0
+            ),  # one per row: fits any width
         )
     )
     text = (
@@ -78,7 +89,7 @@ def figure6_chart(results: Sequence[ModelResult]) -> alt.LayerChart:
         .encode(text=alt.Text("share:Q", format=".0%"))
         .transform_filter(alt.datum.share >= 0.06)
     )
-    return (bars + text).properties(height=chart_height(len(models)))
+    return (bars + text).properties(height=chart_height(len(bars_order)))
 
 
 def chart_height(models: int) -> int:

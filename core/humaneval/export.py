@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 from core.humaneval.agreement import LABELS
+from core.humaneval.bootstrap import Interval, format_interval, small_sample_note
 from core.humaneval.campaign import RATING_SCALE
 from core.humaneval.records import Rating
 from core.humaneval.results import Disagreement, ModelResult
@@ -50,6 +51,10 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _ci(interval: Interval | None) -> str:
+    return "n/a" if interval is None else format_interval(interval)
+
+
 def results_report(
     results: Sequence[ModelResult],
     agreement_summary: dict | None = None,
@@ -80,19 +85,25 @@ def results_report(
         pairs = agreement_summary.get("pairs") or {}
         if pairs:
             lines += [
-                "| Raters | Items | Cohen's κ | κ (acceptable) | Spearman |",
-                "|---|---|---|---|---|",
+                "| Raters | Items (n) | Cohen's κ | κ 95% CI (bootstrap) | κ (acceptable) | Spearman |",
+                "|---|---|---|---|---|---|",
             ]
             for (a, b), s in pairs.items():
                 lines.append(
-                    f"| {_cell(a)} / {_cell(b)} | {s['n']} | {_num(s['kappa'])} | "
+                    f"| {_cell(a)} / {_cell(b)} | {s['n']} | {_num(s['kappa'])} | {_ci(s.get('kappa_ci'))} | "
                     f"{_num(s['kappa_acceptable'])} | {_num(s['spearman'])} |"
                 )
             lines.append("")
+            note = small_sample_note(
+                min(s["n"] for s in pairs.values()), "items rated by both raters of a pair"
+            )
+            if note:
+                lines += [f"Note: {note}", ""]
         overall = agreement_summary.get("all")
         if overall:
             lines += [
                 f"All raters: Krippendorff's α (ordinal) {_num(overall['krippendorff_alpha'])}, "
+                f"(95% bootstrap CI {_ci(overall.get('alpha_ci'))}), "
                 f"Fleiss' κ {_num(overall['fleiss_kappa'])}, over {overall['n_items']} items rated at least twice.",
                 "",
             ]

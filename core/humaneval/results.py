@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from scipy.stats import binomtest
 
 from core.humaneval.agreement import ACCEPTABLE, LABELS, ORDINAL, agreement, multi_rater_agreement
+from core.humaneval.bootstrap import alpha_interval, kappa_interval
 from core.humaneval.records import Rating
 
 
@@ -142,13 +143,21 @@ def agreement_between(ratings: Iterable[Rating], rater_a: str, rater_b: str) -> 
 
 
 def agreement_summary(ratings: Iterable[Rating]) -> dict:
-    """Pairwise figures for every pair of raters with shared items, plus the multi-rater figures."""
+    """Pairwise figures for every pair of raters with shared items, plus the multi-rater figures.
+
+    Each pair also has `kappa_ci` and the multi-rater figures `alpha_ci`: seeded bootstrap intervals
+    (`core.humaneval.bootstrap`), so a kappa from three items shows how little it says.
+    """
     ratings = list(ratings)
     _, raters, matrix = rating_matrix(ratings)
     pairs = {}
     for i, a in enumerate(raters):
         for j in range(i + 1, len(raters)):
-            stats = agreement([row[i] for row in matrix], [row[j] for row in matrix])
+            left, right = [row[i] for row in matrix], [row[j] for row in matrix]
+            stats = agreement(left, right)
             if stats["n"]:
-                pairs[(a, raters[j])] = stats
-    return {"pairs": pairs, "all": multi_rater_agreement(matrix) if matrix else None, "raters": raters}
+                pairs[(a, raters[j])] = {**stats, "kappa_ci": kappa_interval(left, right)}
+    overall = None
+    if matrix:
+        overall = {**multi_rater_agreement(matrix), "alpha_ci": alpha_interval(matrix)}
+    return {"pairs": pairs, "all": overall, "raters": raters}

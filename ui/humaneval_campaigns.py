@@ -13,8 +13,9 @@ from core.humaneval.identity import Person, parse_names
 from core.store import evalset
 from core.store import ratings as rating_store
 from pages.common import engine, escape
-from pages.humaneval_common import set_picker
+from ui.humaneval_common import set_picker
 
+FORM_PREFIX = "heval-c-"  # every widget key of the new-campaign form
 TASK_CHOICES = {
     "all": "Every task with a response from each chosen model",
     "sample": "A random sample of those tasks",
@@ -61,13 +62,11 @@ def _overview(eng: Engine) -> None:
         spec = CampaignSpec.from_dict(c.spec)
         rows.append(
             {
-                "id": c.id,
-                "name": c.name,
+                "campaign": f"#{c.id} {c.name}",
                 "set": c.set_name,
-                "tasks": len(spec.task_ids),
-                "models": len(spec.models),
+                "tasks × models": f"{len(spec.task_ids)} × {len(spec.models)}",
                 "raters": ", ".join(spec.raters),
-                "raters per item": spec.overlap,
+                "per response": spec.overlap,
                 "ratings needed": len(spec.item_ids()) * spec.overlap,
                 "owner": c.owner,
             }
@@ -148,4 +147,7 @@ def _create(eng: Engine, set_name: str, who: Person) -> None:
             f"Created campaign #{cid} {spec.name}: {len(spec.item_ids())} responses, "
             f"{len(spec.raters)} raters, {spec.overlap} per response."
         )
+        # An empty form for the next campaign: a second click must not create this one again.
+        for key in [k for k in st.session_state if str(k).startswith(FORM_PREFIX)]:
+            del st.session_state[key]
         st.rerun()

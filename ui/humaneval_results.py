@@ -7,19 +7,27 @@ import math
 import pandas as pd
 import streamlit as st
 
+from core.humaneval.bootstrap import RESAMPLES, format_interval, small_sample_note
 from core.humaneval.campaign import CampaignSpec
 from core.humaneval.charts import chart_height, figure6_chart, results_table
 from core.humaneval.export import ratings_to_csv, ratings_to_jsonl, results_report
 from core.humaneval.identity import Person
+from core.humaneval.records import Rating
 from core.humaneval.results import agreement_summary, disagreements, model_results, rated
 from core.store import evalset
 from core.store import ratings as rating_store
 from pages.common import engine
-from pages.humaneval_common import literal, prose
+from ui.humaneval_common import literal, prose
 
 
 def _num(x: float) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{x:.2f}"
+
+
+@st.cache_data(show_spinner="Bootstrapping agreement intervals…", max_entries=8)
+def _summary(chosen: list[Rating]) -> dict:
+    # The bootstrap takes a few seconds on thousands of items (alpha mostly): once per set of ratings.
+    return agreement_summary(chosen)
 
 
 def render(who: Person) -> None:
@@ -48,7 +56,7 @@ def render(who: Person) -> None:
     else:
         st.subheader("Ratings per model")
         # An explicit height: left to "content", the layered chart came out a few pixels per bar.
-        st.altair_chart(figure6_chart(results), width="stretch", height=chart_height(len(results)) + 90)
+        st.altair_chart(figure6_chart(results), width="stretch", height=chart_height(len(results)) + 140)
         st.dataframe(
             results_table(results),
             hide_index=True,
@@ -63,7 +71,7 @@ def render(who: Person) -> None:
             "Acceptable = A or B; the interval is Wilson's 95% score interval."
         )
 
-    summary = agreement_summary(chosen)
+    summary = _summary(chosen)
     st.subheader("Agreement between raters")
     if summary["pairs"]:
         st.dataframe(
@@ -73,6 +81,7 @@ def render(who: Person) -> None:
                         "raters": f"{a} / {b}",
                         "items both rated": s["n"],
                         "Cohen's κ (A-D)": s["kappa"],
+                        "κ 95% CI (bootstrap)": format_interval(s["kappa_ci"]),
                         "κ acceptable (A/B vs C/D)": s["kappa_acceptable"],
                         "Spearman (A>B>C>D)": s["spearman"],
                     }
@@ -80,18 +89,36 @@ def render(who: Person) -> None:
                 ]
             ),
             hide_index=True,
+            column_config={
+                "Cohen's κ (A-D)": st.column_config.NumberColumn(format="%.2f"),
+                "κ acceptable (A/B vs C/D)": st.column_config.NumberColumn(format="%.2f"),
+                "Spearman (A>B>C>D)": st.column_config.NumberColumn(format="%.2f"),
+            },
         )
         st.caption(
-            "n/a (empty) where a statistic is undefined, e.g. both raters gave one and the same label."
+            "Empty or n/a where a statistic is undefined, e.g. both raters gave one and the same label. "
+            f"Intervals: {RESAMPLES} bootstrap resamples of the shared items (seeded), 95% percentile."
         )
+        fewest = min(s["n"] for s in summary["pairs"].values())
+        note = small_sample_note(fewest, "items rated by both raters of a pair")
+        if note:
+            st.warning(note)
     else:
         st.caption("Agreement needs two raters who rated the same responses.")
     overall = summary["all"]
     if overall and len(summary["raters"]) > 2:
         c1, c2, c3 = st.columns(3)
-        c1.metric("Krippendorff's α (ordinal)", _num(overall["krippendorff_alpha"]))
+        c1.metric(
+            "Krippendorff's α (ordinal)",
+            _num(overall["krippendorff_alpha"]),
+            help="95% bootstrap interval over the items rated at least twice.",
+        )
+        c1.caption(f"95% CI {format_interval(overall['alpha_ci'])} · n = {overall['n_items']}")
         c2.metric("Fleiss' κ", _num(overall["fleiss_kappa"]))
         c3.metric("Responses rated at least twice", overall["n_items"])
+        note = small_sample_note(overall["n_items"], "responses rated at least twice")
+        if note:
+            st.warning(note)
 
     found = disagreements(chosen)
     st.subheader(f"Disagreements ({len(found)})")

@@ -28,6 +28,7 @@ from core.humaneval.identity import (
 from core.store import evalset
 from core.store import ratings as rating_store
 from pages.common import engine
+from ui.plain_text import BOX_HEIGHT, plain_block
 
 OFFICIAL_SET = "user-oriented-252"
 STARTER_SET = "starter-eval"
@@ -74,19 +75,19 @@ def set_picker(eng: Engine) -> str:
     names = evalset.set_names(eng)
     take_pending(SET_KEY)
     if st.session_state.get(SET_KEY) not in names:
-        st.session_state[SET_KEY] = default
+        # Where the work is: the set of the latest campaign, else the default set.
+        latest = next(iter(rating_store.list_campaigns(eng)), None)
+        st.session_state[SET_KEY] = latest.set_name if latest and latest.set_name in names else default
     choice = st.selectbox("Evaluation set", names, key=SET_KEY, format_func=set_label)
     if choice == default:
         st.caption(f"This set holds {label}.")
     return choice
 
 
-def literal(text: str, empty: str = "(empty)") -> None:
-    """Untrusted text shown exactly as written, never interpreted as Markdown or HTML."""
-    if text.strip():
-        st.code(text, language=None, wrap_lines=True)
-    else:
-        st.caption(empty)
+def literal(text: str, empty: str = "(empty)", height: int = BOX_HEIGHT) -> None:
+    """Untrusted text shown exactly as written, never interpreted as Markdown or HTML; long text scrolls
+    inside a fixed-height box."""
+    plain_block(text, empty, height)
 
 
 def prose(text: str) -> None:
@@ -125,7 +126,7 @@ def current_person() -> Person | None:
         name = str(st.user.get("email") or st.user.get("name") or "signed-in user")
         wants_owner = st.session_state.get(ROLE_KEY) == "owner"
         who = person(name, True, wants_owner, owners)
-        c1, c2, c3 = st.columns([6, 2, 1], vertical_alignment="center")
+        c1, c2, c3 = st.columns([4, 2, 1], vertical_alignment="center")
         c1.caption(f"Signed in as **{escape_markdown(who.name)}** · {'owner' if who.owner else 'rater'}")
         if not owners:
             c2.toggle(
@@ -169,12 +170,12 @@ def _local_person(owners: tuple[str, ...], mode: Mode) -> Person | None:
             st.query_params["rater"], st.query_params["role"] = name, role
         proved = not needs_secret(mode) or st.session_state.get(PROVED_KEY) == name.strip().casefold()
         who = person(name, False, role == "owner", owners, proved)
-        c1, c2 = st.columns([8, 1], vertical_alignment="center")
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
         c1.caption(
             f"Rating as **{escape_markdown(who.name)}** · {'owner' if who.owner else 'rater'} · "
             "a local profile (not authenticated)"
         )
-        c2.button("Switch", on_click=_forget_profile, key="heval-switch")
+        c2.button("Switch", on_click=_forget_profile, key="heval-switch", width="stretch")
         if role == "owner" and not who.owner and needs_secret(mode):
             _prove_owner(name, owners, mode)
         return who

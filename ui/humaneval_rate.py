@@ -14,7 +14,11 @@ from core.humaneval.identity import Person
 from core.humaneval.records import Rating, blind, blind_id, item_id
 from core.store import ratings as rating_store
 from pages.common import engine, escape
-from pages.humaneval_common import literal, prose
+from ui.humaneval_common import literal, prose
+
+# Scroll-box heights (px): together with the controls beside them they fit a 900-pixel-high window.
+RESPONSE_BOX = 320
+SIDE_BOX = 140
 
 # Digits 1-4 are the buttons' own Streamlit shortcuts. Letters need this listener: Streamlit reserves "c"
 # (it opens "clear cache"), so a-d are caught first, in the capture phase, and click the matching button.
@@ -49,7 +53,8 @@ def render(who: Person) -> None:
         st.info(f"No campaign lists {escape(who.name)} as a rater yet. An owner adds raters in Campaigns.")
         return
     by_id = {c.id: c for c in mine_campaigns}
-    cid = st.selectbox(
+    pick, progress = st.columns([2, 3], vertical_alignment="bottom")
+    cid = pick.selectbox(
         "Campaign", list(by_id), format_func=lambda i: by_id[i].name, key="heval-rate-campaign"
     )
     campaign = by_id[cid]
@@ -71,67 +76,88 @@ def render(who: Person) -> None:
 
     rated = sum(1 for i in order if i in mine and mine[i].label is not None)
     skipped = sum(1 for i in order if i in mine and mine[i].label is None)
-    st.progress(
+    progress.progress(
         rated / len(order) if order else 1.0,
         text=f"{rated} of {len(order)} rated" + (f" · {skipped} skipped" if skipped else ""),
     )
-    with st.expander("Guidelines", expanded=not mine):
-        st.markdown(spec.guidelines)  # written by the campaign's owner
     if pos >= len(order):
+        _guidelines(spec, expanded=False)
         _finished(cid, rater, order, mine, skipped)
         return
 
     current = order[pos]
     task_id, model = items[current]
     item = rating_store.response_item(eng, campaign.set_name, task_id, model)
-    st.subheader(f"Response {pos + 1} of {len(order)}")
-    if item is None:
-        st.warning("This response is no longer available (its task was deleted or the response removed).")
-    else:
-        view = blind(item, current, pos, len(order))
-        st.caption("Instruction")
-        prose(view.instruction)
-        st.caption("Input")
-        literal(view.input, "(no input)")
-        if st.toggle("Show the reference output", value=spec.show_reference, key=f"heval-ref-{cid}"):
-            st.caption("Reference output: one good answer, not the only one")
-            literal(view.reference_output)
-        st.caption("Response to rate")
-        literal(view.response, "(empty response)")
+    # Texts on the left, each long one in its own scroll box; the controls on the right, so the buttons and
+    # the keyboard hint are in the first screenful however long the response is.
+    texts, controls = st.columns([3, 2], gap="medium")
+    with texts:
+        st.subheader(f"Response {pos + 1} of {len(order)}")
+        if item is None:
+            st.warning("This response is no longer available (its task was deleted or the response removed).")
+        else:
+            view = blind(item, current, pos, len(order))
+            st.caption("Instruction")
+            prose(view.instruction)
+            st.caption("Input")
+            literal(view.input, "(no input)", height=SIDE_BOX)
+            if st.toggle("Show the reference output", value=spec.show_reference, key=f"heval-ref-{cid}"):
+                st.caption("Reference output: one good answer, not the only one")
+                literal(view.reference_output, height=SIDE_BOX)
+            st.caption("Response to rate")
+            literal(view.response, "(empty response)", height=RESPONSE_BOX)
+    with controls:
+        _controls(cid, current, rater, pos, mine.get(current), disabled=item is None)
+        _guidelines(spec, expanded=not mine)
+    st.html(KEYS_SCRIPT, unsafe_allow_javascript=True)
 
-    previous = mine.get(current)
+
+def _controls(cid: int, current: str, rater: str, pos: int, previous: Rating | None, disabled: bool) -> None:
     st.text_input(
         "Comment (optional, saved with the rating)",
         previous.comment if previous else "",
         key=f"heval-comment-{cid}-{current}",
     )
     st.checkbox(
-        "Flag this item for the owner (e.g. a broken task)",
+        "Flag for the owner",
         bool(previous and previous.flagged),
+        help="e.g. a broken task or a response that cannot be rated; the owner sees it under Results.",
         key=f"heval-flag-{cid}-{current}",
     )
-    columns = st.columns(4)
     for n, (label, (title, text)) in enumerate(RATING_SCALE.items(), start=1):
-        columns[n - 1].button(
+        st.button(
             f"**{label}** · {title}",
             key=f"heval-rate-{label}",
             help=text,
             shortcut=str(n),
             type="primary" if previous and previous.label == label else "secondary",
-            disabled=item is None,
+            disabled=disabled,
             width="stretch",
             wrap=True,  # the scale's titles are the point: never cut them off
             on_click=_rate,
             args=(cid, current, rater, label, pos),
         )
-    back, skip, _ = st.columns([1, 1, 4])
-    back.button("← Back", key="heval-back", disabled=pos == 0, on_click=_move, args=(cid, rater, pos - 1))
-    if previous is not None and previous.label is not None:
-        skip.button("Next →", key="heval-next", on_click=_move, args=(cid, rater, pos + 1))
-    else:
-        skip.button("Skip", key="heval-skip", on_click=_rate, args=(cid, current, rater, None, pos))
     st.caption("Keyboard: 1–4 or a–d rate and save at once (the comment and flag go with it).")
-    st.html(KEYS_SCRIPT, unsafe_allow_javascript=True)
+    back, skip = st.columns(2)
+    back.button(
+        "← Back",
+        key="heval-back",
+        disabled=pos == 0,
+        on_click=_move,
+        args=(cid, rater, pos - 1),
+        width="stretch",
+    )
+    if previous is not None and previous.label is not None:
+        skip.button("Next →", key="heval-next", on_click=_move, args=(cid, rater, pos + 1), width="stretch")
+    else:
+        skip.button(
+            "Skip", key="heval-skip", on_click=_rate, args=(cid, current, rater, None, pos), width="stretch"
+        )
+
+
+def _guidelines(spec: CampaignSpec, expanded: bool) -> None:
+    with st.expander("Guidelines", expanded=expanded), st.container(height=320, border=False):
+        st.markdown(spec.guidelines)  # written by the campaign's owner
 
 
 def _as_listed(spec: dict, name: str) -> str | None:

@@ -11,13 +11,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from core.datasets import DatasetError, EvalTask, Instance, parse_upload
+from core.humaneval import history
 from core.humaneval.browse import HAS_INPUT_CHOICES, filter_tasks, next_task_id, task_rows
 from core.humaneval.curation import CurationError
 from core.humaneval.display import escape_markdown, shorten
 from core.humaneval.identity import Person
 from core.store import evalset
 from pages.common import engine, escape
-from pages.humaneval_common import SET_KEY, literal, prose, select_next, set_picker, take_pending
+from ui.humaneval_common import SET_KEY, literal, prose, select_next, set_picker, take_pending
 
 TASK_KEY = "heval-task"
 
@@ -75,7 +76,7 @@ def render(who: Person) -> None:
     _export(eng, set_name)
     _import(eng, who)
     with st.expander("Every change to this set"):
-        _history_table(evalset.history(eng, set_name, limit=200))
+        _history_table(evalset.history(eng, set_name, limit=200), "set")
 
 
 def _flash() -> None:
@@ -119,7 +120,7 @@ def _task_panel(eng: Engine, set_name: str, task: EvalTask, is_deleted: bool, wh
             evalset.set_deleted(eng, set_name, task.id, True, who.name)
             _done(f"Deleted {task.id}; turn on “Deleted too” to find and restore it.")
     with hist:
-        _history_table(changes)
+        _history_table(changes, "task")
         revertible = [c for c in changes if c.before is not None or c.action == "create"]
         if revertible:
             labels = {
@@ -169,16 +170,14 @@ def _edit_form(eng: Engine, set_name: str, task: EvalTask, who: Person, version:
 
 
 def _describe(change) -> str:
-    before, after = change.before or {}, change.after or {}
     if change.action == "import":
-        return f"imported {after.get('tasks', '?')} tasks"
-    fields = [
-        k for k in ("instruction", "motivation_app", "instances", "deleted") if before.get(k) != after.get(k)
-    ]
-    return ", ".join(fields) if before else "new task"
+        return f"imported {(change.after or {}).get('tasks', '?')} tasks"
+    if not change.before:
+        return "new task"
+    return history.summary(history.field_changes(change.before, change.after))
 
 
-def _history_table(changes) -> None:
+def _history_table(changes, scope: str) -> None:
     if not changes:
         st.caption("No changes recorded.")
         return
@@ -198,6 +197,24 @@ def _history_table(changes) -> None:
         ),
         hide_index=True,
     )
+    detailed = {c.id: c for c in changes if c.action != "import" and c.before}
+    if detailed:
+        labels = {i: f"#{i} {c.action} by {c.actor} at {c.at:%Y-%m-%d %H:%M:%S}" for i, c in detailed.items()}
+        pick = st.selectbox(
+            "Before and after of change",
+            list(labels),
+            format_func=labels.get,
+            key=f"heval-diff-{scope}-{changes[0].id}",
+        )
+        for diff in history.field_changes(detailed[pick].before, detailed[pick].after):
+            st.caption(diff.field.capitalize())
+            left, right = st.columns(2)
+            with left:
+                st.caption("Before")
+                literal(diff.before, height=200)
+            with right:
+                st.caption("After")
+                literal(diff.after, height=200)
 
 
 def _add_task(eng: Engine, set_name: str, tasks: list[EvalTask], who: Person) -> None:

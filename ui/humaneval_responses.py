@@ -18,7 +18,7 @@ from core.store import evalset
 from core.store import ratings as rating_store
 from core.store import runs as run_store
 from pages.common import engine, escape, model_banner, model_settings, run_status, runner
-from pages.humaneval_common import set_picker
+from ui.humaneval_common import set_picker
 
 REPORT_KEY = "heval-import-reports"
 RUN_KEY = "heval-gen-run"
