@@ -368,7 +368,7 @@ def run_page(run_id: int) -> None:
         f"(classification {spec.prompt.instance_decoding_classification.max_tokens})"
         + (" · classification-only" if spec.classification_only else "")
     )
-    show_departures(run.params.get("departures", departures(spec)))
+    show_departures(run.params.get("departures") or departures(spec))
     if run.status == "failed" and (run.error or "").startswith(STALL_PREFIX):
         stall_resume(run, spec)
 

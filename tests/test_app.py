@@ -12,6 +12,7 @@ PAGES = [
     "pages/induction.py",
     "pages/selfinstruct.py",
     "pages/humaneval.py",
+    "pages/review.py",
     "pages/calls.py",
     "pages/settings.py",
 ]

@@ -9,7 +9,15 @@ from tests.browser import chromium, running_app
 
 pytestmark = pytest.mark.browser
 
-NAV = ["Instruction Induction", "Self-Instruct", "Human Evaluation", "Call log", "Settings", "Home"]
+NAV = [
+    "Instruction Induction",
+    "Self-Instruct",
+    "Human Evaluation",
+    "Data Quality Review",
+    "Call log",
+    "Settings",
+    "Home",
+]
 
 
 def test_navigation_reaches_every_page(data_dir, tmp_path, artifacts_dir):

@@ -15,6 +15,7 @@ from core.store import dispose_all, get_engine
 from core.store import reviews as review_store
 from core.store import runs as run_store
 from tests.conftest import REPO_ROOT
+from tests.owner import owner_password, prove_owner  # noqa: F401 (an autouse fixture)
 
 TASKS = [
     SourceTask("good", "Write the word in capital letters.", (("cat", "CAT"), ("dog", "DOG"))),
@@ -45,6 +46,7 @@ def test_consistency_section(store):
     at.query_params["rater"], at.query_params["role"] = "olga", "owner"
     at.run()
     at.switch_page("pages/review.py").run()
+    prove_owner(at)
     at.segmented_control(key="review-section").set_value("Consistency").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("At most 6 model calls" in c.value for c in at.caption)

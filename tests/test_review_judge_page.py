@@ -24,6 +24,7 @@ from core.store import ratings as rating_store
 from core.store import reviews as review_store
 from core.store import runs as run_store
 from tests.conftest import REPO_ROOT
+from tests.owner import owner_password, prove_owner  # noqa: F401 (an autouse fixture)
 
 
 @pytest.fixture()
@@ -41,6 +42,7 @@ def _page() -> AppTest:
     at.switch_page("pages/review.py")
     at.run()
     _ok(at)
+    prove_owner(at)
     at.segmented_control(key="review-section").set_value("Judge").run()
     _ok(at)
     return at

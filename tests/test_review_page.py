@@ -13,6 +13,7 @@ from core.store import dispose_all, get_engine
 from core.store import reviews as review_store
 from core.store import runs as run_store
 from tests.conftest import REPO_ROOT
+from tests.owner import owner_password, prove_owner  # noqa: F401 (an autouse fixture)
 
 INSTRUCTIONS = [f"Write item number {i} as *bold* text." for i in range(6)]
 
@@ -67,6 +68,8 @@ def _page(rater: str = "olga", role: str = "owner") -> AppTest:
     at.switch_page("pages/review.py")
     at.run()
     _ok(at)
+    if role == "owner":
+        prove_owner(at)
     return at
 
 

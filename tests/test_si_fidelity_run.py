@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from rouge_score import rouge_scorer
-from sqlalchemy import select
 
 import core.datasets as datasets
 from core.datasets.templates import read_string_constants
@@ -22,8 +21,8 @@ from core.selfinstruct.filters import rejection_reason
 from core.selfinstruct.pipeline import KIND, export_run, load_run, selfinstruct_params
 from core.selfinstruct.prompts import CLASSIFY_TEMPLATE, INPUT_FIRST_TEMPLATE, OUTPUT_FIRST_TEMPLATE
 from core.selfinstruct.templates import default_config, with_templates
+from core.store import calls as call_log
 from core.store import runs as run_store
-from core.store.schema import calls
 
 EMBEDDED = ModelSettings().public_dict()
 QUESTION = "Is it classification?"
@@ -108,9 +107,9 @@ def with_paper_files(data_dir, shared_datasets):
 
 
 def sent(engine, run_id: int) -> list[dict]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(calls.c.prompt, calls.c.params).where(calls.c.run_id == run_id)).all()
-    return [{"prompt": r.prompt, "params": r.params} for r in rows]
+    # Through the call log's reader: large prompts are stored compressed.
+    rows = call_log.list_calls(engine, run_id=run_id, limit=100_000)
+    return [{"prompt": r.prompt, "params": r.params} for r in reversed(rows)]
 
 
 def run_job(engine, monkeypatch, model, **options) -> tuple[int, run_store.Run]:

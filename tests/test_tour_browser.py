@@ -13,7 +13,15 @@ from tests.browser import chromium, running_app, wait_idle
 
 pytestmark = pytest.mark.browser
 
-PAGES = ["Home", "Instruction Induction", "Self-Instruct", "Human Evaluation", "Call log", "Settings"]
+PAGES = [
+    "Home",
+    "Instruction Induction",
+    "Self-Instruct",
+    "Human Evaluation",
+    "Data Quality Review",
+    "Call log",
+    "Settings",
+]
 VIEWPORTS = [(1440, 900), (1024, 768)]
 RAW_VALUE = re.compile(r"(?<![\w.])(None|nan|NaN)(?![\w.])")
 
@@ -63,10 +71,12 @@ def test_every_page_reads_cleanly_at_two_sizes_and_stays_offline(data_dir, tmp_p
             page = browser.new_page(viewport={"width": width, "height": height})
             page.on(
                 "request",
-                lambda req: outside.append(req.url)
-                if urlparse(req.url).hostname not in ("127.0.0.1", "localhost", None)
-                and not req.url.startswith(("data:", "blob:"))
-                else None,
+                lambda req: (
+                    outside.append(req.url)
+                    if urlparse(req.url).hostname not in ("127.0.0.1", "localhost", None)
+                    and not req.url.startswith(("data:", "blob:"))
+                    else None
+                ),
             )
             page.goto(url)
             expect(page.get_by_role("heading", name="Instruction Workbench")).to_be_visible(timeout=30_000)

@@ -1004,6 +1004,17 @@ def export_label(view: RunView) -> str:
     )
 
 
+def stored_departures(params: Mapping[str, Any]) -> list[str] | None:
+    """The run's departures from the paper as stored with it, or worked out from its parameters for a run
+    stored before they were; None when the parameters do not describe a run."""
+    if "departures" in params:
+        return list(params["departures"])
+    try:
+        return departures(RunSpec.from_params(params))
+    except (TypeError, ValueError):
+        return None
+
+
 def export_run(
     view: RunView, fmt: str, seed: int | None = None, *, include_seed_tasks: bool | None = None
 ) -> str:
@@ -1029,7 +1040,7 @@ def export_run(
             "kind": "run",
             "templates": export_label(view),
             "prompt_version": view.params.get("prompt_version"),
-            "departures": departures(RunSpec.from_params(view.params)),
+            "departures": stored_departures(view.params),
         }
         rows = [head, *provenance_records(records, verdicts, instances)]
         rows += [{"kind": "edit", **edit} for edit in view.edits]
