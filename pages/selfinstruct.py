@@ -35,8 +35,8 @@ from core.selfinstruct.prompts import (
 from core.selfinstruct.templates import base_config, with_templates
 from core.store import calls as call_log
 from core.store import runs as run_store
-from pages import selfinstruct_views as views
-from pages.common import engine, model_banner, model_settings, run_status, runner
+from ui import selfinstruct_views as views
+from ui.common import engine, model_banner, model_settings, run_status, runner
 
 RUN_KEY = "si_run"
 

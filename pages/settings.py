@@ -11,8 +11,8 @@ from core.humaneval.display import shorten
 from core.llm import GenParams, LLMClient, LLMError, ModelSettings, Request, make_provider
 from core.llm.redact import public_url
 from core.store import calls as call_log
-from pages.common import engine, escape, model_settings
-from pages.datasets_panel import status_panel, uploads_panel
+from ui.common import engine, escape, model_settings
+from ui.datasets_panel import status_panel, uploads_panel
 from ui.formatting import format_latency
 
 TRY_KEY = "settings-try"
