@@ -1,10 +1,10 @@
-"""Instruction Workbench: the router. Pages live in pages/, logic in core/."""
+"""Instruction Workbench: the router. Pages live in pages/, their shared views in ui/, logic in core/."""
 
 from pathlib import Path
 
 import streamlit as st
 
-from pages.common import runner
+from ui.common import runner
 
 # A local file: a Material or emoji page icon becomes a favicon fetched from a CDN, and the app is offline-first.
 ICON = Path(__file__).parent / "assets" / "icon.png"

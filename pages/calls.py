@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from core.store import calls as call_log
-from pages.common import engine
+from ui.common import engine
 from ui.formatting import format_cost, format_count, format_latency, run_label
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.datasets import status
-from pages.common import model_banner
+from ui.common import model_banner
 
 st.title("Instruction Workbench")
 st.write(

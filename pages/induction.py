@@ -6,10 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from core.store import runs as run_store
-from pages import induction_bench as bench
-from pages import induction_new as new
-from pages import induction_views as views
-from pages.common import engine, model_banner
+from ui import induction_bench as bench
+from ui import induction_new as new
+from ui import induction_views as views
+from ui.common import engine, model_banner
 
 KIND = "induction"
 

@@ -15,6 +15,7 @@ from core.selfinstruct.filters import DEFAULT_BLACKLIST
 from core.selfinstruct.pipeline import (
     KIND,
     MAX_IDLE,
+    PAPER_REQUESTS,
     STALL_PREFIX,
     RunSpec,
     estimate_cost,
@@ -34,8 +35,8 @@ from core.selfinstruct.prompts import (
 from core.selfinstruct.templates import base_config, with_templates
 from core.store import calls as call_log
 from core.store import runs as run_store
-from pages import selfinstruct_views as views
-from pages.common import engine, model_banner, model_settings, run_status, runner
+from ui import selfinstruct_views as views
+from ui.common import engine, model_banner, model_settings, run_status, runner
 
 RUN_KEY = "si_run"
 
@@ -146,7 +147,15 @@ def start_form() -> None:
     c = st.columns(4)
     k_human = c[0].number_input("Human seeds per prompt", 0, 32, 6, key="si_k_human")
     k_machine = c[1].number_input("Machine instructions per prompt", 0, 32, 2, key="si_k_machine")
-    requests = c[2].number_input("Requests per iteration", 1, 256, 1, key="si_requests")
+    # The paper sends 5 prompts per iteration; on the slow embedded model one keeps a step short (a departure
+    # the page names before the run starts).
+    requests = c[2].number_input(
+        f"Requests per iteration (paper: {PAPER_REQUESTS})",
+        1,
+        256,
+        1 if embedded else PAPER_REQUESTS,
+        key="si_requests",
+    )
     seed = c[3].number_input("Random seed", 0, 2**31 - 1, 0, key="si_seed")
     c = st.columns(1)
     # The paper's limit is 1024 tokens; the embedded model is slow, so it starts lower (the label says so).

@@ -9,9 +9,10 @@ import streamlit as st
 
 from core.humaneval.display import shorten
 from core.llm import GenParams, LLMClient, LLMError, ModelSettings, Request, make_provider
+from core.llm.redact import public_url
 from core.store import calls as call_log
-from pages.common import engine, escape, model_settings
-from pages.datasets_panel import status_panel, uploads_panel
+from ui.common import engine, escape, model_settings
+from ui.datasets_panel import status_panel, uploads_panel
 from ui.formatting import format_latency
 
 TRY_KEY = "settings-try"
@@ -51,9 +52,13 @@ provider = st.radio(
 )
 with st.form("model"):
     if provider == "openai":
+        # Shown without `user:password@` (a secret); left as shown, the URL keeps its credentials.
+        shown_url = public_url(current.base_url)
         base_url = st.text_input(
-            "Base URL", current.base_url, help="e.g. http://127.0.0.1:8000/v1 for vLLM or llama.cpp"
+            "Base URL", shown_url, help="e.g. http://127.0.0.1:8000/v1 for vLLM or llama.cpp"
         )
+        if base_url.strip() == shown_url:
+            base_url = current.base_url
         model = st.text_input("Model", current.model)
         key_note = "a key is set (hidden)" if current.api_key else "no key set"
         api_key = st.text_input(

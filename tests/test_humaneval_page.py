@@ -30,7 +30,7 @@ EVAL_FILE = "self-instruct/user_oriented_instructions.jsonl"
 
 @pytest.fixture()
 def store(data_dir: Path):
-    """The app's own database (the page opens the same one through pages.common.engine)."""
+    """The app's own database (the page opens the same one through ui.common.engine)."""
     dispose_all()
     yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
     dispose_all()
@@ -112,7 +112,7 @@ def _rendered(at: AppTest) -> str:
 
 
 def _visible(markdown: str) -> str:
-    """What an escaped Markdown message reads as (outside text in messages is escaped, see pages.common)."""
+    """What an escaped Markdown message reads as (outside text in messages is escaped, see ui.common)."""
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
 
 

@@ -175,8 +175,7 @@ def test_search_selects_one_and_induced_accuracy_stays_the_papers_figure(work) -
     run_id = _run(engine, params)
     report = build_report(params, run_store.results(engine, run_id))
     assert report.complete
-    if len(report.candidates) == 1:
-        pytest.skip("the model induced one distinct instruction: nothing to search")
+    # With one distinct instruction (the sampled model may repeat itself) the search still runs and picks it.
     search = report.search
     assert search["brute_force_evaluations"] == len(report.candidates) * 2
     assert search["calls_saved"] == search["brute_force_evaluations"] - search["evaluations"]

@@ -257,3 +257,23 @@ def test_the_call_log_page_shows_errors_as_plain_text_without_secrets(data_dir, 
     assert not at.error and any("Incorrect API key provided" in c.value for c in at.code)
     assert not leaks(page, *SECRETS)
     assert_no_secret_in(data_dir, *SECRETS)
+
+
+def test_the_settings_page_shows_the_base_url_without_its_password(data_dir, monkeypatch):
+    url = f"http://{USER}:{PASSWORD}@127.0.0.1:9/v1"
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    monkeypatch.setenv("WORKBENCH_PROVIDER", "openai")
+    monkeypatch.setenv("WORKBENCH_MODEL", "some-model")
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/settings.py")
+    at.run()
+    assert not at.exception
+    field = next(t for t in at.text_input if t.label == "Base URL")
+    assert field.value == "http://127.0.0.1:9/v1"
+    assert not leaks(_rendered(at), PASSWORD)
+    # Applied as shown, the session's model keeps the credentials it came with (requests still need them).
+    next(b for b in at.button if b.label == "Apply for this session").click()
+    at.run()
+    assert at.session_state["model_settings"].base_url == url
+    assert not leaks(_rendered(at), PASSWORD)

@@ -12,7 +12,7 @@ from core.review import consistency
 from core.review.spec import ReviewSpec
 from core.store import reviews as review_store
 from core.store import runs as run_store
-from pages.common import engine, model_banner, model_settings, run_status, runner
+from ui.common import engine, model_banner, model_settings, run_status, runner
 
 PREFIX = "cons"
 

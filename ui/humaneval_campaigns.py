@@ -12,7 +12,7 @@ from core.humaneval.campaign import DEFAULT_GUIDELINES, CampaignSpec
 from core.humaneval.identity import Person, parse_names
 from core.store import evalset
 from core.store import ratings as rating_store
-from pages.common import engine, escape
+from ui.common import engine, escape
 from ui.humaneval_common import set_picker
 
 FORM_PREFIX = "heval-c-"  # every widget key of the new-campaign form

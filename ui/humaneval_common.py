@@ -27,7 +27,7 @@ from core.humaneval.identity import (
 )
 from core.store import evalset
 from core.store import ratings as rating_store
-from pages.common import engine
+from ui.common import engine
 from ui.plain_text import BOX_HEIGHT, plain_block
 
 OFFICIAL_SET = "user-oriented-252"

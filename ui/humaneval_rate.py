@@ -13,7 +13,7 @@ from core.humaneval.campaign import RATING_SCALE, CampaignSpec, resume_index
 from core.humaneval.identity import Person
 from core.humaneval.records import Rating, blind, blind_id, item_id
 from core.store import ratings as rating_store
-from pages.common import engine, escape
+from ui.common import engine, escape
 from ui.humaneval_common import literal, prose
 
 # Scroll-box heights (px): together with the controls beside them they fit a 900-pixel-high window.

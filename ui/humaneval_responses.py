@@ -17,7 +17,7 @@ from core.humaneval.response_files import model_name_for, parse_response_file, p
 from core.store import evalset
 from core.store import ratings as rating_store
 from core.store import runs as run_store
-from pages.common import engine, escape, model_banner, model_settings, run_status, runner
+from ui.common import engine, escape, model_banner, model_settings, run_status, runner
 from ui.humaneval_common import set_picker
 
 REPORT_KEY = "heval-import-reports"

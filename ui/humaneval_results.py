@@ -16,7 +16,7 @@ from core.humaneval.records import Rating
 from core.humaneval.results import agreement_summary, disagreements, model_results, rated
 from core.store import evalset
 from core.store import ratings as rating_store
-from pages.common import engine
+from ui.common import engine
 from ui.humaneval_common import literal, prose
 
 

@@ -17,7 +17,7 @@ from core.humaneval.curation import CurationError
 from core.humaneval.display import escape_markdown, shorten
 from core.humaneval.identity import Person
 from core.store import evalset
-from pages.common import engine, escape
+from ui.common import engine, escape
 from ui.humaneval_common import SET_KEY, literal, prose, select_next, set_picker, take_pending
 
 TASK_KEY = "heval-task"

@@ -30,7 +30,7 @@ from core.store import evalset
 from core.store import ratings as rating_store
 from core.store import reviews as review_store
 from core.store import runs as run_store
-from pages.common import engine, model_banner, model_settings, run_status, runner
+from ui.common import engine, model_banner, model_settings, run_status, runner
 
 PREFIX = "judge"
 RUN_KEY = f"{PREFIX}-run"

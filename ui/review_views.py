@@ -28,7 +28,7 @@ from core.selfinstruct.pipeline import KIND as SELFINSTRUCT_KIND
 from core.selfinstruct.pipeline import load_run
 from core.store import reviews as review_store
 from core.store import runs as run_store
-from pages.common import engine
+from ui.common import engine
 from ui.humaneval_common import literal
 
 PREFIX = "rev"

@@ -39,7 +39,7 @@ from core.llm import GenParams, LLMClient, Request
 from core.selfinstruct.analysis import DatasetStats, length_distributions, table1_stats
 from core.selfinstruct.classify import ClassificationRule, ClassificationVerdict, parse_classification
 from core.selfinstruct.export import alpaca_json, chat_jsonl, finetune_jsonl, provenance_records
-from core.selfinstruct.fidelity import departures
+from core.selfinstruct.fidelity import PAPER_REQUESTS_PER_ITERATION, departures
 from core.selfinstruct.filters import (
     DEFAULT_BLACKLIST,
     EVIDENCE_SIZE,
@@ -67,8 +67,9 @@ from core.store import runs as run_store
 KIND = "selfinstruct"
 MAX_IDLE = 20  # default stall limit (iterations that keep nothing in a row)
 # The reference's request_batch_size: prompts per iteration, all sampled from the pool as it stood. The
-# command line's default; a RunSpec's own default stays 1, the page's step mode (one prompt per step).
-PAPER_REQUESTS = 5
+# command line's and (on a real endpoint) the page's default; a RunSpec's own default stays 1, one prompt per
+# step. Either way the run names a different value as a departure.
+PAPER_REQUESTS = PAPER_REQUESTS_PER_ITERATION
 SEED_SOURCES = ("official", "starter")  # or "upload:<file name>"
 Style = Literal["completion", "chat"]
 

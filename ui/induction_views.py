@@ -28,7 +28,7 @@ from core.induction.pipeline import (
 from core.metrics import METRIC_LABELS
 from core.store import calls as call_log
 from core.store import runs as run_store
-from pages.common import engine, run_status
+from ui.common import engine, run_status
 
 # What scoring a stored run can run into: its task or file is gone, or its parameters no longer resolve.
 REPORT_ERRORS = (DatasetError, KeyError, ValueError)

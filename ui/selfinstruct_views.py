@@ -29,7 +29,7 @@ from core.selfinstruct.pipeline import (
 from core.selfinstruct.reasons import REASONS
 from core.store import calls as call_log
 from core.store import runs as run_store
-from pages.common import engine, model_settings, runner
+from ui.common import engine, model_settings, runner
 
 ORIGIN_LABEL = {"human": "human", "machine": "machine"}
 # Kept is green in the charts; the reasons for dropping get warm and grey tones.

@@ -12,7 +12,7 @@ from core.datasets.download import datasets_dir
 from core.datasets.errors import DatasetError
 from core.datasets.jobs import dataset_params
 from core.datasets.uploads import stored_uploads
-from pages.common import escape, run_status, runner
+from ui.common import escape, run_status, runner
 
 STATE_BADGE = {
     "present": ":green-badge[verified]",

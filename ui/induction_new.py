@@ -31,7 +31,7 @@ from core.induction.prompts import INDUCTION_TEMPLATE, render_induction_prompt, 
 from core.llm import ModelSettings
 from core.metrics import METRIC_LABELS, METRICS
 from core.store import calls as call_log
-from pages.common import engine, model_settings, runner
+from ui.common import engine, model_settings, runner
 
 FIDELITY_DOC = Path(__file__).resolve().parent.parent / "docs" / "fidelity.md"
 

@@ -18,9 +18,9 @@ from core.induction.pipeline import (
     rows_to_markdown,
 )
 from core.store import runs as run_store
-from pages import induction_new as new
-from pages import induction_views as views
-from pages.common import engine, model_settings, run_status, runner
+from ui import induction_new as new
+from ui import induction_views as views
+from ui.common import engine, model_settings, run_status, runner
 
 KIND = "induction_benchmark"
 SELECTED_KEY = "ind_bench_run"
