@@ -16,6 +16,7 @@ from ui import (
     humaneval_tasks,
 )
 from ui.humaneval_common import current_person
+from ui.sections import route_by_role
 
 OWNER_SECTIONS = {
     "Tasks": humaneval_tasks.render,
@@ -35,16 +36,4 @@ who = current_person()
 if who is None:
     st.stop()
 
-if who.owner:
-    section = st.segmented_control(
-        "Section",
-        list(OWNER_SECTIONS),
-        default="Tasks",
-        required=True,
-        key="section",
-        bind="query-params",
-        label_visibility="collapsed",
-    )
-    OWNER_SECTIONS[section](who)
-else:
-    humaneval_rate.render(who)
+route_by_role(who, OWNER_SECTIONS, humaneval_rate.render, key="section")

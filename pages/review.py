@@ -6,6 +6,7 @@ import streamlit as st
 
 from ui import consistency_views, judge_views, review_views
 from ui.humaneval_common import current_person
+from ui.sections import route_by_role
 
 OWNER_SECTIONS = {
     "Reviews": review_views.render_create,
@@ -24,16 +25,4 @@ who = current_person()
 if who is None:
     st.stop()
 
-if who.owner:
-    section = st.segmented_control(
-        "Section",
-        list(OWNER_SECTIONS),
-        default="Reviews",
-        required=True,
-        key="review-section",
-        bind="query-params",
-        label_visibility="collapsed",
-    )
-    OWNER_SECTIONS[section](who)
-else:
-    review_views.render_label(who)
+route_by_role(who, OWNER_SECTIONS, review_views.render_label, key="review-section")
