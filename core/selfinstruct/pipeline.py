@@ -786,36 +786,31 @@ def run_selfinstruct(ctx: JobContext) -> None:
     _Loop(ctx, spec, llm, resolve_style(spec.style, llm), seeds).run()
 
 
-def set_idle_limits(
-    engine: Engine, run_id: int, *, iterations: int | None = None, instances: int | None = None
-) -> None:
-    """Raise (or set) a stopped run's stall limits before resuming it."""
+def _change_stopped_run(engine: Engine, run_id: int, changes: Mapping[str, Any]) -> None:
+    """Change a stopped run's parameters, validated before they are stored; resume or requeue it after."""
     run = run_store.get_run(engine, run_id)
     if run is None:
         raise KeyError(f"no run {run_id}")
     if run.status in run_store.ACTIVE:
         raise ValueError(f"run {run_id} is {run.status}; wait for it to stop first")
-    params = dict(run.params)
-    if iterations is not None:
-        params["max_idle_iterations"] = iterations
-    if instances is not None:
-        params["max_idle_instances"] = instances
-    RunSpec.from_params(params)  # validate before storing
+    params = {**run.params, **changes}
+    RunSpec.from_params(params)
     run_store.update_run(engine, run_id, params=params)
+
+
+def set_idle_limits(
+    engine: Engine, run_id: int, *, iterations: int | None = None, instances: int | None = None
+) -> None:
+    """Raise (or set) a stopped run's stall limits before resuming it."""
+    changes = {"max_idle_iterations": iterations, "max_idle_instances": instances}
+    _change_stopped_run(engine, run_id, {k: v for k, v in changes.items() if v is not None})
 
 
 def extend_run(
     engine: Engine, run_id: int, *, iterations: int | None = None, target: int | None = None
 ) -> None:
     """Give a stopped run a new stopping point (step mode: one more iteration); requeue it afterwards."""
-    run = run_store.get_run(engine, run_id)
-    if run is None:
-        raise KeyError(f"no run {run_id}")
-    if run.status in run_store.ACTIVE:
-        raise ValueError(f"run {run_id} is {run.status}; wait for it to stop first")
-    params = {**run.params, "iterations": iterations, "target": target}
-    RunSpec.from_params(params)  # validate before storing
-    run_store.update_run(engine, run_id, params=params)
+    _change_stopped_run(engine, run_id, {"iterations": iterations, "target": target})
 
 
 def record_edit(
