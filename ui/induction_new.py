@@ -32,6 +32,7 @@ from core.llm import ModelSettings
 from core.metrics import METRIC_LABELS, METRICS
 from core.store import calls as call_log
 from ui.common import engine, model_settings, runner
+from ui.induction_views import JUDGED_BY_HAND
 
 FIDELITY_DOC = Path(__file__).resolve().parent.parent / "docs" / "fidelity.md"
 
@@ -238,7 +239,10 @@ def _own() -> Choice:
         tests = [(i, answers) for i, _, held, answers in rows if held]
         st.caption(f"{len(demos)} demonstrations · {len(tests)} held-out examples")
     else:
-        demos = [(i, o) for i, o, _, _ in rows]
+        # Ticked rows stay held out here too: they join the tests with their answers (scored by the
+        # metric), and the typed inputs, which have none, are judged by hand.
+        demos = [(i, o) for i, o, held, _ in rows if not held]
+        ticked = [(i, answers) for i, _, held, answers in rows if held]
         typed = st.data_editor(
             pd.DataFrame({"input": ["tall", "early"]}),
             num_rows="dynamic",
@@ -246,10 +250,18 @@ def _own() -> Choice:
             hide_index=True,
             column_config={"input": st.column_config.TextColumn("test input")},
         )
-        tests = [(str(v).strip(), []) for v in typed["input"].tolist() if not pd.isna(v) and str(v).strip()]
-        st.caption(f"{len(demos)} demonstrations · {len(tests)} test inputs, no answers: you judge them")
+        judged = [(str(v).strip(), []) for v in typed["input"].tolist() if not pd.isna(v) and str(v).strip()]
+        tests = ticked + judged
+        caption = f"{len(demos)} demonstrations · {len(judged)} test inputs, no answers: you judge them"
+        if ticked:
+            caption += f" · {len(ticked)} held-out example(s) from the table, scored by the metric"
+        st.caption(caption)
     c1, c2 = st.columns([1, 2])
-    metric = c1.selectbox("Metric", list(METRICS), format_func=METRIC_LABELS.get, key="ind_metric")
+    if any(answers for _, answers in tests) or mode == "split":
+        metric = c1.selectbox("Metric", list(METRICS), format_func=METRIC_LABELS.get, key="ind_metric")
+    else:
+        metric = "em"  # stored but unused: every test input is judged by hand
+        c1.caption(f"Metric: {JUDGED_BY_HAND}")
     gold_text = c2.text_area(
         "Gold instructions (optional, one per line)",
         key="ind_gold",
