@@ -81,3 +81,27 @@ def test_judge_only_run_is_labelled_judged_by_hand(data_dir) -> None:
     shown = [t.value for t in at.text] + [c.value for c in at.caption]
     assert any("metric judged by hand" in v for v in shown)
     assert not any("exact match" in v for v in shown)
+
+
+def test_opening_a_task_report_keeps_the_finished_benchmark(data_dir) -> None:
+    at = _page()
+    at.segmented_control(key="ind_section").set_value("Benchmark").run()
+    at.multiselect(key="ind_b_tasks").set_value(["starter_sum"]).run()
+    at.number_input(key="ind_b_limit").set_value(1).run()
+    at.toggle(key="ind_b_bert").set_value(False).run()
+    _click(at, "Start benchmark")
+    run_id = at.session_state["ind_bench_run"]
+    labels_while_running = at.selectbox(key="ind_bench_run").options
+    engine = get_engine()
+    assert run_once(engine, ("induction_benchmark",), model_from_dict({"provider": "embedded"})) == run_id
+    assert run_store.get_run(engine, run_id).status == "done"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    # The browser sends the chosen option's label back: it must not change when the run finishes, or
+    # the next click matches no option and the selector falls back to the new-benchmark form.
+    assert at.selectbox(key="ind_bench_run").options == labels_while_running
+    at.selectbox(key=f"btask-{run_id}").set_value("starter_sum").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["ind_bench_run"] == run_id
+    assert not [b for b in at.button if b.label == "Start benchmark"]
+    assert any("task starter_sum" in t.value for t in at.text)  # that task's report caption

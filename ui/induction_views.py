@@ -57,6 +57,12 @@ def run_label(run: run_store.Run) -> str:
     return f"#{run.id} · {run.name or run.kind} · {run.status}"
 
 
+def run_choice_label(run: run_store.Run) -> str:
+    """A run's label in a selector: no status, because the browser sends the chosen label back and a
+    label that changed when the run finished matches no option, which silently clears the selection."""
+    return f"#{run.id} · {run.name or run.kind}"
+
+
 def decoding_label(params: dict[str, Any]) -> str:
     t = float(params.get("temperature") or 0)
     if float(params.get("top_p", 1.0)) == 0:
