@@ -7,9 +7,12 @@ from streamlit.testing.v1 import AppTest
 
 from core.induction.pipeline import model_from_dict
 from core.jobs import run_once
+from core.llm.embedded import EMBEDDED_MODEL
+from core.store import calls as call_log
 from core.store import get_engine
 from core.store import runs as run_store
 from tests.conftest import REPO_ROOT
+from ui.induction_new import format_duration
 
 UNTICK_EXAMPLE_HELD_OUT = {
     "edited_rows": {5: {"held_out": False}, 6: {"held_out": False}, 7: {"held_out": False}},
@@ -105,3 +108,51 @@ def test_opening_a_task_report_keeps_the_finished_benchmark(data_dir) -> None:
     assert at.session_state["ind_bench_run"] == run_id
     assert not [b for b in at.button if b.label == "Start benchmark"]
     assert any("task starter_sum" in t.value for t in at.text)  # that task's report caption
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_start_buttons_show_a_duration_and_long_runs_need_a_tick(data_dir) -> None:
+    at = _page()
+    # Nothing in the call log yet: the duration rests on a stated assumption.
+    calls = int(_metric(at, "Model calls, at most").replace(",", ""))
+    assert any("assuming 10 s a call" in c.value for c in at.caption)
+    assert _metric(at, "Duration, about") == format_duration(calls * 10)
+
+    # A benchmark over every starter task is long: its start stays disabled until confirmed.
+    at.segmented_control(key="ind_section").set_value("Benchmark").run()
+    bench_calls = int(_metric(at, "Model calls, at most").replace(",", ""))
+    assert bench_calls * 10 > 600
+    start = next(b for b in at.button if b.label == "Start benchmark")
+    assert start.disabled
+    at.checkbox(key="ind_b_confirm_long").check().run()
+    assert not next(b for b in at.button if b.label == "Start benchmark").disabled
+    # A small one needs no tick.
+    at.multiselect(key="ind_b_tasks").set_value(["starter_sum"]).run()
+    at.number_input(key="ind_b_limit").set_value(1).run()
+    assert not [c for c in at.checkbox if c.key == "ind_b_confirm_long"]
+    assert not next(b for b in at.button if b.label == "Start benchmark").disabled
+
+    # Once the model has logged calls, their mean latency is used instead of the assumption.
+    call_log.log_call(
+        get_engine(),
+        call_log.CallRecord(
+            cache_key="demo-ii-latency",
+            provider="embedded",
+            endpoint="",
+            model=EMBEDDED_MODEL,
+            style="completion",
+            prompt="p",
+            messages=None,
+            params={},
+            sample_index=0,
+            choices=[{"text": "x"}],
+            latency_ms=2000.0,
+        ),
+    )
+    at.segmented_control(key="ind_section").set_value("New run").run()
+    calls = int(_metric(at, "Model calls, at most").replace(",", ""))
+    assert any("mean latency in the call log, 2.0 s over 1 call(s)" in c.value for c in at.caption)
+    assert _metric(at, "Duration, about") == format_duration(calls * 2)
