@@ -75,7 +75,7 @@ def runs_section() -> None:
             "Run",
             ids,
             index=ids.index(current) if current in by_id else 0,
-            format_func=lambda r: views.run_label(by_id[r]),
+            format_func=lambda r: views.run_choice_label(by_id[r]),
             key="ind_runs_one",
         )
         views.show_run(chosen, key=f"runs{chosen}")

@@ -127,6 +127,13 @@ def test_typed_test_inputs_are_judged_by_hand(data_dir) -> None:
     at = _page()
     at.radio(key="ind_source").set_value("own").run()
     at.radio(key="ind_own_mode").set_value("judge").run()
+    # Untick the starter table's held-out rows: every test input is then typed and judged by hand.
+    at.session_state["ind_demo_editor"] = {
+        "edited_rows": {5: {"held_out": False}, 6: {"held_out": False}, 7: {"held_out": False}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
     assert any("2 test inputs, no answers" in c.value for c in at.caption)
     _click(at, "Start induction")
     run = _run_job(at.session_state["ind_run"])

@@ -80,7 +80,10 @@ def start_form() -> None:
     cost = new.estimate(params) if tasks and choice.ok else None
     default_name = f"benchmark · {len(tasks)} tasks · K={settings['k']}"
     name = st.text_input("Run name", placeholder=default_name, key="ind_b_name").strip() or default_name
-    if st.button("Start benchmark", type="primary", disabled=cost is None, key="ind_b_start"):
+    confirmed = new.confirm_long_run(cost, params["model"], "ind_b")
+    if st.button(
+        "Start benchmark", type="primary", disabled=cost is None or not confirmed, key="ind_b_start"
+    ):
         try:
             params = record_samples(params)  # the exact sample is stored with the run
         except views.REPORT_ERRORS as exc:
@@ -185,7 +188,7 @@ def benchmark_section() -> None:
     selected = st.selectbox(
         "Benchmark run",
         [None, *by_id],
-        format_func=lambda r: "➕ Start a new benchmark" if r is None else views.run_label(by_id[r]),
+        format_func=lambda r: "➕ Start a new benchmark" if r is None else views.run_choice_label(by_id[r]),
         key=SELECTED_KEY,
     )
     if selected is None:

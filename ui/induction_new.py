@@ -32,6 +32,7 @@ from core.llm import ModelSettings
 from core.metrics import METRIC_LABELS, METRICS
 from core.store import calls as call_log
 from ui.common import engine, model_settings, runner
+from ui.induction_views import JUDGED_BY_HAND
 
 FIDELITY_DOC = Path(__file__).resolve().parent.parent / "docs" / "fidelity.md"
 
@@ -238,7 +239,10 @@ def _own() -> Choice:
         tests = [(i, answers) for i, _, held, answers in rows if held]
         st.caption(f"{len(demos)} demonstrations · {len(tests)} held-out examples")
     else:
-        demos = [(i, o) for i, o, _, _ in rows]
+        # Ticked rows stay held out here too: they join the tests with their answers (scored by the
+        # metric), and the typed inputs, which have none, are judged by hand.
+        demos = [(i, o) for i, o, held, _ in rows if not held]
+        ticked = [(i, answers) for i, _, held, answers in rows if held]
         typed = st.data_editor(
             pd.DataFrame({"input": ["tall", "early"]}),
             num_rows="dynamic",
@@ -246,10 +250,18 @@ def _own() -> Choice:
             hide_index=True,
             column_config={"input": st.column_config.TextColumn("test input")},
         )
-        tests = [(str(v).strip(), []) for v in typed["input"].tolist() if not pd.isna(v) and str(v).strip()]
-        st.caption(f"{len(demos)} demonstrations · {len(tests)} test inputs, no answers: you judge them")
+        judged = [(str(v).strip(), []) for v in typed["input"].tolist() if not pd.isna(v) and str(v).strip()]
+        tests = ticked + judged
+        caption = f"{len(demos)} demonstrations · {len(judged)} test inputs, no answers: you judge them"
+        if ticked:
+            caption += f" · {len(ticked)} held-out example(s) from the table, scored by the metric"
+        st.caption(caption)
     c1, c2 = st.columns([1, 2])
-    metric = c1.selectbox("Metric", list(METRICS), format_func=METRIC_LABELS.get, key="ind_metric")
+    if any(answers for _, answers in tests) or mode == "split":
+        metric = c1.selectbox("Metric", list(METRICS), format_func=METRIC_LABELS.get, key="ind_metric")
+    else:
+        metric = "em"  # stored but unused: every test input is judged by hand
+        c1.caption(f"Metric: {JUDGED_BY_HAND}")
     gold_text = c2.text_area(
         "Gold instructions (optional, one per line)",
         key="ind_gold",
@@ -472,11 +484,53 @@ def fidelity_link() -> None:
         st.markdown(section if end < 0 else section[:end])
 
 
+# With no call of this model in the log yet: a stated guess (the embedded model takes 3-40 s a call).
+ASSUMED_SECONDS_PER_CALL = 10.0
+# A run estimated longer than this needs a tick before its start button is enabled.
+CONFIRM_OVER_SECONDS = 600.0
+
+
+def estimated_duration(estimate: CostEstimate, model: dict[str, Any]) -> tuple[float, str]:
+    """Seconds the run should take (calls run one after another) and where the per-call figure comes from."""
+    measured = call_log.mean_latency_ms(engine(), price_model_name(model))
+    if measured is None:
+        per_call = ASSUMED_SECONDS_PER_CALL
+        basis = f"assuming {per_call:g} s a call (no call of this model in the log yet)"
+    else:
+        per_call = measured[0] / 1000
+        basis = f"this model's mean latency in the call log, {per_call:.1f} s over {measured[1]:,} call(s)"
+    return estimate.calls * per_call, basis
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def confirm_long_run(estimate: CostEstimate | None, model: dict[str, Any], key: str) -> bool:
+    """False until a run estimated over ten minutes is confirmed with a tick (its start stays disabled)."""
+    if estimate is None:
+        return True
+    seconds, _ = estimated_duration(estimate, model)
+    if seconds <= CONFIRM_OVER_SECONDS:
+        return True
+    return st.checkbox(
+        f"Yes, start a run estimated at about {format_duration(seconds)} ({estimate.calls:,} calls)",
+        key=f"{key}_confirm_long",
+    )
+
+
 def show_cost(estimate: CostEstimate, model: dict[str, Any], priced: bool) -> None:
-    c = st.columns(3)
+    seconds, basis = estimated_duration(estimate, model)
+    c = st.columns(4)
     c[0].metric("Model calls, at most", f"{estimate.calls:,}")
     c[1].metric("Tokens, about", f"{estimate.tokens:,}")
     c[2].metric("Cost", "—" if estimate.cost is None else f"${estimate.cost:.4f}")
+    c[3].metric("Duration, about", format_duration(seconds), help=f"At most; {basis}.")
+    st.caption(f"Duration: {basis}.")
     price_note = (
         "priced from the Settings price table"
         if priced
@@ -546,7 +600,13 @@ def new_run_section() -> None:
         f"{'greedy' if settings['temperature'] == 0 else 'T=' + str(settings['temperature'])}"
     )
     name = st.text_input("Run name", placeholder=default_name, key="ind_name").strip() or default_name
-    if st.button("Start induction", type="primary", disabled=cost is None or not choice.ok, key="ind_start"):
+    confirmed = confirm_long_run(cost, params["model"], "ind")
+    if st.button(
+        "Start induction",
+        type="primary",
+        disabled=cost is None or not choice.ok or not confirmed,
+        key="ind_start",
+    ):
         try:
             params = record_samples(params)
         except (DatasetError, KeyError, ValueError) as exc:

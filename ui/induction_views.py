@@ -57,6 +57,12 @@ def run_label(run: run_store.Run) -> str:
     return f"#{run.id} · {run.name or run.kind} · {run.status}"
 
 
+def run_choice_label(run: run_store.Run) -> str:
+    """A run's label in a selector: no status, because the browser sends the chosen label back and a
+    label that changed when the run finished matches no option, which silently clears the selection."""
+    return f"#{run.id} · {run.name or run.kind}"
+
+
 def decoding_label(params: dict[str, Any]) -> str:
     t = float(params.get("temperature") or 0)
     if float(params.get("top_p", 1.0)) == 0:
@@ -118,6 +124,18 @@ def show_run(run_id: int, key: str = "") -> None:
 # --- One run's report -----------------------------------------------------------------------------------------
 
 
+JUDGED_BY_HAND = "judged by hand"
+
+
+def metric_label(report: InductionReport) -> str:
+    """The scoring actually used: the metric only scores test inputs that have answers."""
+    answered = sum(1 for t in report.tests if t.answers)
+    if report.tests and not answered:
+        return JUDGED_BY_HAND
+    name = METRIC_LABELS.get(report.metric, report.metric)
+    return name if answered == len(report.tests) else f"{name}; inputs without answers {JUDGED_BY_HAND}"
+
+
 def run_caption(run: run_store.Run, report: InductionReport) -> str:
     p = run.params
     demos = {"user": "your demonstrations", "paper": "the paper's demo sets"}.get(
@@ -129,7 +147,7 @@ def run_caption(run: run_store.Run, report: InductionReport) -> str:
     return (
         f"Run {run.id} · task {report.task} · {demos} ({len(report.demo_sets)} set(s)) · K={p.get('k')} · "
         f"{decoding_label(p)} · {post} · template v{p.get('template_version', '?')} · "
-        f"metric {METRIC_LABELS.get(report.metric, report.metric)} · {len(report.tests)} held-out input(s) · "
+        f"metric {metric_label(report)} · {len(report.tests)} held-out input(s) · "
         f"{model}"
     )
 
@@ -435,7 +453,7 @@ def _drilldown(report: InductionReport, key: str) -> None:
     if wrong_first:
         frame = frame.sort_values(["score", "#"], na_position="last", kind="stable")
     n_wrong = int((frame["result"] == "✗ wrong").sum())
-    st.caption(f"{n_wrong} wrong of {len(frame)} · metric: {METRIC_LABELS.get(report.metric, report.metric)}")
+    st.caption(f"{n_wrong} wrong of {len(frame)} · metric: {metric_label(report)}")
     st.dataframe(
         frame, hide_index=True, column_config={"score": st.column_config.NumberColumn(format="%.2f")}
     )

@@ -106,6 +106,16 @@ def count_calls(engine: Engine, run_id: int | None = None) -> int:
         return conn.execute(query).scalar_one()
 
 
+def mean_latency_ms(engine: Engine, model: str) -> tuple[float, int] | None:
+    """This model's mean latency over its logged successful calls, and how many there were."""
+    query = select(func.avg(calls.c.latency_ms), func.count()).where(
+        calls.c.model == model, calls.c.error.is_(None), calls.c.latency_ms > 0
+    )
+    with engine.connect() as conn:
+        mean, n = conn.execute(query).one()
+    return None if not n else (float(mean), int(n))
+
+
 def totals_by_run(engine: Engine) -> list[dict[str, Any]]:
     """Calls, tokens, latency and cost per run (run None = calls made outside any run)."""
     query = (
