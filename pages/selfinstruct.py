@@ -72,7 +72,7 @@ if error := st.session_state.pop("si_error", None):
 
 def _run_label(run_id: int | None, by_id: dict[int, run_store.Run]) -> str:
     if run_id is None:
-        return "➕ Start a new run"
+        return "New run"
     run = by_id[run_id]
     # No status here: a keyed selectbox keeps showing the label it was first drawn with.
     return f"Run {run.id} · {run.name or 'Self-Instruct'}"

@@ -188,7 +188,7 @@ def benchmark_section() -> None:
     selected = st.selectbox(
         "Benchmark run",
         [None, *by_id],
-        format_func=lambda r: "➕ Start a new benchmark" if r is None else views.run_choice_label(by_id[r]),
+        format_func=lambda r: "New benchmark" if r is None else views.run_choice_label(by_id[r]),
         key=SELECTED_KEY,
     )
     if selected is None:
