@@ -74,9 +74,10 @@ with st.form("model"):
         st.caption("The embedded model runs on this machine through llama.cpp: no endpoint, key or network.")
         base_url, model, api_key, styles = current.base_url, current.model, "", list(current.styles)
     c1, c2, c3 = st.columns(3)
-    concurrency = c1.number_input("Requests in flight", 1, 256, current.max_concurrency)
-    timeout = c2.number_input("Timeout (s)", 1.0, 600.0, current.timeout_s)
-    retries = c3.number_input("Retries", 0, 20, current.max_retries)
+    # The environment may set values past these fields' ranges: shown within range, not as a page error.
+    concurrency = c1.number_input("Requests in flight", 1, 1024, min(max(current.max_concurrency, 1), 1024))
+    timeout = c2.number_input("Timeout (s)", 1.0, 3600.0, min(max(current.timeout_s, 1.0), 3600.0))
+    retries = c3.number_input("Retries", 0, 20, min(max(current.max_retries, 0), 20))
     if st.form_submit_button("Apply for this session", type="primary"):
         if not styles:
             st.error("Choose at least one request style.")
