@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -118,3 +119,17 @@ def wait_idle(page: Page, timeout_ms: int = 60_000) -> None:
         "data-test-script-state", "notRunning", timeout=timeout_ms
     )
     page.wait_for_function(_AT_REST, timeout=timeout_ms, polling=50)
+
+
+def record_outside_requests(page: Page, outside: list[str]) -> None:
+    """Append to `outside` every URL the page requests from anywhere but this machine (the app is offline-first)."""
+
+    def note(request) -> None:
+        if urlparse(request.url).hostname not in (
+            "127.0.0.1",
+            "localhost",
+            None,
+        ) and not request.url.startswith(("data:", "blob:")):
+            outside.append(request.url)
+
+    page.on("request", note)

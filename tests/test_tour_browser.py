@@ -4,12 +4,11 @@ nothing wider than the window, and not one request leaving this machine (the app
 from __future__ import annotations
 
 import re
-from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import chromium, running_app, wait_idle
+from tests.browser import chromium, record_outside_requests, running_app, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -69,15 +68,7 @@ def test_every_page_reads_cleanly_at_two_sizes_and_stays_offline(data_dir, tmp_p
     with running_app(data_dir, tmp_path / "app.log") as url, chromium() as browser:
         for width, height in VIEWPORTS:
             page = browser.new_page(viewport={"width": width, "height": height})
-            page.on(
-                "request",
-                lambda req: (
-                    outside.append(req.url)
-                    if urlparse(req.url).hostname not in ("127.0.0.1", "localhost", None)
-                    and not req.url.startswith(("data:", "blob:"))
-                    else None
-                ),
-            )
+            record_outside_requests(page, outside)
             page.goto(url)
             expect(page.get_by_role("heading", name="Instruction Workbench")).to_be_visible(timeout=30_000)
             for title in PAGES:

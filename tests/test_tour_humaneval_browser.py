@@ -9,7 +9,6 @@ exception, no raw None/nan, nothing wider than the window, no request leaving th
 from __future__ import annotations
 
 import re
-from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -19,7 +18,7 @@ from core.humaneval.campaign import RATING_SCALE, CampaignSpec
 from core.humaneval.records import Rating
 from core.store import dispose_all, evalset, get_engine
 from core.store import ratings as rating_store
-from tests.browser import chromium, running_app
+from tests.browser import chromium, record_outside_requests, running_app
 from tests.test_tour_browser import RAW_VALUE, _overflow_px, _screenshots, _settle, _visible_text
 
 pytestmark = pytest.mark.browser
@@ -80,15 +79,7 @@ def test_humaneval_workflow_reads_cleanly_with_buttons_in_view(
     with running_app(data_dir, tmp_path / "app.log", env) as url, chromium() as browser:
         for width, height in VIEWPORTS:
             page = browser.new_page(viewport={"width": width, "height": height})
-            page.on(
-                "request",
-                lambda req: (
-                    outside.append(req.url)
-                    if urlparse(req.url).hostname not in ("127.0.0.1", "localhost", None)
-                    and not req.url.startswith(("data:", "blob:"))
-                    else None
-                ),
-            )
+            record_outside_requests(page, outside)
             main = page.get_by_test_id("stMain")
             if width == VIEWPORTS[0][0]:
                 # A rater picks a profile once; a reload keeps it (it is in the URL).
