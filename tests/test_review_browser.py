@@ -13,6 +13,7 @@ from core.review.spec import ReviewSpec
 from core.store import dispose_all, get_engine
 from core.store import reviews as review_store
 from tests.browser import chromium, running_app, wait_idle
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -58,7 +59,8 @@ def test_keyboard_review_saves_at_once_and_resumes(data_dir, tmp_path, artifacts
         wait_idle(page)
         heading.click()
         page.keyboard.press("y")
-        wait_idle(page)
+        # The key press reaches the server a moment later: wait for the saved answer itself.
+        wait_for(lambda: len(_labels(data_dir, rid)) == 1, "the first answer saved")
         (label,) = _labels(data_dir, rid)
         assert label.answers == {"instruction": True, "input": None, "output": None}
         page.keyboard.press("n")
