@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from core.selfinstruct.reasons import reason_code
 from core.store import compact
 from core.store.db import utcnow
-from core.store.schema import run_results, si_index_state, si_items, si_iterations
+from core.store.schema import run_results, si_checks, si_index_state, si_items, si_iterations
 
 BATCH = 2000  # results decoded per transaction: bounds memory when indexing a large run for the first time
 
@@ -46,12 +46,12 @@ def last_result_id(engine: Engine, run_id: int) -> int:
         ).scalar_one()
 
 
-def indexed_upto(engine: Engine, run_id: int) -> int:
+def indexed_upto(engine: Engine, run_id: int) -> int | None:
+    """The last result id the index has read for this run; None if it never read any."""
     with engine.connect() as conn:
-        value = conn.execute(
+        return conn.execute(
             select(si_index_state.c.last_result_id).where(si_index_state.c.run_id == run_id)
         ).scalar()
-    return value or 0
 
 
 def read_new(engine: Engine, run_id: int, after: int, limit: int) -> list[tuple[int, str, Any]]:
@@ -201,27 +201,58 @@ def _apply(engine: Engine, conn, run_id: int, batch: Iterable[tuple[int, str, An
         conn.execute(update(si_items).where(c.run_id == run_id, c.item == target).values(**values))
 
 
-def sync(engine: Engine, run_id: int, batch: int = BATCH) -> int:
-    """Fold the run's results stored since the last sync into the index; returns how many were read."""
-    ensure_state(engine, run_id)
+def _fold(engine: Engine, run_id: int, apply, batch: int) -> int:
+    """Read the run's results stored since its mark, `apply` them batch by batch; returns how many."""
+    before = indexed_upto(engine, run_id)
+    if before is None:
+        ensure_state(engine, run_id)
+        before = 0
     read = 0
     while True:
-        before = indexed_upto(engine, run_id)
         rows = read_new(engine, run_id, before, batch)
         if not rows:
             return read
         with engine.begin() as conn:
-            if not claim_batch(conn, run_id, before, rows[-1][0]):
-                continue  # another sync indexed these: read on from where it got
-            _apply(engine, conn, run_id, rows)
-        read += len(rows)
+            if claim_batch(conn, run_id, before, rows[-1][0]):
+                apply(engine, conn, run_id, rows)
+                read += len(rows)
+        before = indexed_upto(engine, run_id) or 0  # ours, or where another sync got to
+
+
+def sync(engine: Engine, run_id: int, batch: int = BATCH) -> int:
+    """Fold the Self-Instruct run's results stored since the last sync into the index; returns how many
+    results were read (0 when the index was up to date: one small query)."""
+    return _fold(engine, run_id, _apply, batch)
+
+
+def _apply_checks(engine: Engine, conn, run_id: int, batch: Iterable[tuple[int, str, Any]]) -> None:
+    rows = [
+        {
+            "check_run_id": run_id,
+            "task_id": key,
+            "induced": value.get("induced"),
+            "induced_rouge": value.get("induced_rouge"),
+            "induced_bertscore": value.get("induced_bertscore"),
+            "execution_rouge": value.get("execution_rouge"),
+            "skipped": "skipped" in value,
+        }
+        for _id, key, value in batch
+        if isinstance(value, Mapping)
+    ]
+    if rows:
+        conn.execute(insert_ignore(engine, si_checks), rows)
+
+
+def sync_checks(engine: Engine, check_run_id: int, batch: int = BATCH) -> int:
+    """Copy a consistency run's stored signals (one result per task) into `si_checks`, new ones only."""
+    return _fold(engine, check_run_id, _apply_checks, batch)
 
 
 _due: dict[tuple[int, int], float] = {}
 _due_lock = threading.Lock()
 
 
-def sync_if_due(engine: Engine, run_id: int, every_s: float = 2.0, *, force: bool = False) -> None:
+def sync_if_due(engine: Engine, run_id: int, every_s: float = 5.0, *, force: bool = False) -> None:
     """`sync`, at most every `every_s` seconds per run in this process (the job calls it per iteration)."""
     now = time.monotonic()
     key = (id(engine), run_id)

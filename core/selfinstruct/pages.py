@@ -39,6 +39,7 @@ class RunSummary:
     edits: int
     outcomes: Counter = field(default_factory=Counter)  # "kept" or a reason code -> candidates
     by_iteration: list[dict[str, Any]] = field(default_factory=list)  # RunView.by_iteration's rows
+    missing: list[int] = field(default_factory=list)  # iterations absent below the last one (RunView.missing)
 
     @property
     def kept_share(self) -> float:
@@ -64,6 +65,8 @@ def summary(engine: Engine, run_id: int) -> RunSummary:
             )
         ).scalar_one()
     outcomes: Counter = Counter()
+    seen = {r.iteration for r in rows}
+    missing = [t for t in range(max(seen, default=-1) + 1) if t not in seen]
     by_iteration = []
     for r in rows:
         outcomes.update(r.outcomes)
@@ -77,6 +80,7 @@ def summary(engine: Engine, run_id: int) -> RunSummary:
         edits=edits,
         outcomes=outcomes,
         by_iteration=by_iteration,
+        missing=missing,
     )
 
 
@@ -213,7 +217,17 @@ def pool_page(
 ) -> PoolPage:
     """One page of the pool: the rows `q` selects, in its order, from `offset`; with the counts."""
     c = si_items.c
-    cols = [c.item, c.t.label("t_"), c.i, c.instruction, c.original, c.is_clf, c.n_instances, c.seed_rouge, c.edited]
+    cols = [
+        c.item,
+        c.t.label("t_"),
+        c.i,
+        c.instruction,
+        c.original,
+        c.is_clf,
+        c.n_instances,
+        c.seed_rouge,
+        c.edited,
+    ]
     cols.append(c.deleted)
     if q.check_run_id is not None:
         k = si_checks.c
