@@ -14,9 +14,23 @@ from core.selfinstruct.spec import KIND, clf_key, inst_key, iter_key
 from core.selfinstruct.view import load_run
 from core.store import runs as run_store
 
-WORDS = (
-    "write sort name list explain compose rank translate summarise count river poem number city Émile".split()
-)
+WORDS = [
+    "write",
+    "sort",
+    "name",
+    "list",
+    "explain",
+    "compose",
+    "rank",
+    "translate",
+    "summarise",
+    "count",
+    "river",
+    "poem",
+    "number",
+    "city",
+    "Émile",
+]
 REASONS = ["too_similar: 0.81", "too_short", "blacklist: image", "empty"]
 
 
