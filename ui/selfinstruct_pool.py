@@ -97,11 +97,11 @@ def pool_tab(run: run_store.Run, state: int) -> None:
 
 def _pool(run_id: int, state: int) -> None:
     eng = engine()
-    c1, c2, c3, c4 = st.columns([3, 2, 1, 1], vertical_alignment="bottom")
+    c1, c2, c3, c4 = st.columns([3, 2, 1, 1.3], vertical_alignment="bottom")
     query = c1.text_input("Search", key=f"si_search_{run_id}", placeholder="words in the instruction")
     sort = c2.selectbox("Sort by", list(si_pages.SORTS), key=f"si_sort_{run_id}")
     descending = c3.toggle("Descending", key=f"si_desc_{run_id}")
-    show_deleted = c4.toggle("Show deleted items", key=f"si_deleted_{run_id}")
+    show_deleted = c4.toggle("Show deleted", key=f"si_deleted_{run_id}")
     check, suspect_below, threshold = _consistency_controls(run_id)
     q = si_pages.PoolQuery(query, show_deleted, sort, descending, check, suspect_below)
     size = si_pages.PAGE_SIZE
@@ -113,10 +113,11 @@ def _pool(run_id: int, state: int) -> None:
     page_key = f"si_page_{run_id}"
     if st.session_state.get(page_key, 1) > pages:
         st.session_state[page_key] = pages  # the filter shrank the result: stay on its last page
-    n = st.number_input(f"Page (of {pages})", 1, pages, key=page_key)
+    c1, c2 = st.columns([1, 4], vertical_alignment="bottom")
+    n = c1.number_input(f"Page (of {pages})", 1, pages, key=page_key)
     page = si_pages.pool_page(eng, run_id, q, (int(n) - 1) * size, size)
     shown = f"{(int(n) - 1) * size + 1}–{(int(n) - 1) * size + len(page.rows)}" if page.rows else "0"
-    st.caption(f"{page.matching} of {page.total} items match · showing {shown}")
+    c2.caption(f"{page.matching} of {page.total} items match · showing {shown}")
     rows = []
     for r in page.rows:
         row = {
@@ -138,7 +139,10 @@ def _pool(run_id: int, state: int) -> None:
                 "induced instruction": r.induced or "",
             }
         rows.append(row)
-    columns = COLUMNS + (CHECK_COLUMNS if check is not None else [])
+    # The signals next to the instruction they judge; the induced instruction (long text) last.
+    columns = (
+        COLUMNS[:2] + CHECK_COLUMNS[:-1] + COLUMNS[2:] + CHECK_COLUMNS[-1:] if check is not None else COLUMNS
+    )
     st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True)
     if not page.rows:
         return
