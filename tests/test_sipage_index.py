@@ -6,6 +6,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import pytest
+from sqlalchemy import insert
+from sqlalchemy import text as sql_text
+
 from core.selfinstruct import index
 from core.selfinstruct import pages as si_pages
 from core.selfinstruct.job import record_edit
@@ -13,6 +17,8 @@ from core.selfinstruct.rows import iteration_record
 from core.selfinstruct.spec import KIND, clf_key, inst_key, iter_key
 from core.selfinstruct.view import load_run
 from core.store import runs as run_store
+from core.store.db import utcnow
+from core.store.schema import run_results
 
 WORDS = [
     "write",
@@ -202,3 +208,48 @@ def test_the_step_view_reads_one_iteration_as_load_run_does(engine):
         full.items[0].instances,
         full.items[0].seed_rouge,
     )
+
+
+@pytest.fixture()
+def pg_engine(data_dir, monkeypatch):
+    """PostgreSQL alone: the case below cannot happen on SQLite, whose single writer commits in id order."""
+    from core.store import dispose_all, get_engine
+    from tests.conftest import _postgres_url, bare_engine
+
+    url = _postgres_url()
+    eng = bare_engine(url)
+    with eng.begin() as conn:
+        conn.execute(sql_text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    eng.dispose()
+    dispose_all()
+    yield get_engine(url)
+    dispose_all()
+
+
+@pytest.mark.postgres
+def test_a_result_committed_after_a_later_one_is_still_indexed(pg_engine):
+    engine = pg_engine
+    run_id = make_run(engine, iterations=4, seed=5)
+    view = load_run(run_store.results(engine, run_id))
+    first, second = view.items[0].key, view.items[1].key
+    index.sync(engine, run_id)
+    # A slow writer takes an id, then a quick one takes the next and commits; a sync runs in between.
+    slow = engine.connect()
+    tx = slow.begin()
+    slow.execute(
+        insert(run_results).values(
+            run_id=run_id,
+            key="edit/000005",
+            value={"op": "delete", "item": first, "instruction": None},
+            created_at=utcnow(),
+        )
+    )
+    record_edit(engine, run_id, second, "delete")  # a later id, committed first
+    index.sync(engine, run_id)
+    tx.commit()
+    slow.close()
+    index.sync(engine, run_id)
+    rows = si_pages.pool_page(engine, run_id, si_pages.PoolQuery(show_deleted=True), limit=1000).rows
+    deleted = {r.item for r in rows if r.deleted}
+    assert deleted == {x.key for x in load_run(run_store.results(engine, run_id)).items if x.deleted}
+    assert deleted == {first, second}

@@ -144,6 +144,7 @@ def _pool(run_id: int, state: int) -> None:
         COLUMNS[:2] + CHECK_COLUMNS[:-1] + COLUMNS[2:] + CHECK_COLUMNS[-1:] if check is not None else COLUMNS
     )
     st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True)
+    st.caption("Sort by orders the whole pool; a click on a column header orders only the rows of this page.")
     if not page.rows:
         return
     by_key = {r.item: r for r in page.rows}

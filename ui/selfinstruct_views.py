@@ -39,7 +39,12 @@ DROP_COLORS = (
 def open_run(run_id: int) -> int:
     """Bring the run's page index up to date (reads only results stored since the last sync, usually none)
     and return the run's state: its newest result id, the key every cached view of it is stored under."""
-    index.sync(engine(), run_id)
+    if index.indexed_upto(engine(), run_id) is None:
+        # A run stored before the index existed: read once, then kept up to date by its job.
+        with st.spinner("Indexing this run's records for the page (once)…"):
+            index.sync(engine(), run_id)
+    else:
+        index.sync(engine(), run_id)
     return index.indexed_upto(engine(), run_id) or 0
 
 
