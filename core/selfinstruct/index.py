@@ -233,7 +233,8 @@ def _fold(engine: Engine, run_id: int, apply, batch: int) -> int:
     if before is None:
         ensure_state(engine, run_id)
         before = 0
-    read = _reread_recent(engine, run_id, before, apply)
+    _reread_recent(engine, run_id, before, apply)
+    read = 0  # new results only
     while True:
         rows = read_new(engine, run_id, before, batch)
         if not rows:
