@@ -381,6 +381,21 @@ def _page_views(engine, run_id: int, full: bool = False) -> list[tuple[str, floa
     return timings
 
 
+def _time_analysis(engine, run_id: int) -> None:
+    """The background analysis job, run here on the benchmark's run (it stores its result with it)."""
+    from core.jobs import run_once, submit
+    from core.selfinstruct import analysis_job, index
+    from core.store import runs as run_store
+
+    job = submit(
+        engine, analysis_job.KIND, analysis_job.analysis_params(run_id, index.last_result_id(engine, run_id))
+    )
+    t0 = time.perf_counter()
+    assert run_once(engine) == job
+    run = run_store.get_run(engine, job)
+    print(f"analysis job         {time.perf_counter() - t0:.1f} s ({run.status}; {run.message})")
+
+
 def _report(args, engine, db_path: Path, run_id: int, wall: float, timings) -> None:
     from sqlalchemy import func, select
 
@@ -493,6 +508,9 @@ def main() -> int:
         help="with --keep: time the page views of the newest run already in that folder (no new run)",
     )
     parser.add_argument("--full-read", action="store_true", help="also time the whole-run read exports do")
+    parser.add_argument(
+        "--analysis", action="store_true", help="also time the analysis job (spaCy over the pool) on the run"
+    )
     args = parser.parse_args()
     if args.call_log:
         _call_log_ab(args.call_log, args.concurrency)
@@ -522,6 +540,8 @@ def main() -> int:
         run_id = max(r.id for r in run_store.list_runs(engine, kind="selfinstruct"))
         for label, seconds in _page_views(engine, run_id, args.full_read):
             print(f"view: {label:24s} {seconds:.3f} s")
+        if args.analysis:
+            _time_analysis(engine, run_id)
         print(f"peak memory          {_peak_mb():.0f} MB")
         return 0
 
