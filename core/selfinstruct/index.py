@@ -58,9 +58,12 @@ def indexed_upto(engine: Engine, run_id: int) -> int | None:
 def read_new(engine: Engine, run_id: int, after: int, limit: int) -> list[tuple[int, str, Any]]:
     """Up to `limit` results of a run stored after result id `after`, decoded, oldest first."""
     r = run_results.c
+    # Past the first read, walk the id range (the primary key) rather than every row of the run in the
+    # (run_id, key) index: "run_id + 0" keeps SQLite from choosing that index, so a sync costs what is new.
+    same_run = r.run_id == run_id if not after else (r.run_id + 0) == run_id
     query = (
         select(r.id, r.key, r.value, r.value_z, r.value_dict)
-        .where(r.run_id == run_id, r.id > after)
+        .where(same_run, r.id > after)
         .order_by(r.id)
         .limit(limit)
     )
