@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import expect
 
+from core.selfinstruct.view import export_run, load_run
 from core.store import dispose_all, get_engine
+from core.store import runs as run_store
 from tests.browser import chromium, running_app
 from tests.test_selfinstruct_pipeline import share_model
 from tests.test_sipage_consistency import _checked
@@ -31,3 +35,13 @@ def test_pool_view_with_consistency_columns(data_dir, tmp_path, artifacts_dir):
         assert page.get_by_test_id("stException").count() == 0
         page.wait_for_timeout(1500)  # the data grid paints after its frame is visible
         page.screenshot(path=str(artifacts_dir / "sipage_pool_consistency.png"), full_page=True)
+
+        # Exports are built on the click, from every stored record: the file is the whole export.
+        page.get_by_role("tab", name="Export").click()
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name="Provenance JSONL").click()
+        got = Path(download.value.path()).read_text(encoding="utf-8")
+    engine = get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
+    run = run_store.get_run(engine, run_id)
+    assert got == export_run(load_run(run_store.results(engine, run_id), run.params), "provenance")
+    dispose_all()
