@@ -115,9 +115,9 @@ def _pool(run_id: int, state: int) -> None:
         st.session_state[page_key] = pages  # the filter shrank the result: stay on its last page
     c1, c2 = st.columns([1, 4], vertical_alignment="bottom")
     n = c1.number_input(f"Page (of {pages})", 1, pages, key=page_key)
-    page = si_pages.pool_page(eng, run_id, q, (int(n) - 1) * size, size)
+    page = si_pages.pool_page(eng, run_id, q, (int(n) - 1) * size, size, counts=False)
     shown = f"{(int(n) - 1) * size + 1}–{(int(n) - 1) * size + len(page.rows)}" if page.rows else "0"
-    c2.caption(f"{page.matching} of {page.total} items match · showing {shown}")
+    c2.caption(f"{first.matching} of {first.total} items match · showing {shown}")
     rows = []
     for r in page.rows:
         row = {
@@ -173,6 +173,5 @@ def _pool(run_id: int, state: int) -> None:
             pd.DataFrame([{"input": i.input, "output": i.output} for i in item.instances.kept]),
             hide_index=True,
         )
-    summary = si_pages.summary(eng, run_id)
-    if summary.edits:
-        st.caption(f"Edit log: {summary.edits} change(s), kept with the run and in the provenance export.")
+    if edits := si_pages.edit_count(eng, run_id):
+        st.caption(f"Edit log: {edits} change(s), kept with the run and in the provenance export.")

@@ -141,6 +141,15 @@ def iteration_rows(run_id: int, t: int, raw: Mapping[str, Any]) -> tuple[dict, l
     return iteration, items
 
 
+def item_where(run_id: int, key: str) -> tuple:
+    """The primary-key lookup of pool item "t/i" (a key of another shape matches no row)."""
+    c = si_items.c
+    parts = key.split("/")
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        return (c.run_id == run_id, c.t == int(parts[0]), c.i == int(parts[1]))
+    return (c.run_id == run_id, c.item == key)
+
+
 def instance_values(row: Mapping[str, Any]) -> dict[str, Any]:
     """An item's instance counts from its stored `inst/` record (kept instances only, as the pool uses)."""
     kept = [d for d in row.get("decisions", ()) if d.get("kept")]
@@ -202,7 +211,7 @@ def _apply(engine: Engine, conn, run_id: int, batch: Iterable[tuple[int, str, An
             }
         else:
             values = {"deleted": edit.get("op") == "delete"}
-        conn.execute(update(si_items).where(c.run_id == run_id, c.item == target).values(**values))
+        conn.execute(update(si_items).where(*item_where(run_id, target)).values(**values))
 
 
 # PostgreSQL hands out ids at insert and transactions commit in any order, so a result with a smaller id can

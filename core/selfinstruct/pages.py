@@ -15,6 +15,7 @@ from sqlalchemy import Engine, and_, case, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from core.selfinstruct.analysis import DatasetStats
+from core.selfinstruct.index import item_where
 from core.selfinstruct.rows import instances_from_row
 from core.selfinstruct.spec import inst_key
 from core.selfinstruct.view import IterationView, PoolItem, RunView, load_run
@@ -57,13 +58,6 @@ def summary(engine: Engine, run_id: int) -> RunSummary:
         n_items, n_pool = conn.execute(
             select(func.count(), _count_if(si_items.c.deleted.is_(False))).where(si_items.c.run_id == run_id)
         ).one()
-        edits = conn.execute(
-            select(func.count()).where(
-                run_results.c.run_id == run_id,
-                run_results.c.key >= "edit/",
-                run_results.c.key < "edit0",  # every "edit/..." key sorts in this range ("0" follows "/")
-            )
-        ).scalar_one()
     outcomes: Counter = Counter()
     seen = {r.iteration for r in rows}
     missing = [t for t in range(max(seen, default=-1) + 1) if t not in seen]
@@ -77,7 +71,7 @@ def summary(engine: Engine, run_id: int) -> RunSummary:
         pool=int(n_pool),
         candidates=sum(r.n_candidates for r in rows),
         kept=sum(r.n_kept for r in rows),
-        edits=edits,
+        edits=edit_count(engine, run_id),
         outcomes=outcomes,
         by_iteration=by_iteration,
         missing=missing,
@@ -213,9 +207,15 @@ def _order(q: PoolQuery) -> list:
 
 
 def pool_page(
-    engine: Engine, run_id: int, q: PoolQuery = PoolQuery(), offset: int = 0, limit: int = PAGE_SIZE
+    engine: Engine,
+    run_id: int,
+    q: PoolQuery = PoolQuery(),
+    offset: int = 0,
+    limit: int = PAGE_SIZE,
+    counts: bool = True,
 ) -> PoolPage:
-    """One page of the pool: the rows `q` selects, in its order, from `offset`; with the counts."""
+    """One page of the pool: the rows `q` selects, in its order, from `offset`; with the counts (or -1
+    without `counts`, which saves two queries when the caller has them)."""
     c = si_items.c
     cols = [
         c.item,
@@ -238,8 +238,10 @@ def pool_page(
         rows = conn.execute(
             select(*cols).select_from(source).where(*cond).order_by(*_order(q)).offset(offset).limit(limit)
         ).all()
-        matching = conn.execute(select(func.count()).select_from(source).where(*cond)).scalar_one()
-        total = conn.execute(select(func.count()).where(c.run_id == run_id)).scalar_one()
+        matching = total = -1
+        if counts:
+            matching = conn.execute(select(func.count()).select_from(source).where(*cond)).scalar_one()
+            total = conn.execute(select(func.count()).where(c.run_id == run_id)).scalar_one()
     out = []
     for r in rows:
         extra = {}
@@ -271,9 +273,8 @@ def pool_page(
 
 def pool_item(engine: Engine, run_id: int, key: str) -> PoolItem | None:
     """One pool item, whole: its index row with its stored verdict and instances (two reads by key)."""
-    c = si_items.c
     with engine.connect() as conn:
-        found = conn.execute(select(si_items).where(c.run_id == run_id, c.item == key)).first()
+        found = conn.execute(select(si_items).where(*item_where(run_id, key))).first()
     if found is None:
         return None
     r = found._mapping
@@ -286,6 +287,17 @@ def pool_item(engine: Engine, run_id: int, key: str) -> PoolItem | None:
 
 
 # --- one iteration --------------------------------------------------------------------------------------------
+
+
+def edit_count(engine: Engine, run_id: int) -> int:
+    """Entries in the run's edit log (its "edit/..." keys)."""
+    r = run_results.c
+    cond = [r.run_id == run_id, r.key.startswith("edit/")]
+    if engine.dialect.name == "sqlite":
+        # SQLite's LIKE cannot use the (run_id, key) index; under its binary collation the keys lie here.
+        cond += [r.key >= "edit/", r.key < "edit0"]
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).where(*cond)).scalar_one()
 
 
 def iteration_count(engine: Engine, run_id: int) -> int:
