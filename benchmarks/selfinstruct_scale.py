@@ -381,6 +381,29 @@ def _page_views(engine, run_id: int, full: bool = False) -> list[tuple[str, floa
     return timings
 
 
+def _time_apptest(run_id: int) -> None:
+    """The Self-Instruct page itself, script and all, in Streamlit's AppTest (no browser rendering)."""
+    from streamlit.testing.v1 import AppTest
+
+    from core.jobs import JobRunner
+
+    JobRunner._loop = lambda self: None  # measure the page, not a worker picking up queued runs
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.run()
+    at.switch_page("pages/selfinstruct.py").run()
+    steps = [
+        ("select the run (page open)", lambda: at.selectbox(key="si_run").set_value(run_id).run()),
+        ("page open again (rerun)", lambda: at.run()),
+        ("pool: next page", lambda: at.number_input(key=f"si_page_{run_id}").set_value(2).run()),
+        ("pool: search", lambda: at.text_input(key=f"si_search_{run_id}").set_value("write essay").run()),
+    ]
+    for label, step in steps:
+        t0 = time.perf_counter()
+        step()
+        print(f"page: {label:28s} {time.perf_counter() - t0:.2f} s")
+    assert not at.exception, [e.value for e in at.exception]
+
+
 def _time_analysis(engine, run_id: int) -> None:
     """The background analysis job, run here on the benchmark's run (it stores its result with it)."""
     from core.jobs import run_once, submit
@@ -509,6 +532,11 @@ def main() -> int:
     )
     parser.add_argument("--full-read", action="store_true", help="also time the whole-run read exports do")
     parser.add_argument(
+        "--apptest",
+        action="store_true",
+        help="also open the real page (Streamlit AppTest) on the run and time it, a page turn and a search",
+    )
+    parser.add_argument(
         "--analysis", action="store_true", help="also time the analysis job (spaCy over the pool) on the run"
     )
     args = parser.parse_args()
@@ -540,6 +568,8 @@ def main() -> int:
         run_id = max(r.id for r in run_store.list_runs(engine, kind="selfinstruct"))
         for label, seconds in _page_views(engine, run_id, args.full_read):
             print(f"view: {label:24s} {seconds:.3f} s")
+        if args.apptest:
+            _time_apptest(run_id)
         if args.analysis:
             _time_analysis(engine, run_id)
         print(f"peak memory          {_peak_mb():.0f} MB")
