@@ -4,6 +4,7 @@
     python benchmarks/selfinstruct_scale.py --latency 0.05 --target 3000
     python benchmarks/selfinstruct_scale.py --induction [--n-sets 100] [--latency 0.05] [--concurrency 64]
     python benchmarks/selfinstruct_scale.py --call-log 3000 [--concurrency 64]
+    python benchmarks/selfinstruct_scale.py --keep /tmp/si52k --views-only [--full-read]
 
 The loopback endpoint runs in its own process (so its work does not count against the client) and is only a
 load generator: it answers every request after `--latency` seconds with grammar-made text of the right
@@ -11,7 +12,8 @@ shape (varied instructions that pass the novelty filter, Yes/No classifications,
 instructions, outputs). The run goes through the real command lines (`core.selfinstruct` / `core.induction`)
 on a fresh SQLite database, then the script prints wall time, requests/s, efficiency against the ideal
 (requests x latency / concurrency), peak memory of this process, the database size by table, and the time
-to build the run's page views (`load_run` and the summaries the Self-Instruct page shows).
+to open the run's Self-Instruct page and page, search and sort its pool (the index reads the page makes).
+`--keep DIR --views-only` times the page again on the run already stored in DIR (no new run).
 `--call-log N` measures the store alone: N calls logged from `--concurrency` threads, through `log_call`
 (group commit) and through one transaction per call, as calls/s and CPU per call.
 """
@@ -342,20 +344,79 @@ def _timed(label: str, fn, timings: list[tuple[str, float]]):
     return out
 
 
-def _page_views(engine, run_id: int) -> list[tuple[str, float]]:
+def _page_views(engine, run_id: int, full: bool = False) -> list[tuple[str, float]]:
+    """What the Self-Instruct page does when it opens the run, then when it pages, searches and sorts
+    (each step as the page calls it, without Streamlit's caches); with `full`, also the whole-run read
+    that only an export does now (and that the page did on every open before the index)."""
+    from core.selfinstruct import analysis_job, index
+    from core.selfinstruct import pages as si_pages
     from core.selfinstruct.view import load_run
     from core.store import runs as run_store
 
     timings: list[tuple[str, float]] = []
     run = run_store.get_run(engine, run_id)
-    results = _timed("read results", lambda: run_store.results(engine, run_id), timings)
-    view = _timed("load_run", lambda: load_run(results, run.params), timings)
-    _timed("pool", lambda: view.pool, timings)
-    _timed("counts_by_reason", view.counts_by_reason, timings)
-    _timed("by_iteration", view.by_iteration, timings)
-    _timed("lengths", view.lengths, timings)
-    _timed("seed_rouge", view.seed_rouge, timings)
+    first = index.indexed_upto(engine, run_id) is None
+    _timed("index sync (first open)" if first else "index sync", lambda: index.sync(engine, run_id), timings)
+    t0 = time.perf_counter()
+    state = _timed("open: state", lambda: index.indexed_upto(engine, run_id), timings)
+    summary = _timed("open: summary", lambda: si_pages.summary(engine, run_id), timings)
+    _timed("open: table 1", lambda: si_pages.table1(engine, run_id), timings)
+    _timed(
+        "open: iteration view", lambda: si_pages.iteration(engine, run_id, summary.iterations - 1), timings
+    )
+    page = _timed("open: pool page 1", lambda: si_pages.pool_page(engine, run_id), timings)
+    _timed("open: pool item", lambda: si_pages.pool_item(engine, run_id, page.rows[0].item), timings)
+    _timed("open: analysis lookup", lambda: analysis_job.latest(engine, run_id), timings)
+    timings.append(("page open total", time.perf_counter() - t0))
+    last = (page.matching - 1) // si_pages.PAGE_SIZE * si_pages.PAGE_SIZE
+    _timed("pool: last page", lambda: si_pages.pool_page(engine, run_id, offset=last), timings)
+    q = si_pages.PoolQuery(search="write essay")
+    _timed("pool: search", lambda: si_pages.pool_page(engine, run_id, q), timings)
+    q = si_pages.PoolQuery(sort="seed ROUGE-L", descending=True)
+    _timed("pool: sort", lambda: si_pages.pool_page(engine, run_id, q), timings)
+    print(f"run {run_id}: {summary.items} items in {summary.iterations} iterations (state {state})")
+    if full:
+        results = _timed("full read (exports)", lambda: run_store.results(engine, run_id), timings)
+        _timed("load_run (exports)", lambda: load_run(results, run.params), timings)
     return timings
+
+
+def _time_apptest(run_id: int) -> None:
+    """The Self-Instruct page itself, script and all, in Streamlit's AppTest (no browser rendering)."""
+    from streamlit.testing.v1 import AppTest
+
+    from core.jobs import JobRunner
+
+    JobRunner._loop = lambda self: None  # measure the page, not a worker picking up queued runs
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.run()
+    at.switch_page("pages/selfinstruct.py").run()
+    steps = [
+        ("select the run (page open)", lambda: at.selectbox(key="si_run").set_value(run_id).run()),
+        ("page open again (rerun)", lambda: at.run()),
+        ("pool: next page", lambda: at.number_input(key=f"si_page_{run_id}").set_value(2).run()),
+        ("pool: search", lambda: at.text_input(key=f"si_search_{run_id}").set_value("write essay").run()),
+    ]
+    for label, step in steps:
+        t0 = time.perf_counter()
+        step()
+        print(f"page: {label:28s} {time.perf_counter() - t0:.2f} s")
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _time_analysis(engine, run_id: int) -> None:
+    """The background analysis job, run here on the benchmark's run (it stores its result with it)."""
+    from core.jobs import run_once, submit
+    from core.selfinstruct import analysis_job, index
+    from core.store import runs as run_store
+
+    job = submit(
+        engine, analysis_job.KIND, analysis_job.analysis_params(run_id, index.last_result_id(engine, run_id))
+    )
+    t0 = time.perf_counter()
+    assert run_once(engine) == job
+    run = run_store.get_run(engine, job)
+    print(f"analysis job         {time.perf_counter() - t0:.1f} s ({run.status}; {run.message})")
 
 
 def _report(args, engine, db_path: Path, run_id: int, wall: float, timings) -> None:
@@ -397,7 +458,7 @@ def _report(args, engine, db_path: Path, run_id: int, wall: float, timings) -> N
     for name, size in list(tables.items())[:8]:
         print(f"  {name:28s} {size:8.1f} MB")
     for label, seconds in timings:
-        print(f"view: {label:18s} {seconds:.2f} s")
+        print(f"view: {label:24s} {seconds:.3f} s")
 
 
 def _call_log_ab(n: int, threads: int) -> None:
@@ -464,6 +525,20 @@ def main() -> int:
     parser.add_argument("--profile", help="write a cProfile of the run to this file")
     parser.add_argument("--keep", help="folder to keep the working data in (default: a temporary one)")
     parser.add_argument("--call-log", type=int, metavar="N", help="measure only the call log's writes")
+    parser.add_argument(
+        "--views-only",
+        action="store_true",
+        help="with --keep: time the page views of the newest run already in that folder (no new run)",
+    )
+    parser.add_argument("--full-read", action="store_true", help="also time the whole-run read exports do")
+    parser.add_argument(
+        "--apptest",
+        action="store_true",
+        help="also open the real page (Streamlit AppTest) on the run and time it, a page turn and a search",
+    )
+    parser.add_argument(
+        "--analysis", action="store_true", help="also time the analysis job (spaCy over the pool) on the run"
+    )
     args = parser.parse_args()
     if args.call_log:
         _call_log_ab(args.call_log, args.concurrency)
@@ -484,6 +559,21 @@ def main() -> int:
         from core.store import compact
 
         compact.PLAIN_MAX = compact.RESULT_PLAIN_MAX = 10**12
+
+    if args.views_only:
+        from core.store import get_engine
+        from core.store import runs as run_store
+
+        engine = get_engine()
+        run_id = max(r.id for r in run_store.list_runs(engine, kind="selfinstruct"))
+        for label, seconds in _page_views(engine, run_id, args.full_read):
+            print(f"view: {label:24s} {seconds:.3f} s")
+        if args.apptest:
+            _time_apptest(run_id)
+        if args.analysis:
+            _time_analysis(engine, run_id)
+        print(f"peak memory          {_peak_mb():.0f} MB")
+        return 0
 
     proc, base_url = start_endpoint(args.latency)
     print(f"loopback endpoint {base_url} (latency {args.latency * 1000:.0f} ms), data in {work}")
@@ -533,7 +623,7 @@ def main() -> int:
     from core.store import runs as run_store
 
     run_id = max(r.id for r in run_store.list_runs(engine))
-    timings = [] if args.induction else _page_views(engine, run_id)
+    timings = [] if args.induction else _page_views(engine, run_id, args.full_read)
     _report(args, engine, db_path, run_id, wall, timings)
     proc.terminate()
     return code

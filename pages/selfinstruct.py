@@ -13,6 +13,7 @@ from core.humaneval.display import escape_markdown
 from core.selfinstruct.cost import estimate_cost
 from core.selfinstruct.fidelity import departures, departures_label
 from core.selfinstruct.filters import DEFAULT_BLACKLIST
+from core.selfinstruct.index import last_result_id
 from core.selfinstruct.job import STALL_PREFIX, resolve_seeds, set_idle_limits
 from core.selfinstruct.prompts import (
     CLASSIFICATION_HEADER,
@@ -27,6 +28,8 @@ from core.selfinstruct.spec import KIND, MAX_IDLE, PAPER_REQUESTS, RunSpec, with
 from core.selfinstruct.templates import base_config, with_templates
 from core.store import calls as call_log
 from core.store import runs as run_store
+from ui import selfinstruct_analysis as analysis_views
+from ui import selfinstruct_pool as pool_views
 from ui import selfinstruct_views as views
 from ui.common import engine, model_banner, model_settings, run_status, runner
 
@@ -373,14 +376,14 @@ def run_page(run_id: int) -> None:
     if run.status == "failed" and (run.error or "").startswith(STALL_PREFIX):
         stall_resume(run, spec)
 
-    seen = (run.status, len(run_store.result_keys(engine(), run_id)))
+    seen = (run.status, last_result_id(engine(), run_id))
 
     @st.fragment(run_every=2.0)
     def watch() -> None:
         # Cheap polling: redraw the page only when the run changed status or stored something new (a unit
         # done, a step started from the progress bar's Resume button, an edit).
         now = run_store.get_run(engine(), run_id)
-        if now is not None and (now.status, len(run_store.result_keys(engine(), run_id))) != seen:
+        if now is not None and (now.status, last_result_id(engine(), run_id)) != seen:
             st.rerun()
 
     @st.fragment
@@ -389,20 +392,21 @@ def run_page(run_id: int) -> None:
         if now is None:
             return
         active = now.status in run_store.ACTIVE
-        view = views.load_view(run_id)
-        if view.missing:
-            st.warning(f"Iterations missing from the records: {view.missing}")
+        # The page reads the run's index (synced here from what is new) and one screenful of records.
+        state = views.open_run(run_id)
+        if missing := views.summary(run_id, state).missing:
+            st.warning(f"Iterations missing from the records: {missing}")
         step, runs_tab, analysis, pool, export = st.tabs(["Step", "Run", "Analysis", "Pool", "Export"])
         with step:
-            views.step_tab(now, view, active)
+            views.step_tab(now, state, active)
         with runs_tab:
-            views.run_tab(now, view, active)
+            views.run_tab(now, state, active)
         with analysis:
-            views.analysis_tab(now, view)
+            analysis_views.analysis_tab(now, state)
         with pool:
-            views.pool_tab(now, view)
+            pool_views.pool_tab(now, state)
         with export:
-            views.export_tab(now, view)
+            views.export_tab(now, state)
 
     watch()
     body()

@@ -6,26 +6,17 @@ Markdown here only ever holds this module's own constant strings.
 
 from __future__ import annotations
 
-import html
 import json
-import math
 
 import pandas as pd
 import streamlit as st
 
-from core.humaneval.display import escape_markdown
+from core.selfinstruct import index
+from core.selfinstruct import pages as si_pages
 from core.selfinstruct.filters import CandidateDecision
-from core.selfinstruct.job import extend_run, record_edit
+from core.selfinstruct.job import extend_run
 from core.selfinstruct.reasons import REASONS
-from core.selfinstruct.view import (
-    EXPORT_FORMATS,
-    IterationView,
-    PoolItem,
-    RunView,
-    export_label,
-    export_run,
-    load_run,
-)
+from core.selfinstruct.view import EXPORT_FORMATS, IterationView, RunView, export_label, export_run, load_run
 from core.store import calls as call_log
 from core.store import runs as run_store
 from ui.common import engine, model_settings, runner
@@ -45,15 +36,34 @@ DROP_COLORS = (
 )
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _view(run_id: int, n_results: int) -> RunView:
-    # Results are append-only, so their count identifies a state of the run (the cache key).
+def open_run(run_id: int) -> int:
+    """Bring the run's page index up to date (reads only results stored since the last sync, usually none)
+    and return the run's state: its newest result id, the key every cached view of it is stored under."""
+    if index.indexed_upto(engine(), run_id) is None:
+        # A run stored before the index existed: read once, then kept up to date by its job.
+        with st.spinner("Indexing this run's records for the page (once)…"):
+            index.sync(engine(), run_id)
+    else:
+        index.sync(engine(), run_id)
+    return index.indexed_upto(engine(), run_id) or 0
+
+
+# Results are append-only, so the newest result id identifies a state of the run (the cache keys below).
+@st.cache_data(max_entries=16, show_spinner=False)
+def summary(run_id: int, state: int) -> si_pages.RunSummary:
+    return si_pages.summary(engine(), run_id)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _iteration(run_id: int, t: int, state: int) -> tuple[IterationView, RunView] | None:
+    return si_pages.iteration(engine(), run_id, t)
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def full_view(run_id: int, state: int) -> RunView:
+    """Every record of the run: only for exports, built when a download is asked for."""
     run = run_store.get_run(engine(), run_id)
     return load_run(run_store.results(engine(), run_id), run.params if run else {})
-
-
-def load_view(run_id: int) -> RunView:
-    return _view(run_id, len(run_store.result_keys(engine(), run_id)))
 
 
 def _requeue(run_id: int, *, iterations: int | None = None, target: int | None = None) -> None:
@@ -76,9 +86,8 @@ def _requeue(run_id: int, *, iterations: int | None = None, target: int | None =
 # --- Step mode ---------------------------------------------------------------------------------------------------
 
 
-def _iteration_nav(run_id: int, view: RunView) -> IterationView | None:
+def _iteration_nav(run_id: int, n: int, state: int) -> tuple[IterationView, RunView] | None:
     key = f"si_it_{run_id}"
-    n = len(view.iterations)
     if n == 0:
         return None
     current = st.session_state.get(key)
@@ -91,10 +100,11 @@ def _iteration_nav(run_id: int, view: RunView) -> IterationView | None:
     c1.button("◀ Back", disabled=t == 0, on_click=go, args=(t - 1,), key=f"si_back_{run_id}")
     c2.button("Forward ▶", disabled=t >= n - 1, on_click=go, args=(t + 1,), key=f"si_fwd_{run_id}")
     c3.button("Latest", disabled=current is None, on_click=go, args=(None,), key=f"si_latest_{run_id}")
-    c4.caption(
-        f"Iteration {t} of {n - 1} · pool {view.iterations[t].pool_before} → {view.iterations[t].pool_after}"
-    )
-    return view.iterations[t]
+    found = _iteration(run_id, t, state)
+    if found is None:
+        return None
+    c4.caption(f"Iteration {t} of {n - 1} · pool {found[0].pool_before} → {found[0].pool_after}")
+    return found
 
 
 def candidate_card(d: CandidateDecision, seed_rouge: float | None = None, avg: float | None = None) -> None:
@@ -215,8 +225,8 @@ def show_iteration(view: RunView, it: IterationView) -> None:
         st.caption("No instances yet." if it.kept else "Nothing was kept in this iteration.")
 
 
-def step_tab(run: run_store.Run, view: RunView, active: bool) -> None:
-    n = len(view.iterations)
+def step_tab(run: run_store.Run, state: int, active: bool) -> None:
+    n = summary(run.id, state).iterations
     if st.button(
         "Run next iteration",
         type="primary",
@@ -225,39 +235,40 @@ def step_tab(run: run_store.Run, view: RunView, active: bool) -> None:
         help="Runs exactly one more iteration (with its classification and instances) as a background job.",
     ):
         _requeue(run.id, iterations=n + 1)
-    it = _iteration_nav(run.id, view)
-    if it is None:
+    found = _iteration_nav(run.id, n, state)
+    if found is None:
         st.info("No iteration stored yet." + (" The first one is running…" if active else ""))
         return
+    it, view = found
     show_iteration(view, it)
 
 
 # --- Run mode ----------------------------------------------------------------------------------------------------
 
 
-def run_tab(run: run_store.Run, view: RunView, active: bool) -> None:
+def run_tab(run: run_store.Run, state: int, active: bool) -> None:
+    s = summary(run.id, state)
     c1, c2 = st.columns(2)
     with c1:
         more = st.number_input("More iterations", 1, 100_000, 10, key=f"si_more_{run.id}")
         if st.button(f"Run {more} more", disabled=active, key=f"si_more_btn_{run.id}"):
-            _requeue(run.id, iterations=len(view.iterations) + int(more))
+            _requeue(run.id, iterations=s.iterations + int(more))
     with c2:
         target = st.number_input(
-            "Up to a pool size of", 1, 10_000_000, max(len(view.items) + 50, 100), key=f"si_target_{run.id}"
+            "Up to a pool size of", 1, 10_000_000, max(s.items + 50, 100), key=f"si_target_{run.id}"
         )
         if st.button("Run to target", disabled=active, key=f"si_target_btn_{run.id}"):
             _requeue(run.id, target=int(target))
-    counts = view.counts_by_reason()
+    counts = s.outcomes
     m = st.columns(5)
-    m[0].metric("Iterations", len(view.iterations))
-    m[1].metric("Pool (generated)", len(view.pool))
-    m[2].metric("Candidates", view.n_candidates)
-    kept_share = view.n_kept / view.n_candidates if view.n_candidates else math.nan
-    m[3].metric("Kept", f"{view.n_kept} ({kept_share:.0%})" if view.n_candidates else "0")
+    m[0].metric("Iterations", s.iterations)
+    m[1].metric("Pool (generated)", s.pool)
+    m[2].metric("Candidates", s.candidates)
+    m[3].metric("Kept", f"{s.kept} ({s.kept_share:.0%})" if s.candidates else "0")
     m[4].metric("New model calls", call_log.count_calls(engine(), run.id))
-    if not view.iterations:
+    if not s.iterations:
         return
-    rows = pd.DataFrame(view.by_iteration()).fillna(0).set_index("iteration")
+    rows = pd.DataFrame(s.by_iteration).fillna(0).set_index("iteration")
     st.markdown("**Pool size over iterations**")
     st.line_chart(rows["pool"])
     st.markdown("**Kept vs dropped, by reason**")
@@ -276,178 +287,10 @@ def run_tab(run: run_store.Run, view: RunView, active: bool) -> None:
         ),
         hide_index=True,
     )
-    import plotly.express as px
-
-    scores = view.seed_rouge()
-    st.markdown("**ROUGE-L of kept instructions against their most similar seed** (the paper's Figure 4)")
-    if scores:
-        fig = px.histogram(x=scores, nbins=20, range_x=[0, 1], labels={"x": "ROUGE-L with the closest seed"})
-        fig.update_layout(height=300, yaxis_title="instructions", margin=dict(t=10, b=10))
-        st.plotly_chart(fig)
-    else:
-        st.caption("No kept instruction yet.")
-    st.markdown("**Length distributions** (words)")
-    lengths = view.lengths()
-    cols = st.columns(3)
-    for col, name in zip(cols, ("instruction", "input", "output"), strict=True):
-        with col:
-            if lengths[name]:
-                fig = px.histogram(x=lengths[name], nbins=20, labels={"x": f"{name} length"})
-                fig.update_layout(height=250, yaxis_title="count", margin=dict(t=10, b=10))
-                st.plotly_chart(fig)
-            else:
-                st.caption(f"No {name}s yet.")
-
-
-# --- Analysis ----------------------------------------------------------------------------------------------------
-
-
-def table1(view: RunView) -> pd.DataFrame:
-    s = view.stats()
-
-    def num(x: float) -> str:
-        return "–" if isinstance(x, float) and math.isnan(x) else f"{x:.2f}"
-
-    return pd.DataFrame(
-        [
-            ("# of instructions", str(s.instructions)),
-            ("  - # of classification instructions", str(s.classification_instructions)),
-            ("  - # of non-classification instructions", str(s.instructions - s.classification_instructions)),
-            ("classification share", num(s.classification_share)),
-            ("# of instances", str(s.instances)),
-            ("  - # of instances with empty input", str(s.empty_input_instances)),
-            ("empty-input share", num(s.empty_input_share)),
-            ("ave. instruction length (in words)", num(s.avg_instruction_words)),
-            ("ave. non-empty input length (in words)", num(s.avg_input_words)),
-            ("ave. output length (in words)", num(s.avg_output_words)),
-        ],
-        columns=["statistic", "value"],
-    )
-
-
-def analysis_tab(run: run_store.Run, view: RunView) -> None:
-    st.markdown("**Statistics** (the paper's Table 1)")
-    st.dataframe(table1(view), hide_index=True)
-    st.markdown("**Verbs and their direct objects** (the paper's Figure 3)")
     st.caption(
-        "Root verb and its direct-object noun of each instruction (spaCy); top 20 verbs, top 4 nouns each."
+        "The ROUGE-L histogram against the seeds (the paper's Figure 4) and the length distributions are in "
+        "the Analysis tab."
     )
-    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    model = c1.text_input("spaCy pipeline", "en_core_web_sm", key=f"si_spacy_{run.id}")
-    key = f"si_sunburst_{run.id}"
-    if c2.button("Analyse", key=f"si_analyse_{run.id}"):
-        from core.selfinstruct.analysis import sunburst_data, verb_noun_pairs
-
-        try:
-            with st.spinner("Parsing instructions…"):
-                pairs = verb_noun_pairs([x.instruction for x in view.pool], model)
-        except OSError as exc:
-            st.error(escape_markdown(str(exc)))
-        else:
-            st.session_state[key] = (
-                len(view.pool),
-                sunburst_data(pairs),
-                sum(bool(p.verb and p.noun) for p in pairs),
-            )
-    if key in st.session_state:
-        n, rows, with_pair = st.session_state[key]
-        st.caption(f"{with_pair} of {n} instructions have a root verb with a direct-object noun.")
-        if rows:
-            import plotly.graph_objects as go
-
-            fig = go.Figure(
-                go.Sunburst(
-                    ids=[r["id"] for r in rows],
-                    # Words from model output: Plotly reads a few HTML tags in labels, so escape them.
-                    labels=[html.escape(r["label"]) for r in rows],
-                    parents=[r["parent"] for r in rows],
-                    values=[r["value"] for r in rows],
-                    branchvalues="total",
-                )
-            )
-            fig.update_layout(height=560, margin=dict(t=10, l=10, r=10, b=10))
-            st.plotly_chart(fig)
-
-
-# --- Pool browser ------------------------------------------------------------------------------------------------
-
-
-def _edit(run_id: int, item: str, op: str, text_key: str | None = None) -> None:
-    text = st.session_state.get(text_key, "") if text_key else ""
-    try:
-        record_edit(engine(), run_id, item, op, text)  # type: ignore[arg-type]
-    except ValueError as exc:
-        st.session_state["si_error"] = str(exc)
-
-
-def pool_tab(run: run_store.Run, view: RunView) -> None:
-    if not view.items:
-        st.info("The generated pool is empty so far.")
-        return
-    query = st.text_input("Search", key=f"si_search_{run.id}", placeholder="words in the instruction")
-    show_deleted = st.toggle("Show deleted items", key=f"si_deleted_{run.id}")
-    words = query.casefold().split()
-    found = [
-        x
-        for x in view.items
-        if (show_deleted or not x.deleted) and all(w in x.instruction.casefold() for w in words)
-    ]
-    st.caption(f"{len(found)} of {len(view.items)} items")
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "item": x.key,
-                    "instruction": x.instruction,
-                    "classification": {None: "?", True: "yes", False: "no"}[x.is_classification],
-                    "instances": len(x.instances.kept) if x.instances else 0,
-                    "seed ROUGE-L": x.seed_rouge,
-                    "edited": x.edited,
-                    "deleted": x.deleted,
-                }
-                for x in found
-            ],
-            columns=[
-                "item",
-                "instruction",
-                "classification",
-                "instances",
-                "seed ROUGE-L",
-                "edited",
-                "deleted",
-            ],
-        ),
-        hide_index=True,
-    )
-    if not found:
-        return
-    chosen = st.selectbox(
-        "Edit or delete an item",
-        [x.key for x in found],
-        format_func=lambda k: f"{k} · {view.item(k).instruction[:80]}",
-        key=f"si_pick_{run.id}",
-    )
-    item: PoolItem | None = view.item(chosen) if chosen else None
-    if item is None:
-        return
-    text_key = f"si_edit_{run.id}_{item.key}_{len(view.edits)}"
-    st.text_area("Instruction", item.instruction, key=text_key)
-    if item.edited:
-        st.caption("Originally generated as")
-        st.text(item.original)
-    b1, b2 = st.columns(2)
-    b1.button("Save edit", on_click=_edit, args=(run.id, item.key, "edit", text_key), key=f"si_save_{run.id}")
-    if item.deleted:
-        b2.button("Restore", on_click=_edit, args=(run.id, item.key, "restore"), key=f"si_restore_{run.id}")
-    else:
-        b2.button("Delete", on_click=_edit, args=(run.id, item.key, "delete"), key=f"si_delete_{run.id}")
-    if item.instances and item.instances.kept:
-        st.dataframe(
-            pd.DataFrame([{"input": i.input, "output": i.output} for i in item.instances.kept]),
-            hide_index=True,
-        )
-    if view.edits:
-        st.caption(f"Edit log: {len(view.edits)} change(s), kept with the run and in the provenance export.")
 
 
 # --- Export ------------------------------------------------------------------------------------------------------
@@ -460,21 +303,30 @@ EXPORT_LABELS = {
 }
 
 
-def export_tab(run: run_store.Run, view: RunView) -> None:
+def export_tab(run: run_store.Run, state: int) -> None:
+    stats = si_pages.table1(engine(), run.id)
     st.caption(
-        f"{len(view.pool)} instructions with {sum(len(t.instances) for t in view.tasks)} instances, after your "
-        "edits and deletions."
+        f"{stats.instructions} instructions with {stats.instances} instances, after your edits and deletions. "
+        "Each file is built from every stored record when you click its button."
     )
-    st.text(f"Prompts of this run: {export_label(view)} (named in the provenance export's first row)")
+    st.text(f"Prompts of this run: {export_label(RunView(run.params, [], [], [], [], []))} "
+            "(named in the provenance export's first row)")  # fmt: skip
+    n_seeds = len(run_store.results(engine(), run.id, "seeds").get("seeds", []))
     with_seeds = st.toggle(
-        f"Fine-tuning export: include the {len(view.seeds)} seed tasks (as the paper's script does)",
+        f"Fine-tuning export: include the {n_seeds} seed tasks (as the paper's script does)",
         True,
         key=f"si_dl_seeds_{run.id}",
     )
     for fmt, (file_name, mime) in EXPORT_FORMATS.items():
+        seeds = with_seeds if fmt == "finetune" else None
+
+        def build(fmt: str = fmt, seeds: bool | None = seeds) -> str:
+            # Deferred: runs on the click, not on every page draw (a 52K run's export takes seconds).
+            return export_run(full_view(run.id, state), fmt, include_seed_tasks=seeds)
+
         st.download_button(
             EXPORT_LABELS[fmt],
-            export_run(view, fmt, include_seed_tasks=with_seeds if fmt == "finetune" else None),
+            build,
             file_name=f"run{run.id}_{file_name}",
             mime=mime,
             key=f"si_dl_{fmt}_{run.id}",

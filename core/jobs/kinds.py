@@ -5,4 +5,5 @@ import core.generation  # noqa: F401
 import core.induction.job  # noqa: F401
 import core.review.consistency  # noqa: F401
 import core.review.judge_run  # noqa: F401
+import core.selfinstruct.analysis_job  # noqa: F401
 import core.selfinstruct.job  # noqa: F401

@@ -32,6 +32,7 @@ from sqlalchemy import Engine
 from core.jobs.context import Cancelled, JobContext, Stopped
 from core.jobs.registry import job_kind
 from core.llm import LLMClient
+from core.selfinstruct import index as page_index
 from core.selfinstruct.classify import parse_classification
 from core.selfinstruct.instances import build_task_instances
 from core.selfinstruct.records import Task
@@ -309,10 +310,12 @@ class _Loop:
             kept = record["kept"]
             self.absorb(t, kept)
             self.queue_stages(t, kept)
+            page_index.sync_if_due(self.ctx.engine, self.ctx.run_id)  # the page's index, every few seconds
             self.report(t + 1, f"iteration {t}: kept {len(kept)}")
             idle = 0 if kept else idle + 1
             t += 1
         self.finish_stages(t)
+        page_index.sync_if_due(self.ctx.engine, self.ctx.run_id, force=True)
         self.report(t, f"finished after {t} iterations")
 
 

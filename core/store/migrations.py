@@ -59,6 +59,11 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         _compact_calls,
     ),
     (6, "data quality review: reviews and their labels", _create("reviews", "review_labels")),
+    (
+        7,
+        "Self-Instruct page index: pool items, iteration counts, consistency signals",
+        _create("si_items", "si_iterations", "si_checks", "si_index_state"),
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -248,3 +248,67 @@ review_labels = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_review_labels_review_reviewer", review_labels.c.review_id, review_labels.c.reviewer)
+
+# --- Self-Instruct page index (migration 7) ----------------------------------------------------------------
+
+# A compact, queryable copy of what the Self-Instruct page lists, kept up to date from a run's results
+# (core.selfinstruct.index): the page pages, searches, sorts and sums here instead of decoding every stored
+# record. Derived data only: dropping these rows loses nothing (the next sync rebuilds them).
+si_items = Table(
+    "si_items",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("t", Integer, primary_key=True),
+    Column("i", Integer, primary_key=True),
+    Column("item", String(32), nullable=False),  # "t/i", the pool item's key
+    Column("original", Text, nullable=False),
+    Column("instruction", Text, nullable=False),  # after the edit log
+    Column("folded", Text, nullable=False),  # instruction.casefold(), for search
+    Column("edited", Boolean, nullable=False, default=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("is_clf", Boolean, nullable=True),  # None until classified
+    Column("n_instances", Integer, nullable=True),  # kept instances; None until generated
+    Column("n_empty_input", Integer, nullable=False, default=0),
+    Column("instruction_words", Integer, nullable=False, default=0),
+    Column("input_words", Integer, nullable=False, default=0),  # summed over non-empty inputs
+    Column("output_words", Integer, nullable=False, default=0),
+    Column("input_lengths", JSON, nullable=True),  # word counts of the kept non-empty inputs
+    Column("output_lengths", JSON, nullable=True),
+    Column("seed_rouge", Float, nullable=True),
+    Column("closest_seed", Text, nullable=True),
+)
+
+# One row per stored iteration: its counts, summed by the run charts without reading the iteration records.
+si_iterations = Table(
+    "si_iterations",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("t", Integer, primary_key=True),
+    Column("pool_before", Integer, nullable=False),
+    Column("n_requests", Integer, nullable=False),
+    Column("n_candidates", Integer, nullable=False),
+    Column("n_kept", Integer, nullable=False),
+    Column("outcomes", JSON, nullable=False),  # "kept" or a drop reason code -> candidates
+)
+
+# Consistency-check signals per checked task (copied from the check run's stored results, not recomputed).
+si_checks = Table(
+    "si_checks",
+    metadata,
+    Column("check_run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("task_id", String(64), primary_key=True),
+    Column("induced", Text, nullable=True),
+    Column("induced_rouge", Float, nullable=True),
+    Column("induced_bertscore", Float, nullable=True),
+    Column("execution_rouge", Float, nullable=True),
+    Column("skipped", Boolean, nullable=False, default=False),
+)
+
+# How far the index has read each run's results (run_results.id), so a sync reads only what is new.
+si_index_state = Table(
+    "si_index_state",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("last_result_id", Integer, nullable=False, default=0),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
