@@ -29,7 +29,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,68 +241,95 @@ def answer(prompt: str) -> str:
     return " " + _instruction(rng)  # an induced instruction, or anything else
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    latency = 0.0
+def respond(path: str, body: dict) -> tuple[bytes, str]:
+    """The answer to one request body, as (payload, content type), the way an OpenAI-compatible server
+    would send it (a whole body, or with "stream" one server-sent event and [DONE])."""
+    chat = path.endswith("/chat/completions")
+    prompt = "\n".join(m["content"] for m in body["messages"]) if chat else body["prompt"]
+    text = answer(prompt)
+    if chat:
+        choices = [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]
+    else:
+        choices = [{"index": 0, "text": text, "finish_reason": "stop"}]
+    usage = {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4 + 1}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    payload = {"id": "x", "object": "text_completion", "created": 0, "model": "bench", "choices": choices}
+    payload["usage"] = usage
+    if body.get("stream"):
+        if chat:
+            payload["object"] = "chat.completion.chunk"
+            payload["choices"] = [{"index": 0, "delta": {"content": text}, "finish_reason": "stop"}]
+        return f"data: {json.dumps(payload)}\n\ndata: [DONE]\n\n".encode(), "text/event-stream"
+    if chat:
+        payload["object"] = "chat.completion"
+    return json.dumps(payload).encode(), "application/json"
 
-    def log_message(self, *args) -> None:  # quiet
+
+async def _handle(reader, writer, latency: float) -> None:
+    """One keep-alive connection: HTTP/1.1 requests with a Content-Length body, each answer sent in one
+    write (headers and body apart would meet the client's delayed ACK: ~40 ms per request)."""
+    import asyncio
+
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = request_line.split(" ", 2)
+            length = 0
+            for line in header_lines:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            raw = await reader.readexactly(length) if length else b""
+            if method == "GET":  # /v1/models
+                data = json.dumps({"object": "list", "data": [{"id": "bench", "object": "model"}]}).encode()
+                kind = "application/json"
+            else:
+                if latency:
+                    await asyncio.sleep(latency)
+                data, kind = respond(path, json.loads(raw))
+            writer.write(
+                f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+                + data
+            )
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
         pass
-
-    def do_GET(self) -> None:  # /v1/models
-        self._send({"object": "list", "data": [{"id": "bench", "object": "model"}]})
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if self.latency:
-            time.sleep(self.latency)
-        if self.path.endswith("/chat/completions"):
-            prompt = "\n".join(m["content"] for m in body["messages"])
-            text = answer(prompt)
-            choices = [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            ]
-        else:
-            prompt = body["prompt"]
-            text = answer(prompt)
-            choices = [{"index": 0, "text": text, "finish_reason": "stop"}]
-        usage = {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4 + 1}
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        payload = {"id": "x", "object": "text_completion", "created": 0, "model": "bench", "choices": choices}
-        if body.get("stream"):  # the whole answer as one server-sent event, then [DONE]
-            if "messages" in body:
-                payload["object"] = "chat.completion.chunk"
-                payload["choices"] = [{"index": 0, "delta": {"content": text}, "finish_reason": "stop"}]
-            payload["usage"] = usage
-            self._send(f"data: {json.dumps(payload)}\n\ndata: [DONE]\n\n".encode(), "text/event-stream")
-            return
-        payload["usage"] = usage
-        if "messages" in body:
-            payload["object"] = "chat.completion"
-        self._send(payload)
-
-    def _send(self, payload: dict | bytes, content_type: str = "application/json") -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    finally:
+        writer.close()
 
 
-def _serve(port_out, latency: float) -> None:
-    _Handler.latency = latency
-    ThreadingHTTPServer.daemon_threads = True
-    ThreadingHTTPServer.request_queue_size = 1024
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    port_out.put(server.server_address[1])
-    server.serve_forever()
+def _serve(port_out, cpu_out, latency: float) -> None:
+    """The endpoint's process: one asyncio loop, so it takes as little of the machine's CPU as it can."""
+    import asyncio
+    import signal
+
+    async def main() -> None:
+        server = await asyncio.start_server(lambda r, w: _handle(r, w, latency), "127.0.0.1", 0, backlog=1024)
+        port_out.put(server.sockets[0].getsockname()[1])
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        cpu_out.put(_cpu_s())  # how much CPU serving took, reported beside the client's
+
+    asyncio.run(main())
 
 
 def start_endpoint(latency: float) -> tuple[multiprocessing.Process, str]:
     queue: multiprocessing.Queue = multiprocessing.Queue()
-    proc = multiprocessing.Process(target=_serve, args=(queue, latency), daemon=True)
+    proc = multiprocessing.Process(target=_serve, args=(queue, queue, latency), daemon=True)
     proc.start()
+    proc.cpu_queue = queue  # type: ignore[attr-defined]
     return proc, f"http://127.0.0.1:{queue.get(timeout=30)}/v1"
+
+
+def stop_endpoint(proc: multiprocessing.Process) -> float | None:
+    """Stop the endpoint; the CPU seconds it used."""
+    proc.terminate()
+    try:
+        return proc.cpu_queue.get(timeout=10)  # type: ignore[attr-defined]
+    except Exception:
+        return None
 
 
 # --- measuring ----------------------------------------------------------------------------------------------
@@ -382,6 +408,9 @@ def _report(args, engine, db_path: Path, run_id: int, wall: float, timings) -> N
     print(
         f"client CPU           {args.cpu_s:.1f} s = {cpu_ms:.2f} ms/request (one core: ~{1000 / cpu_ms:.0f} requests/s)"
     )
+    if args.endpoint_cpu_s is not None:
+        share = args.endpoint_cpu_s / max(args.endpoint_cpu_s + args.cpu_s, 1e-9)
+        print(f"endpoint CPU         {args.endpoint_cpu_s:.1f} s ({share:.0%} of client + endpoint)")
     print(f"load average         {os.getloadavg()[0]:.1f} (this machine has {os.cpu_count()} cores)")
     if args.latency > 0:
         ideal = requests * args.latency / args.concurrency
@@ -398,6 +427,46 @@ def _report(args, engine, db_path: Path, run_id: int, wall: float, timings) -> N
         print(f"  {name:28s} {size:8.1f} MB")
     for label, seconds in timings:
         print(f"view: {label:18s} {seconds:.2f} s")
+
+
+def _profile_threads() -> list:
+    """cProfile every thread started from now on (cProfile alone sees only the thread that enables it)."""
+    import cProfile
+    import threading
+
+    profiles: list = []
+    original = threading.Thread.run
+
+    def run(self) -> None:
+        profile = cProfile.Profile()
+        profiles.append(profile)
+        profile.enable()
+        try:
+            original(self)
+        finally:
+            profile.disable()
+
+    threading.Thread.run = run  # type: ignore[method-assign]
+    main = cProfile.Profile()
+    profiles.append(main)
+    main.enable()
+    return profiles
+
+
+def _dump_profiles(profiles: list, path: str) -> None:
+    """All threads' profiles merged into one file (threads still running are left out)."""
+    import pstats
+
+    profiles[0].disable()  # the main thread's
+    stats = None
+    for profile in profiles:
+        try:
+            part = pstats.Stats(profile)
+        except (TypeError, ValueError):  # a thread that is still running, or never profiled anything
+            continue
+        stats = part if stats is None else stats.add(part)
+    if stats is not None:
+        stats.dump_stats(path)
 
 
 def _call_log_ab(n: int, threads: int) -> None:
@@ -517,25 +586,26 @@ def main() -> int:
             str(args.target),
         ]
         argv += ["--requests", str(args.requests)]
-    profiler = None
-    if args.profile:
-        import cProfile
+    # Imported before the clock starts: a one-time start-up cost of the process (the job kinds pull in
+    # scikit-learn), not a cost per request.
+    from core.jobs.registry import load_all
 
-        profiler = cProfile.Profile()
-        profiler.enable()
+    started = time.perf_counter()
+    load_all()
+    print(f"start-up imports     {time.perf_counter() - started:.1f} s (not counted below)")
+    profiles = _profile_threads() if args.profile else None
     started, cpu_before = time.perf_counter(), _cpu_s()
     code = cli(argv)
     wall = time.perf_counter() - started
     args.cpu_s = _cpu_s() - cpu_before
-    if profiler is not None:
-        profiler.disable()
-        profiler.dump_stats(args.profile)
+    if profiles is not None:
+        _dump_profiles(profiles, args.profile)
     from core.store import runs as run_store
 
     run_id = max(r.id for r in run_store.list_runs(engine))
     timings = [] if args.induction else _page_views(engine, run_id)
+    args.endpoint_cpu_s = stop_endpoint(proc)
     _report(args, engine, db_path, run_id, wall, timings)
-    proc.terminate()
     return code
 
 
