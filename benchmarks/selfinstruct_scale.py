@@ -438,7 +438,7 @@ def _profile_threads() -> list:
     original = threading.Thread.run
 
     def run(self) -> None:
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time)  # CPU, not waits: GIL and I/O waits would dominate
         profiles.append(profile)
         profile.enable()
         try:
@@ -447,7 +447,7 @@ def _profile_threads() -> list:
             profile.disable()
 
     threading.Thread.run = run  # type: ignore[method-assign]
-    main = cProfile.Profile()
+    main = cProfile.Profile(time.thread_time)
     profiles.append(main)
     main.enable()
     return profiles
