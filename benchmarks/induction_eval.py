@@ -93,7 +93,7 @@ def _timed(fn) -> tuple[object, float]:
 
 def _measure_task(client, spec, search_spec) -> TaskMeasures:
     """One task without the cache: induce, execute (distinct, then repeats), gold, and the search."""
-    from core.induction.pipeline import execute_request, induce_request
+    from core.induction.job import execute_request, induce_request
     from core.induction.postprocess import clean_instruction, group_instructions
     from core.induction.scoring import score_input
     from core.induction.search import successive_halving
@@ -148,7 +148,7 @@ def _measure_task(client, spec, search_spec) -> TaskMeasures:
 
 def _job(engine, params: dict, label: str) -> tuple[int, float, object]:
     """Run the real job on the shared call log; returns (new model calls, seconds, benchmark report)."""
-    from core.induction.pipeline import build_benchmark
+    from core.induction.report import build_benchmark
     from core.jobs import run_once, submit
     from core.llm import ModelSettings
     from core.store import calls as call_log
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 def _evaluate(args: argparse.Namespace, work: Path) -> int:
 
     from core.datasets import instruction_task_names
-    from core.induction.pipeline import induction_params, resolve_spec
+    from core.induction.spec import induction_params, resolve_spec
     from core.llm import LLMClient, ModelSettings, make_provider
     from core.store import get_engine
 

@@ -369,7 +369,7 @@ def _timed(label: str, fn, timings: list[tuple[str, float]]):
 
 
 def _page_views(engine, run_id: int) -> list[tuple[str, float]]:
-    from core.selfinstruct.pipeline import load_run
+    from core.selfinstruct.view import load_run
     from core.store import runs as run_store
 
     timings: list[tuple[str, float]] = []

@@ -10,19 +10,10 @@ import streamlit as st
 import core.datasets as datasets
 from core.datasets import DatasetError
 from core.humaneval.display import escape_markdown
+from core.selfinstruct.cost import estimate_cost
 from core.selfinstruct.fidelity import departures, departures_label
 from core.selfinstruct.filters import DEFAULT_BLACKLIST
-from core.selfinstruct.pipeline import (
-    KIND,
-    MAX_IDLE,
-    PAPER_REQUESTS,
-    STALL_PREFIX,
-    RunSpec,
-    estimate_cost,
-    resolve_seeds,
-    set_idle_limits,
-    with_decoding,
-)
+from core.selfinstruct.job import STALL_PREFIX, resolve_seeds, set_idle_limits
 from core.selfinstruct.prompts import (
     CLASSIFICATION_HEADER,
     FALLBACK_SOURCE,
@@ -32,6 +23,7 @@ from core.selfinstruct.prompts import (
     TEMPLATE_FIELDS,
     PromptConfig,
 )
+from core.selfinstruct.spec import KIND, MAX_IDLE, PAPER_REQUESTS, RunSpec, with_decoding
 from core.selfinstruct.templates import base_config, with_templates
 from core.store import calls as call_log
 from core.store import runs as run_store

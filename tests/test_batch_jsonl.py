@@ -17,8 +17,8 @@ from core.llm import GenParams, LLMClient, Request
 from core.llm.embedded import model_path
 from core.llm.openai_compat import OpenAICompatProvider
 from core.llm.settings import ModelSettings
-from core.selfinstruct.pipeline import KIND, RunSpec, iter_key
 from core.selfinstruct.prompts import PromptConfig
+from core.selfinstruct.spec import KIND, RunSpec, iter_key
 from core.store import calls as call_log
 from core.store import runs as run_store
 from tests.llm_servers import LlamaServer
@@ -249,7 +249,8 @@ def _answer_all(req_file: Path, res_file: Path, answer) -> None:
 
 
 def test_an_induction_run_replays_from_ingested_batches_without_a_model_call(sqlite_engine, tmp_path):
-    from core.induction.pipeline import execute_request, induce_request, induction_params, resolve_spec
+    from core.induction.job import execute_request, induce_request
+    from core.induction.spec import induction_params, resolve_spec
     from core.jobs import run_once
     from core.store.schema import calls
 

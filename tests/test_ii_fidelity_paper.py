@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import core.datasets as ds
-from core.induction.pipeline import record_samples, resolve_spec
 from core.induction.prompts import render_induction_prompt
+from core.induction.spec import record_samples, resolve_spec
 from core.llm.embedded import model_path
 from core.store import calls as call_log
 from core.store import dispose_all, get_engine

@@ -9,18 +9,14 @@ import pytest
 
 import core.datasets as ds
 from core.induction import bertscore
-from core.induction.pipeline import (
-    benchmark_rows,
-    build_benchmark,
-    build_report,
+from core.induction.report import benchmark_rows, build_benchmark, build_report, rows_to_csv, rows_to_markdown
+from core.induction.spec import (
     induction_params,
     instruction_hash,
     paper_departures,
     paper_settings,
     record_samples,
     resolve_spec,
-    rows_to_csv,
-    rows_to_markdown,
 )
 
 MODEL = {"provider": "embedded"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from core.induction.pipeline import model_from_dict
+from core.induction.job import model_from_dict
 from core.jobs import run_once
 from core.store import calls as call_log
 from core.store import get_engine

@@ -22,15 +22,10 @@ from sqlalchemy import Engine
 
 import core.jobs.runner as runner_mod
 from core.induction import bertscore
-from core.induction.pipeline import (
-    build_report,
-    estimate_spec_cost,
-    induction_params,
-    instruction_hash,
-    judge_key,
-    resolve_spec,
-)
+from core.induction.cost import estimate_spec_cost
+from core.induction.report import build_report
 from core.induction.search import halving_evaluations
+from core.induction.spec import induction_params, instruction_hash, judge_key, resolve_spec
 from core.jobs import run_once, submit
 from core.llm import ModelSettings
 from core.store import calls as call_log
@@ -309,7 +304,7 @@ def test_a_killed_induction_run_resumes_on_both_backends(engine, data_dir, llama
 
 def test_pasted_demonstrations_parse_or_fail_with_the_line() -> None:
     from core.datasets import DatasetError
-    from core.induction.pipeline import parse_pasted_demos
+    from core.induction.paste import parse_pasted_demos
 
     plain = parse_pasted_demos("cat\tcats\ndog\tdogs\n")
     assert [(e.input, e.output, e.raw["split"]) for e in plain] == [

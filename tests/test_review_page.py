@@ -8,7 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.review.spec import ReviewSpec
-from core.selfinstruct.pipeline import KIND, iteration_record
+from core.selfinstruct.rows import iteration_record
+from core.selfinstruct.spec import KIND
 from core.store import dispose_all, get_engine
 from core.store import reviews as review_store
 from core.store import runs as run_store

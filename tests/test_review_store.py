@@ -8,7 +8,9 @@ from core.review.results import table2
 from core.review.sampling import sample_items
 from core.review.sources import tasks_from_run
 from core.review.spec import ReviewSpec
-from core.selfinstruct.pipeline import KIND, iteration_record, load_run
+from core.selfinstruct.rows import iteration_record
+from core.selfinstruct.spec import KIND
+from core.selfinstruct.view import load_run
 from core.store import reviews as review_store
 from core.store import runs as run_store
 

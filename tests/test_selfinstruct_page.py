@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import JobRunner, run_once
-from core.selfinstruct.pipeline import load_run
+from core.selfinstruct.view import load_run
 from core.store import dispose_all, get_engine
 from core.store import runs as run_store
 from tests.conftest import REPO_ROOT

@@ -19,22 +19,15 @@ import core.jobs.runner as runner_mod
 from core.jobs import run_once, submit
 from core.llm import Choice, ModelSettings, Response
 from core.llm.settings import settings_from_env
-from core.selfinstruct.pipeline import (
-    KIND,
-    RunSpec,
-    export_run,
-    extend_run,
-    load_run,
-    record_edit,
-    selfinstruct_params,
-    with_decoding,
-)
+from core.selfinstruct.job import extend_run, record_edit
 from core.selfinstruct.prompts import (
     CLASSIFICATION_HEADER,
     CLASSIFY_QUESTION,
     INSTRUCTION_HEADER,
     PromptConfig,
 )
+from core.selfinstruct.spec import KIND, RunSpec, selfinstruct_params, with_decoding
+from core.selfinstruct.view import export_run, load_run
 from core.store import runs as run_store
 from core.store.schema import calls, run_results
 from tests.conftest import (

@@ -141,7 +141,7 @@ def test_a_valid_export_still_works_and_names_its_templates(data_dir, tmp_path):
     # A run made in-process with a scripted model, then exported by the command line.
     from core.jobs import run_once, submit
     from core.llm import Choice, ModelSettings, Response
-    from core.selfinstruct.pipeline import KIND, selfinstruct_params
+    from core.selfinstruct.spec import KIND, selfinstruct_params
     from core.store import dispose_all, get_engine
 
     class Echo:

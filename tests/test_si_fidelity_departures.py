@@ -6,8 +6,9 @@ import json
 from dataclasses import replace
 
 from core.selfinstruct.fidelity import PAPER_REQUESTS_PER_ITERATION, departures, departures_label
-from core.selfinstruct.pipeline import RunSpec, export_run, load_run, with_decoding
 from core.selfinstruct.prompts import PAPER_SOURCE, PromptConfig
+from core.selfinstruct.spec import RunSpec, with_decoding
+from core.selfinstruct.view import export_run, load_run
 
 
 def _paper_spec(**changes) -> RunSpec:

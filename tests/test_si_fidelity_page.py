@@ -9,7 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 import core.datasets as datasets
 from core.jobs import JobRunner, submit
-from core.selfinstruct.pipeline import KIND, STALL_PREFIX, selfinstruct_params, stall_message
+from core.selfinstruct.job import STALL_PREFIX, stall_message
+from core.selfinstruct.spec import KIND, selfinstruct_params
 from core.store import dispose_all, get_engine
 from core.store import runs as run_store
 from tests.conftest import REPO_ROOT

@@ -18,9 +18,10 @@ from core.datasets.templates import read_string_constants
 from core.jobs import run_once, submit
 from core.llm import Choice, ModelSettings, Response
 from core.selfinstruct.filters import rejection_reason
-from core.selfinstruct.pipeline import KIND, export_run, load_run, selfinstruct_params
 from core.selfinstruct.prompts import CLASSIFY_TEMPLATE, INPUT_FIRST_TEMPLATE, OUTPUT_FIRST_TEMPLATE
+from core.selfinstruct.spec import KIND, selfinstruct_params
 from core.selfinstruct.templates import default_config, with_templates
+from core.selfinstruct.view import export_run, load_run
 from core.store import calls as call_log
 from core.store import runs as run_store
 

@@ -16,7 +16,9 @@ import pytest
 
 from core.jobs import run_once, submit
 from core.llm import Choice, ModelSettings, Response
-from core.selfinstruct.pipeline import KIND, STALL_PREFIX, load_run, selfinstruct_params, set_idle_limits
+from core.selfinstruct.job import STALL_PREFIX, set_idle_limits
+from core.selfinstruct.spec import KIND, selfinstruct_params
+from core.selfinstruct.view import load_run
 from core.store import runs as run_store
 from tests.conftest import REPO_ROOT
 

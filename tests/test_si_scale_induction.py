@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from core.induction.pipeline import build_benchmark, induction_params
+from core.induction.report import build_benchmark
+from core.induction.spec import induction_params
 from core.jobs import run_once, submit
 from core.llm import ModelSettings
 from core.store import runs as run_store

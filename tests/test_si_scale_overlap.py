@@ -16,8 +16,9 @@ import pytest
 import core.jobs.runner as runner_mod
 from core.jobs import run_once, submit
 from core.llm import ModelSettings
-from core.selfinstruct.pipeline import KIND, load_run, selfinstruct_params, with_decoding
 from core.selfinstruct.prompts import PromptConfig
+from core.selfinstruct.spec import KIND, selfinstruct_params, with_decoding
+from core.selfinstruct.view import load_run
 from core.store import runs as run_store
 from core.store.schema import calls
 from tests.conftest import app_env, count_call_rows, kill_worker_when

@@ -7,16 +7,14 @@ import pandas as pd
 import streamlit as st
 
 import core.datasets as datasets
-from core.induction.pipeline import (
+from core.induction.report import (
     BenchmarkReport,
     benchmark_rows,
     build_benchmark,
-    induction_params,
-    paper_departures,
-    record_samples,
     rows_to_csv,
     rows_to_markdown,
 )
+from core.induction.spec import induction_params, paper_departures, record_samples
 from core.store import runs as run_store
 from ui import induction_new as new
 from ui import induction_views as views

@@ -13,21 +13,19 @@ import streamlit as st
 import core.datasets as datasets
 from core.datasets import DatasetError, InductionExample, InductionTask
 from core.induction import bertscore
-from core.induction.cost import CostEstimate
-from core.induction.pipeline import (
+from core.induction.cost import CostEstimate, estimate_params_cost, price_model_name
+from core.induction.paste import parse_pasted_demos
+from core.induction.prompts import INDUCTION_TEMPLATE, render_induction_prompt, template_version
+from core.induction.spec import (
     EXECUTE_MAX_TOKENS,
     INDUCE_MAX_TOKENS,
     PAPER_N_SETS,
-    estimate_params_cost,
     induction_params,
     paper_departures,
     paper_settings,
-    parse_pasted_demos,
-    price_model_name,
     record_samples,
     resolve_spec,
 )
-from core.induction.prompts import INDUCTION_TEMPLATE, render_induction_prompt, template_version
 from core.llm import ModelSettings
 from core.metrics import METRIC_LABELS, METRICS
 from core.store import calls as call_log

@@ -15,16 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from core.datasets import DatasetError
-from core.induction.pipeline import (
-    SELECTED_NOTE,
-    GroupReport,
-    InductionReport,
-    build_report,
-    instruction_hash,
-    judge_key,
-    paper_departures,
-    run_notes,
-)
+from core.induction.report import SELECTED_NOTE, GroupReport, InductionReport, build_report, run_notes
+from core.induction.spec import instruction_hash, judge_key, paper_departures
 from core.metrics import METRIC_LABELS
 from core.store import calls as call_log
 from core.store import runs as run_store

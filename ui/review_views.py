@@ -24,8 +24,8 @@ from core.review.results import failing_items, label_counts, reviewer_agreement,
 from core.review.sampling import DEFAULT_SAMPLE, sample_items
 from core.review.sources import FORM_TITLES, parse_dataset, tasks_from_run
 from core.review.spec import ReviewSpec
-from core.selfinstruct.pipeline import KIND as SELFINSTRUCT_KIND
-from core.selfinstruct.pipeline import load_run
+from core.selfinstruct.spec import KIND as SELFINSTRUCT_KIND
+from core.selfinstruct.view import load_run
 from core.store import reviews as review_store
 from core.store import runs as run_store
 from ui.common import engine

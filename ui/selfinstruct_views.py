@@ -15,18 +15,17 @@ import streamlit as st
 
 from core.humaneval.display import escape_markdown
 from core.selfinstruct.filters import CandidateDecision
-from core.selfinstruct.pipeline import (
+from core.selfinstruct.job import extend_run, record_edit
+from core.selfinstruct.reasons import REASONS
+from core.selfinstruct.view import (
     EXPORT_FORMATS,
     IterationView,
     PoolItem,
     RunView,
     export_label,
     export_run,
-    extend_run,
     load_run,
-    record_edit,
 )
-from core.selfinstruct.reasons import REASONS
 from core.store import calls as call_log
 from core.store import runs as run_store
 from ui.common import engine, model_settings, runner

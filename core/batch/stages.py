@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from core.batch.jsonl import PROVIDER, endpoint_of
-from core.induction.pipeline import execute_request, induce_request, resolve_spec
+from core.induction.job import execute_request, induce_request
 from core.induction.postprocess import clean_instruction, group_instructions
+from core.induction.spec import resolve_spec
 from core.llm.settings import ModelSettings
 from core.llm.types import Request, cache_key
 from core.selfinstruct.classify import parse_classification
-from core.selfinstruct.pipeline import KIND, RunSpec, clf_key, render_request
+from core.selfinstruct.requests import render_request
+from core.selfinstruct.spec import KIND, RunSpec, clf_key
 from core.store import calls as call_log
 from core.store import runs as run_store
 

@@ -33,22 +33,18 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from core.induction.pipeline import (
+from core.induction.cost import estimate_params_cost, price_model_name
+from core.induction.job import model_from_dict
+from core.induction.report import benchmark_rows, build_benchmark, rows_to_csv, rows_to_markdown
+from core.induction.spec import (
     EXECUTE_MAX_TOKENS,
     INDUCE_MAX_TOKENS,
     POSTPROCESSING,
-    benchmark_rows,
     benchmark_tasks,
-    build_benchmark,
-    estimate_params_cost,
     induction_params,
-    model_from_dict,
     paper_departures,
     paper_settings,
-    price_model_name,
     record_samples,
-    rows_to_csv,
-    rows_to_markdown,
 )
 from core.jobs.progress import add_take_over_argument
 from core.llm.settings import settings_from_name

@@ -5,10 +5,14 @@ The figures are upper bounds: grouping identical instructions and the call cache
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
+from core.induction.prompts import render_execution_prompt, render_induction_prompt
 from core.induction.search import halving_evaluations
+from core.induction.spec import InductionSpec, resolve_spec
 
 
 def estimate_tokens(text: str) -> int:
@@ -88,3 +92,57 @@ def sum_estimates(estimates: list[CostEstimate]) -> CostEstimate:
         completion_tokens=sum(e.completion_tokens for e in estimates),
         cost=None if not costs or any(c is None for c in costs) else sum(c for c in costs if c is not None),
     )
+
+
+def estimate_spec_cost(spec: InductionSpec, price: tuple[float, float] | None = None) -> CostEstimate:
+    """Calls and tokens of one task's run (upper bounds), and money when `price` (per 1k in/out) is set."""
+    prompt_price, completion_price = price if price else (None, None)
+    demo_set = spec.demo_sets[0] if spec.demo_sets else ()
+    induce_tokens = estimate_tokens(render_induction_prompt(demo_set, spec.template)) if demo_set else 0
+    sample_input = spec.tests[0].input if spec.tests else "x"
+    # An induced instruction is about as long as a gold one (or a dozen words when there is none).
+    instruction = spec.gold[0] if spec.gold else "Write the word that answers the input."
+    exec_tokens = estimate_tokens(render_execution_prompt(instruction, sample_input, spec.execute_template))
+    priced = dict(price_per_1k=prompt_price, completion_price_per_1k=completion_price)
+    inducing = dict(
+        n_demo_sets=len(spec.demo_sets),
+        k_samples=spec.k,
+        induction_prompt_tokens=induce_tokens,
+        execution_prompt_tokens=exec_tokens,
+        induction_completion_tokens=spec.induce_max_tokens,
+        execution_completion_tokens=spec.execute_max_tokens,
+        **priced,
+    )
+    full = estimate_cost(n_heldout=len(spec.tests), n_gold=len(set(spec.gold)), **inducing)
+    if not (spec.search_examples and spec.n_induce > 1):
+        return full
+    # Search: its scorings on the split come on top of the paper's evaluation of every instruction.
+    scorings = halving_evaluations(spec.n_induce, len(spec.search_examples))
+    as_runs = estimate_cost(  # `scorings` executions of one instruction, priced like any other
+        n_demo_sets=0,
+        k_samples=0,
+        n_heldout=scorings,
+        n_gold=1,
+        induction_prompt_tokens=0,
+        execution_prompt_tokens=exec_tokens,
+        execution_completion_tokens=spec.execute_max_tokens,
+        **priced,
+    )
+    extra = dataclasses.replace(as_runs, execution_calls=as_runs.human_calls, human_calls=0)
+    return sum_estimates([full, extra])
+
+
+def estimate_params_cost(params: dict[str, Any], price: tuple[float, float] | None = None) -> CostEstimate:
+    """The cost of a run's parameters: one task, or every task of a benchmark."""
+    if params.get("tasks"):
+        return sum_estimates([estimate_spec_cost(resolve_spec(params, t), price) for t in params["tasks"]])
+    return estimate_spec_cost(resolve_spec(params), price)
+
+
+def price_model_name(model: dict[str, Any]) -> str:
+    """The model's name as the call log and the price table know it."""
+    if model.get("provider", "embedded") == "embedded":
+        from core.llm.embedded import EMBEDDED_MODEL
+
+        return EMBEDDED_MODEL
+    return str(model.get("model", ""))

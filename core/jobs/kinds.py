@@ -2,7 +2,7 @@
 
 import core.datasets.jobs  # noqa: F401
 import core.generation  # noqa: F401
-import core.induction.pipeline  # noqa: F401
+import core.induction.job  # noqa: F401
 import core.review.consistency  # noqa: F401
 import core.review.judge_run  # noqa: F401
-import core.selfinstruct.pipeline  # noqa: F401
+import core.selfinstruct.job  # noqa: F401

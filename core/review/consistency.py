@@ -20,7 +20,6 @@ from typing import Any
 
 from sklearn.metrics import roc_auc_score
 
-from core.induction.pipeline import EXECUTE_MAX_TOKENS, INDUCE_MAX_TOKENS
 from core.induction.postprocess import clean_instruction
 from core.induction.prompts import (
     Demo,
@@ -29,6 +28,7 @@ from core.induction.prompts import (
     render_induction_messages,
     render_induction_prompt,
 )
+from core.induction.spec import EXECUTE_MAX_TOKENS, INDUCE_MAX_TOKENS
 from core.jobs.context import JobContext
 from core.jobs.registry import job_kind
 from core.llm import GenParams, Request

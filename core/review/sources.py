@@ -17,7 +17,7 @@ from pathlib import Path
 from core.datasets.errors import DatasetError
 from core.datasets.loaders import Record, check_size, decode, json_array_rows, jsonl_rows
 from core.review.records import SourceTask
-from core.selfinstruct.pipeline import RunView
+from core.selfinstruct.view import RunView
 
 FORMS = ("selfinstruct", "alpaca", "chat")
 FORM_TITLES = {

@@ -26,20 +26,11 @@ from core.jobs.runner import start_here
 from core.llm import ModelSettings
 from core.llm.settings import settings_from_name, settings_from_public
 from core.selfinstruct.fidelity import departures, departures_label
-from core.selfinstruct.pipeline import (
-    EXPORT_FORMATS,
-    KIND,
-    MAX_IDLE,
-    PAPER_REQUESTS,
-    RunSpec,
-    export_label,
-    export_run,
-    load_run,
-    resolve_seeds,
-    with_decoding,
-)
+from core.selfinstruct.job import resolve_seeds
 from core.selfinstruct.prompts import FALLBACK_SOURCE
+from core.selfinstruct.spec import KIND, MAX_IDLE, PAPER_REQUESTS, RunSpec, with_decoding
 from core.selfinstruct.templates import base_config, default_config
+from core.selfinstruct.view import EXPORT_FORMATS, export_label, export_run, load_run
 from core.store import get_engine
 from core.store import runs as run_store
 

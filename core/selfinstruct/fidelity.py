@@ -23,7 +23,7 @@ from core.selfinstruct.prompts import (
 )
 
 if TYPE_CHECKING:
-    from core.selfinstruct.pipeline import RunSpec
+    from core.selfinstruct.spec import RunSpec
 
 # The reference's request_batch_size: prompts sent per round of generation.
 PAPER_REQUESTS_PER_ITERATION = 5

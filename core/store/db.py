@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Column, Engine, Select, Table, create_engine, event, func, select
 
 from core.config import data_dir, setting
 
@@ -60,3 +60,13 @@ def dispose_all() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+
+
+def latest_per_item(
+    table: Table, parent: Column, parent_id: int, person: Column, who: str | None = None
+) -> Select:
+    """The newest row per (item, person) under one parent: labels and ratings are appended, never updated, so
+    a newer answer replaces an older one by id."""
+    newest = select(func.max(table.c.id)).where(parent == parent_id).group_by(table.c.item_id, person)
+    query = select(table).where(table.c.id.in_(newest)).order_by(table.c.id)
+    return query if who is None else query.where(person == who)

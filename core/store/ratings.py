@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from core.humaneval.generate import PARAMS_KEY, response_text
 from core.humaneval.records import Rating, ResponseItem, item_id
 from core.store import runs as runs_store
-from core.store.db import utcnow
+from core.store.db import latest_per_item, utcnow
 from core.store.evalset import get_task, list_tasks
 from core.store.schema import campaigns, ratings, responses, run_results, server_keys
 
@@ -159,14 +159,7 @@ def add_rating(engine: Engine, campaign_id: int, rating: Rating) -> int:
 
 def latest_ratings(engine: Engine, campaign_id: int, rater: str | None = None) -> list[Rating]:
     """The latest rating per rater and item (a newer one replaces an older one; skips included)."""
-    latest = (
-        select(func.max(ratings.c.id))
-        .where(ratings.c.campaign_id == campaign_id)
-        .group_by(ratings.c.item_id, ratings.c.rater)
-    )
-    query = select(ratings).where(ratings.c.id.in_(latest)).order_by(ratings.c.id)
-    if rater is not None:
-        query = query.where(ratings.c.rater == rater)
+    query = latest_per_item(ratings, ratings.c.campaign_id, campaign_id, ratings.c.rater, rater)
     with engine.connect() as conn:
         return [
             Rating(

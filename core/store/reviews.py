@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, insert, select
 
 from core.review.records import ReviewLabel
-from core.store.db import utcnow
+from core.store.db import latest_per_item, utcnow
 from core.store.schema import review_labels, reviews
 
 _COLUMNS = {"instruction": "instruction_ok", "input": "input_ok", "output": "output_ok"}
@@ -64,14 +64,9 @@ def add_label(engine: Engine, review_id: int, label: ReviewLabel) -> int:
 
 def latest_labels(engine: Engine, review_id: int, reviewer: str | None = None) -> list[ReviewLabel]:
     """The latest label per reviewer and item (a newer row replaces an older one)."""
-    latest = (
-        select(func.max(review_labels.c.id))
-        .where(review_labels.c.review_id == review_id)
-        .group_by(review_labels.c.item_id, review_labels.c.reviewer)
+    query = latest_per_item(
+        review_labels, review_labels.c.review_id, review_id, review_labels.c.reviewer, reviewer
     )
-    query = select(review_labels).where(review_labels.c.id.in_(latest)).order_by(review_labels.c.id)
-    if reviewer is not None:
-        query = query.where(review_labels.c.reviewer == reviewer)
     with engine.connect() as conn:
         return [
             ReviewLabel(

@@ -1,0 +1,389 @@
+"""The Self-Instruct loop as a resumable background job (kind "selfinstruct"), and a pure view of its records.
+
+Stored results of a run:
+- `seeds`: the human seed tasks the run started from, resolved once, so a resumed run samples from the same
+  set even if the datasets folder changed in between;
+- `iter/<t:06d>`: iteration t, stored only once its model calls have returned: for each request, the sampled
+  instructions (human/machine marked), the exact prompt, the call id, the raw response, its finish_reason and
+  every candidate with its decision, reason and top-10 ROUGE-L evidence;
+- `clf/<t:06d>/<i>`: the classification verdict of the i-th instruction kept in iteration t;
+- `inst/<t:06d>/<i>`: its generated instances with every filter decision;
+- `edit/<n:06d>`: the user's edits and deletions of pool items, in order (applied by `load_run`).
+
+Resuming never redoes a stored unit. Novelty decisions depend on the pool, so the pool is rebuilt from the
+stored iterations in order (seeds, then the instructions kept by iterations 0..t-1) before iteration t runs;
+sampling uses random.Random(f"{seed}/{t}") and every generation request carries a seed derived from (seed, t,
+request), so a re-run of an interrupted iteration sends the same requests and the call log answers them.
+
+A run that keeps nothing for `max_idle_iterations` iterations in a row (or gets no usable instance for
+`max_idle_instances` instructions in a row) stops as failed with a "stalled: ..." reason; the streaks are
+recounted from the stored records, so resuming with the same limits stops at once and a larger limit goes on.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Engine
+
+from core.jobs.context import Cancelled, JobContext, Stopped
+from core.jobs.registry import job_kind
+from core.llm import LLMClient
+from core.selfinstruct.classify import parse_classification
+from core.selfinstruct.instances import build_task_instances
+from core.selfinstruct.records import Task
+from core.selfinstruct.requests import plan_iteration, render_request
+from core.selfinstruct.rows import iteration_record, judge_response, seed_row
+from core.selfinstruct.spec import KIND, RunSpec, Style, clf_key, inst_key, iter_key
+from core.selfinstruct.stages import Outcome, StageStream, Unit
+from core.similarity import NoveltyIndex
+from core.store import runs as run_store
+
+
+def resolve_seeds(source: str) -> list[Any]:
+    """The seed tasks named by a run's `seeds` parameter (reads the datasets folder)."""
+    import core.datasets as datasets
+
+    if source == "starter":
+        return datasets.starter_seed_tasks()
+    if source == "official":
+        if not datasets.has_official("seed_tasks"):
+            raise ValueError(
+                "the 175 official seed tasks are not in the datasets folder; run "
+                "`python -m core.datasets download` (or import them), or choose the starter seeds"
+            )
+        return datasets.seed_tasks()
+    if source.startswith("upload:"):
+        tasks = [t for t in datasets.uploaded("seed_tasks") if t.source == source]
+        if not tasks:
+            raise ValueError(f"no uploaded seed file {source.removeprefix('upload:')!r}")
+        return tasks
+    raise ValueError(f"unknown seed source {source!r}: expected official, starter or upload:<file>")
+
+
+def resolve_style(requested: str, llm: LLMClient) -> Style:
+    # The paper prompts a base model with plain text; a chat-only endpoint gets the chat rendering.
+    if requested in ("completion", "chat"):
+        return requested  # type: ignore[return-value]
+    return "completion" if llm.supports("completion") else "chat"
+
+
+@dataclass
+class _Loop:
+    ctx: JobContext
+    spec: RunSpec
+    llm: LLMClient
+    style: Style
+    seeds: list[Task]
+    pool: NoveltyIndex = field(init=False)
+    seed_pool: NoveltyIndex = field(init=False)
+    machine: list[Task] = field(default_factory=list)
+    stages: StageStream | None = None
+    idle_inst: int = 0  # the streak of kept instructions whose instance generation kept nothing
+
+    def __post_init__(self) -> None:
+        # As in the paper's classification-only run, that run's seeds are the classification seeds alone:
+        # they are what it samples from and what its candidates must be novel against.
+        texts = [
+            s.instruction for s in self.seeds if s.is_classification or not self.spec.classification_only
+        ]
+        # As in the paper, a candidate must be novel against the seeds and every instruction kept so far.
+        self.pool = NoveltyIndex(texts, self.spec.threshold)
+        self.seed_pool = NoveltyIndex(texts, self.spec.threshold)
+
+    def report(self, t: int, message: str) -> None:
+        """Progress in pool size towards a target, else in iterations, with the throughput achieved; raises
+        Cancelled when asked to stop."""
+        if self.spec.target is not None:
+            done, total = min(len(self.machine), self.spec.target), self.spec.target
+        else:
+            done, total = t, self.spec.iterations or 0
+        if self.stages is not None and self.stages.pending:
+            message += f" · {self.stages.pending} kept instructions in classification/instances"
+        # Throughput first: a narrow progress bar (the command line's) still shows it.
+        rates = self.llm.rates().label()
+        self.ctx.progress(done, total, f"pool {len(self.machine)} · {rates} · {message}")
+
+    def absorb(self, t: int, kept: list[str]) -> None:
+        self.machine += [Task(text, id=f"{t}/{i}") for i, text in enumerate(kept)]
+
+    def rebuild(self, stored: dict[str, Any], upto: int) -> None:
+        """The pool from the stored iterations before `upto` (used when another worker stored first)."""
+        self.__post_init__()
+        self.machine = []
+        for t in range(upto):
+            kept = stored[iter_key(t)]["kept"]
+            for text in kept:
+                self.pool.add(text)
+            self.absorb(t, kept)
+
+    def iteration(self, t: int) -> dict[str, Any]:
+        planned = plan_iteration(self.spec, self.seeds, self.machine, t, self.style)
+        answers: dict[int, Any] = {}
+        # The first request's response is streamed to the run's live text, for the page to show as it grows.
+        stream = lambda i, text: self.ctx.live(text) if i == 0 else None  # noqa: E731
+        # Urgent: the next novelty decisions wait for these, while classification and instances can queue.
+        requests = (p.request for p in planned)
+        for index, response in self.llm.generate_many(requests, on_text=stream, urgent=True):
+            answers[index] = response
+        self.ctx.live(None)
+        requests = [
+            judge_response(
+                self.spec,
+                t,
+                p,
+                answers[p.j].text,
+                answers[p.j].finish_reason,
+                answers[p.j].call_id,
+                self.style,
+                self.pool,
+                self.seed_pool,
+            )
+            for p in planned
+        ]
+        return iteration_record(t, requests, len(self.machine), self.spec.prompt.version)
+
+    # --- the overlapped stages: one kept instruction at a time, on the stage stream's threads ---------------
+
+    def _stored(self, key: str) -> dict[str, Any] | None:
+        # Exactly this key: a prefix query for "clf/000001/1" would also return ".../10".
+        return self.ctx.results(key).get(key)
+
+    def classify_one(self, unit: Unit) -> bool:
+        """Whether the unit's instruction is a classification task, asking the model if not stored yet.
+
+        Every kept instruction is classified, in a classification-only run too (as the paper did): asking
+        for classification tasks does not make every answer one."""
+        key = clf_key(unit.t, unit.i)
+        if self.ctx.done(key):
+            row = self._stored(key)
+            return bool(row) and row.get("answer") == "yes"
+        cfg = self.spec.prompt
+        prompt = cfg.classify_prompt(unit.instruction)
+        response = self.llm.generate(
+            render_request(prompt, "classify", self.style, cfg, cfg.classify_decoding)
+        )
+        verdict = parse_classification(unit.instruction, response.text, self.spec.classification_rule)
+        row = {
+            "instruction": unit.instruction,
+            "answer": verdict.answer,
+            "raw": verdict.raw,
+            "prompt": prompt,
+            "call_id": response.call_id,
+        }
+        self.ctx.save(key, row)
+        return verdict.answer == "yes"
+
+    def instances_one(self, unit: Unit, is_clf: bool) -> bool:
+        """Generate and store the unit's instances; returns whether any was kept."""
+        key = inst_key(unit.t, unit.i)
+        if self.ctx.done(key):
+            return _kept_any(self._stored(key))
+        cfg = self.spec.prompt
+        prompt = cfg.instance_prompt(unit.instruction, is_clf)
+        request = render_request(prompt, "instances", self.style, cfg, cfg.instance_settings(is_clf))
+        response = self.llm.generate(request)
+        task = build_task_instances(
+            unit.instruction,
+            is_clf,
+            response.text,
+            response.finish_reason,
+            prompt=prompt,
+            call_id=response.call_id,
+            max_instances=self.spec.max_instances,
+            rng=random.Random(f"{self.spec.seed}/{unit.t}/{unit.i}/instances"),
+        )
+        row = {
+            "instruction": task.instruction,
+            "is_classification": task.is_classification,
+            "prompt": task.prompt,
+            "response": task.response,
+            "finish_reason": task.finish_reason,
+            "call_id": task.call_id,
+            "stray": task.stray,
+            "decisions": [
+                {"input": d.input, "output": d.output, "kept": d.kept, "reason": d.reason}
+                for d in task.decisions
+            ],
+        }
+        self.ctx.save(key, row)
+        return _kept_any(row)
+
+    def stage_unit(self, unit: Unit) -> Outcome:
+        is_clf = self.classify_one(unit)
+        return self.instances_one(unit, is_clf) if self.spec.instances else None
+
+    def _stopping(self) -> None:
+        if self.ctx.stop.is_set():
+            raise Cancelled()
+
+    def start_stages(self) -> None:
+        if not (self.spec.classify or self.spec.instances):
+            return
+        workers = self.llm.limit.maximum
+        # An iteration's generation requests always find a place: the stages fill the rest of the budget.
+        self.llm.limit.reserve(self.spec.requests_per_iteration)
+        # Room for a few iterations' worth of instructions: enough to keep the budget full while the loop
+        # judges, little enough that a stalled instance stage is noticed soon.
+        self.stages = StageStream(
+            self.stage_unit, workers, backlog=max(4 * workers, 32), stopped=self._stopping
+        )
+
+    def queue_stages(self, t: int, kept: list[str]) -> None:
+        """Hand iteration t's kept instructions to the stage stream; units stored already are not redone."""
+        if self.stages is None or not kept:
+            return
+        needs = [clf_key(t, i) for i in range(len(kept))]
+        if self.spec.instances:
+            needs += [inst_key(t, i) for i in range(len(kept))]
+        if all(self.ctx.done(k) for k in needs):
+            # A resumed iteration done before: one read for all its outcomes, none of them redone.
+            stored = self.ctx.results(f"inst/{t:06d}/") if self.spec.instances else {}
+            for i, text in enumerate(kept):
+                outcome = _kept_any(stored.get(inst_key(t, i))) if self.spec.instances else None
+                self.stages.known(Unit(t, i, text), outcome)
+            return
+        for i, text in enumerate(kept):
+            self.stages.submit(Unit(t, i, text))
+
+    def count_idle_instances(self) -> None:
+        """Advance the stall streak over the units finished so far, in the order they were kept."""
+        if self.stages is None:
+            return
+        for outcome in self.stages.outcomes():
+            if outcome is not None:
+                self.idle_inst = 0 if outcome else self.idle_inst + 1
+            if self.idle_inst >= self.spec.max_idle_instances:
+                return  # the stall stop: counted as a sequential run counts it, whatever finished after
+
+    def finish_stages(self, t: int) -> None:
+        """Wait for the stages of every instruction handed over so far, reporting (and noticing a cancel)."""
+        if self.stages is None:
+            return
+        while not self.stages.wait(timeout=1.0):
+            self.report(t, "finishing classification and instances")
+        self.count_idle_instances()
+
+    def run(self) -> None:
+        self.start_stages()
+        try:
+            self.generate_all()
+        finally:
+            if self.stages is not None:
+                # On a stop or failure: units already at the model finish and are stored; none is started.
+                self.stages.close()
+
+    def generate_all(self) -> None:
+        stored = self.ctx.results("iter/")
+        t = 0
+        idle = 0  # both streaks are recounted from the stored records on every resume
+        while self.spec.goes_on(t, len(self.machine)):
+            if not self.spec.overlap:
+                # Sequential: this iteration starts once the previous one's stages have all finished.
+                self.finish_stages(t)
+            if self.stages is not None:
+                self.stages.check()
+            self.count_idle_instances()
+            if idle >= self.spec.max_idle_iterations:
+                raise Stopped(stall_message("iterations", idle, self.spec.max_idle_iterations))
+            if self.idle_inst >= self.spec.max_idle_instances:
+                raise Stopped(stall_message("instances", self.idle_inst, self.spec.max_idle_instances))
+            key = iter_key(t)
+            record = stored.get(key)
+            if record is None:
+                self.report(t, f"iteration {t}: generating")
+                record = self.iteration(t)
+                if not self.ctx.save(key, record):
+                    # Another worker stored this iteration first: its record is the one that counts.
+                    stored = self.ctx.results("iter/")
+                    record = stored[key]
+                    self.rebuild(stored, t)
+                    for text in record["kept"]:
+                        self.pool.add(text)
+            else:
+                for text in record["kept"]:
+                    self.pool.add(text)
+            kept = record["kept"]
+            self.absorb(t, kept)
+            self.queue_stages(t, kept)
+            self.report(t + 1, f"iteration {t}: kept {len(kept)}")
+            idle = 0 if kept else idle + 1
+            t += 1
+        self.finish_stages(t)
+        self.report(t, f"finished after {t} iterations")
+
+
+def _kept_any(row: Mapping[str, Any] | None) -> bool:
+    return bool(row) and any(d.get("kept") for d in row.get("decisions", ()))
+
+
+STALL_PREFIX = "stalled: "
+
+
+def stall_message(what: str, streak: int, limit: int) -> str:
+    """The reason a stalled run stopped, naming the limit to raise when resuming."""
+    if what == "iterations":
+        return (
+            f"{STALL_PREFIX}{streak} iterations in a row kept no new instruction (limit {limit}); "
+            "the model may be unable to produce novel instructions. Resume with a larger "
+            "max idle iterations (--max-idle-iterations) to go on."
+        )
+    return (
+        f"{STALL_PREFIX}{streak} instructions in a row got no usable instance (limit {limit}). Resume with a "
+        "larger max idle instances (--max-idle-instances) to go on."
+    )
+
+
+@job_kind(KIND)
+def run_selfinstruct(ctx: JobContext) -> None:
+    spec = RunSpec.from_params(ctx.params)
+    if not ctx.done("seeds"):
+        ctx.save("seeds", [seed_row(s) for s in resolve_seeds(spec.seeds)])
+    seeds = [Task.from_dict(r) for r in ctx.results("seeds")["seeds"]]
+    llm = ctx.llm()
+    _Loop(ctx, spec, llm, resolve_style(spec.style, llm), seeds).run()
+
+
+def _change_stopped_run(engine: Engine, run_id: int, changes: Mapping[str, Any]) -> None:
+    """Change a stopped run's parameters, validated before they are stored; resume or requeue it after."""
+    run = run_store.get_run(engine, run_id)
+    if run is None:
+        raise KeyError(f"no run {run_id}")
+    if run.status in run_store.ACTIVE:
+        raise ValueError(f"run {run_id} is {run.status}; wait for it to stop first")
+    params = {**run.params, **changes}
+    RunSpec.from_params(params)
+    run_store.update_run(engine, run_id, params=params)
+
+
+def set_idle_limits(
+    engine: Engine, run_id: int, *, iterations: int | None = None, instances: int | None = None
+) -> None:
+    """Raise (or set) a stopped run's stall limits before resuming it."""
+    changes = {"max_idle_iterations": iterations, "max_idle_instances": instances}
+    _change_stopped_run(engine, run_id, {k: v for k, v in changes.items() if v is not None})
+
+
+def extend_run(
+    engine: Engine, run_id: int, *, iterations: int | None = None, target: int | None = None
+) -> None:
+    """Give a stopped run a new stopping point (step mode: one more iteration); requeue it afterwards."""
+    _change_stopped_run(engine, run_id, {"iterations": iterations, "target": target})
+
+
+def record_edit(
+    engine: Engine, run_id: int, item: str, op: Literal["edit", "delete", "restore"], instruction: str = ""
+) -> str:
+    """Append a user's change of a pool item ("t/i") to the run's edit log; returns the key it got."""
+    if op not in ("edit", "delete", "restore"):
+        raise ValueError(f"unknown edit operation {op!r}")
+    if op == "edit" and not instruction.strip():
+        raise ValueError("an edited instruction cannot be empty")
+    n = len(run_store.results(engine, run_id, "edit/"))
+    value = {"op": op, "item": item, "instruction": instruction.strip() if op == "edit" else None}
+    while not run_store.save_result(engine, run_id, f"edit/{n:06d}", value):
+        n += 1  # someone else logged an edit at the same moment
+    return f"edit/{n:06d}"

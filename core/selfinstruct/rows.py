@@ -1,0 +1,178 @@
+"""Stored records of a run, to and from JSON: an iteration's requests and candidates, seeds, verdicts and
+instances."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from core.selfinstruct.classify import ClassificationVerdict
+from core.selfinstruct.filters import (
+    EVIDENCE_SIZE,
+    CandidateDecision,
+    Similar,
+)
+from core.selfinstruct.instances import InstanceDecision, TaskInstances
+from core.selfinstruct.iteration import IterationRecord, process_response
+from core.selfinstruct.parsing import Candidate, ParseResult
+from core.selfinstruct.requests import PlannedRequest
+from core.selfinstruct.sampling import PromptSample, SampledInstruction
+from core.selfinstruct.spec import RunSpec, Style
+from core.similarity import NoveltyIndex
+
+
+def candidate_row(d: CandidateDecision, seed_hit: Similar | None, avg: float | None = None) -> dict[str, Any]:
+    c = d.candidate
+    return {
+        "position": c.position,
+        "number": c.number,
+        "raw": c.raw,
+        "text": c.text,
+        "parse_reason": c.reason,
+        "kept": d.kept,
+        "reason": d.reason,
+        "stage": d.stage,
+        "evidence": [[s.text, s.score] for s in d.evidence],
+        # The reference's avg_similarity_score: mean ROUGE-L against the whole pool when it was judged.
+        "avg_similarity_score": avg,
+        # The paper's Figure 4: the kept instruction's highest ROUGE-L against the human seeds.
+        "seed_rouge": seed_hit.score if seed_hit else (0.0 if d.kept else None),
+        "closest_seed": seed_hit.text if seed_hit else None,
+    }
+
+
+def judge_response(
+    spec: RunSpec,
+    t: int,
+    planned: PlannedRequest,
+    text: str,
+    finish_reason: str | None,
+    call_id: int | None,
+    style: Style,
+    pool: NoveltyIndex,
+    seed_pool: NoveltyIndex,
+) -> dict[str, Any]:
+    """Stages 3-4 for one response: parse, filter, and add each kept instruction to `pool` before the next
+    candidate is judged. Returns the request's stored record."""
+    means: list[float] = []  # one per candidate that reached the novelty check, in order
+
+    def similar(text: str) -> list:
+        means.append(pool.mean_score(text))  # against the pool as it stands before this candidate
+        return pool.top_k(text, EVIDENCE_SIZE)
+
+    record = process_response(
+        t,
+        planned.sample,
+        planned.prompt,
+        text,
+        finish_reason,
+        similar=similar,
+        add=pool.add,
+        mode=style,
+        on_length=spec.on_length,
+        blacklist=spec.blacklist,
+        threshold=spec.threshold,
+        template_version=spec.prompt.version,
+        call_id=call_id,
+    )
+    candidates = []
+    checked = iter(means)
+    for d in record.decisions:
+        hit, avg = None, None
+        if d.kept or d.stage == "novelty":
+            avg = next(checked)
+        if d.kept:
+            top = seed_pool.top_k(d.text, 1)
+            hit = Similar(top[0].text or "", top[0].score) if top else None
+        candidates.append(candidate_row(d, hit, avg))
+    request = planned.request
+    return {
+        "j": planned.j,
+        "sample": [{"text": s.text, "origin": s.origin, "id": s.id} for s in planned.sample.items],
+        "classification_only": planned.sample.classification_only,
+        "style": request.style,
+        "prompt": planned.prompt,
+        "messages": request.messages_list(),
+        "params": request.params.to_dict(),
+        "call_id": call_id,
+        "response": text,
+        "finish_reason": finish_reason,
+        "preamble": record.parse.preamble,
+        "stray": list(record.parse.stray),
+        "candidates": candidates,
+    }
+
+
+def iteration_record(
+    t: int, requests: list[dict[str, Any]], pool_before: int, version: str
+) -> dict[str, Any]:
+    kept = [c["text"] for r in requests for c in r["candidates"] if c["kept"]]
+    return {
+        "t": t,
+        "template_version": version,
+        "pool_before": pool_before,
+        "requests": requests,
+        "kept": kept,
+    }
+
+
+def record_from_row(t: int, row: Mapping[str, Any], version: str = "") -> IterationRecord:
+    """One stored request as the core's IterationRecord (for provenance export and the page)."""
+    sample = PromptSample(
+        tuple(SampledInstruction(s["text"], s["origin"], s.get("id")) for s in row["sample"]),
+        bool(row.get("classification_only")),
+    )
+    decisions = []
+    for c in row["candidates"]:
+        cand = Candidate(c["position"], c["number"], c["text"], c["raw"], c.get("parse_reason"))
+        evidence = tuple(Similar(text, float(score)) for text, score in c.get("evidence", ()))
+        decisions.append(
+            CandidateDecision(
+                cand, c["kept"], c["reason"], c["stage"], evidence, c.get("avg_similarity_score")
+            )
+        )
+    parse = ParseResult(
+        tuple(d.candidate for d in decisions),
+        row.get("finish_reason"),
+        row.get("preamble", ""),
+        tuple(row.get("stray", ())),
+    )
+    return IterationRecord(
+        iteration=t,
+        sample=sample,
+        prompt=row["prompt"],
+        response=row["response"],
+        finish_reason=row.get("finish_reason"),
+        parse=parse,
+        decisions=tuple(decisions),
+        template_version=version,
+        call_id=row.get("call_id"),
+    )
+
+
+def seed_row(task: Any) -> dict[str, Any]:
+    return {
+        "id": getattr(task, "id", None),
+        "instruction": task.instruction,
+        "is_classification": bool(getattr(task, "is_classification", False)),
+        "instances": [{"input": i.input, "output": i.output} for i in getattr(task, "instances", ())],
+    }
+
+
+def verdict_from_row(row: Mapping[str, Any]) -> ClassificationVerdict:
+    return ClassificationVerdict(row["instruction"], row["answer"], row.get("raw", ""))
+
+
+def instances_from_row(row: Mapping[str, Any]) -> TaskInstances:
+    return TaskInstances(
+        instruction=row["instruction"],
+        is_classification=row["is_classification"],
+        prompt=row.get("prompt", ""),
+        response=row.get("response", ""),
+        finish_reason=row.get("finish_reason"),
+        decisions=tuple(
+            InstanceDecision(d["input"], d["output"], d["kept"], d.get("reason")) for d in row["decisions"]
+        ),
+        stray=row.get("stray", ""),
+        call_id=row.get("call_id"),
+    )
