@@ -128,21 +128,19 @@ class LLMClient:
         if not self.use_cache:
             return self._ask(request, key, on_text, urgent)
         while True:
-            if (hit := self._cached(key, on_text)) is not None:
-                return hit
             with _in_flight_lock:
                 leader = _in_flight.get(key)
                 if leader is None:
                     mine = _in_flight[key] = threading.Event()
                     break
-            # The same request is being asked in this process: wait for it, then look in the log again
-            # (if it failed, this caller asks in its turn).
+            # The same request is being asked in this process: wait for it, then take the lead and look in
+            # the log (if it failed, this caller asks in its turn).
             while not leader.wait(0.25):
                 with llm_abort.abort_on(self.abort):
                     llm_abort.check()
         try:
-            # Looked up again as the leader: a call that ended between the first look and taking the lead
-            # has logged its answer by now (a leader logs before it steps down).
+            # One look in the log, as the leader: a call that ended before this one took the lead has logged
+            # its answer by then (a leader logs before it steps down). One query per call, not two.
             if (hit := self._cached(key, on_text)) is not None:
                 return hit
             return self._ask(request, key, on_text, urgent)
