@@ -211,6 +211,7 @@ class LLMClient:
         on_text: Callable[[int, str], None] | None = None,
         *,
         urgent: bool = False,
+        streamed: Callable[[int], bool] | None = None,
     ) -> Iterator[tuple[int, Response]]:
         """Run requests with up to the provider's concurrency, yielding (index, response) as each finishes.
 
@@ -219,12 +220,19 @@ class LLMClient:
 
         On a failure, requests already in flight finish (and are logged, hence cached) before the error is
         raised, so nothing already answered is lost and a retry of the batch only redoes what failed.
+
+        `streamed(i)`: whether request i's text goes to `on_text` as it grows (default: every request's);
+        the others are asked whole, which costs the client far less.
         """
+
+        def bind(i: int) -> Callable[[str], None] | None:
+            return None if streamed is not None and not streamed(i) else _bind(on_text, i)
+
         pending_requests = list(enumerate(requests))
         workers = max(1, self.provider.max_concurrency)
         if workers == 1:
             for i, req in pending_requests:
-                yield i, self.generate(req, _bind(on_text, i), urgent=urgent)
+                yield i, self.generate(req, bind(i), urgent=urgent)
             return
         error: LLMError | None = None
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -237,7 +245,7 @@ class LLMClient:
                         i, req = next(queue)
                     except StopIteration:
                         return
-                    running[pool.submit(self.generate, req, _bind(on_text, i), urgent=urgent)] = i
+                    running[pool.submit(self.generate, req, bind(i), urgent=urgent)] = i
 
             fill()
             while running:

@@ -127,7 +127,9 @@ class _Loop:
         stream = lambda i, text: self.ctx.live(text) if i == 0 else None  # noqa: E731
         # Urgent: the next novelty decisions wait for these, while classification and instances can queue.
         requests = (p.request for p in planned)
-        for index, response in self.llm.generate_many(requests, on_text=stream, urgent=True):
+        for index, response in self.llm.generate_many(
+            requests, on_text=stream, urgent=True, streamed=lambda i: i == 0
+        ):
             answers[index] = response
         self.ctx.live(None)
         requests = [
