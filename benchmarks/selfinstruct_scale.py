@@ -293,7 +293,7 @@ async def _handle(reader, writer, latency: float) -> None:
                 + data
             )
             await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
         pass
     finally:
         writer.close()
@@ -519,6 +519,36 @@ def _call_log_ab(n: int, threads: int) -> None:
             )
 
 
+def _client_calls(n: int, concurrency: int, latency: float) -> None:
+    """N distinct model calls through one `LLMClient` (cache lookup, transport, call log) with
+    `generate_many` at `concurrency`, against the loopback endpoint: calls/s and client CPU per call."""
+    from core.llm import GenParams, LLMClient, Request
+    from core.llm.openai_compat import OpenAICompatProvider
+    from core.store import get_engine
+
+    engine = get_engine(f"sqlite:///{tempfile.mkdtemp(prefix='wb-client-')}/client.db")
+    template = "".join(f"Task: example {j} about things.\nIs it classification? No\n\n" for j in range(30))
+    proc, base_url = start_endpoint(latency)
+    provider = OpenAICompatProvider(base_url, "bench", styles=("completion",), max_concurrency=concurrency)
+    client = LLMClient(provider, engine)
+    params = GenParams(max_tokens=3, stop=("\n",))
+    for round_ in range(2):
+        requests = [
+            Request(prompt=f"{template}Task: {round_}/{i}\nIs it classification?", params=params)
+            for i in range(n)
+        ]
+        started, cpu = time.perf_counter(), _cpu_s()
+        answered = sum(1 for _ in client.generate_many(requests))
+        wall, cpu = time.perf_counter() - started, _cpu_s() - cpu
+        print(
+            f"{answered} calls in {wall:.1f} s: {answered / wall:.0f} calls/s, "
+            f"{cpu * 1000 / answered:.2f} ms client CPU/call (load {os.getloadavg()[0]:.1f})"
+        )
+    endpoint_cpu = stop_endpoint(proc)
+    if endpoint_cpu is not None:
+        print(f"endpoint CPU {endpoint_cpu:.1f} s over both rounds")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--target", type=int, default=52000, help="Self-Instruct pool size to reach")
@@ -533,7 +563,13 @@ def main() -> int:
     parser.add_argument("--profile", help="write a cProfile of the run to this file")
     parser.add_argument("--keep", help="folder to keep the working data in (default: a temporary one)")
     parser.add_argument("--call-log", type=int, metavar="N", help="measure only the call log's writes")
+    parser.add_argument(
+        "--client", type=int, metavar="N", help="measure only N model calls through the client"
+    )
     args = parser.parse_args()
+    if args.client:
+        _client_calls(args.client, args.concurrency, args.latency)
+        return 0
     if args.call_log:
         _call_log_ab(args.call_log, args.concurrency)
         return 0

@@ -28,6 +28,8 @@ class GroupWriter:
         self._queue: queue.SimpleQueue[tuple[dict[str, Any], Future[int]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
+        # Built once (SQLAlchemy memoises its cache key on the object): no statement construction per batch.
+        self._statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
     def insert(self, row: dict[str, Any]) -> int:
         """Insert one row (all rows of a table must carry the same keys); returns its id once committed."""
@@ -62,7 +64,7 @@ class GroupWriter:
             for _, done in batch:
                 done.set_exception(RuntimeError("the database engine was closed"))
             return
-        statement = insert(self._table).returning(self._table.c.id, sort_by_parameter_order=True)
+        statement = self._statement
         try:
             with engine.begin() as conn:
                 ids = list(conn.execute(statement, [row for row, _ in batch]).scalars())
