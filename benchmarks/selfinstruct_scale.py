@@ -632,6 +632,7 @@ def main() -> int:
     started = time.perf_counter()
     load_all()
     import core.llm.openai_compat  # noqa: F401  (the openai SDK: ~2.5 s to import on this machine)
+
     print(f"start-up imports     {time.perf_counter() - started:.1f} s (not counted below)")
     profiles = _profile_threads() if args.profile else None
     started, cpu_before = time.perf_counter(), _cpu_s()

@@ -129,7 +129,15 @@ def test_an_error_status_reads_the_endpoint_words_as_the_sdk_does(sqlite_engine)
 
 
 def test_urls_with_credentials_or_behind_a_proxy_keep_the_sdk(monkeypatch):
-    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "all_proxy"):
+    for name in (
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "all_proxy",
+    ):
         monkeypatch.delenv(name, raising=False)
     assert lean_path_for("http://127.0.0.1:8000/v1")
     assert lean_path_for("https://api.openai.com/v1")
