@@ -624,7 +624,8 @@ def main() -> int:
             "--target",
             str(args.target),
         ]
-        argv += ["--requests", str(args.requests), "--lookahead", str(args.lookahead)]
+        argv += ["--requests", str(args.requests)]
+        argv += ["--lookahead", str(args.lookahead)] if args.lookahead else []
     # Imported before the clock starts: a one-time start-up cost of the process (the job kinds pull in
     # scikit-learn), not a cost per request.
     from core.jobs.registry import load_all
