@@ -13,7 +13,28 @@ on a fresh SQLite database, then the script prints wall time, requests/s, effici
 (requests x latency / concurrency), peak memory of this process, the database size by table, and the time
 to build the run's page views (`load_run` and the summaries the Self-Instruct page shows).
 `--call-log N` measures the store alone: N calls logged from `--concurrency` threads, through `log_call`
-(group commit) and through one transaction per call, as calls/s and CPU per call.
+(group commit) and through one transaction per call, as calls/s and CPU per call. `--client N` measures the
+client path alone: N distinct calls through one `LLMClient` (cache lookup, transport, call log) at
+`--concurrency`. The endpoint is one asyncio loop that sends each answer in one write, and its own CPU is
+printed beside the client's. Start-up imports (the job kinds pull in scikit-learn, the openai SDK) happen
+before the clock starts and are printed apart. `--profile FILE` writes a cProfile of every thread's CPU time.
+
+Measured on the 2-core development machine, shared (load average 10-17 during these runs, so the client got
+about half a core; client CPU per request is the figure that does not depend on the neighbours). "before" is
+the code before issue #12's client work, run by this same script and endpoint:
+
+| run | before | after |
+|---|---|---|
+| `--client 3000` (C=64, instant) | 2.9 ms CPU/call, 159-174 calls/s | 0.66-0.71 ms CPU/call, 539-602 calls/s |
+| `--latency 0.05 --target 3000` (paper: 5 requests, no lookahead) | 5.9 ms/request, 82.7 s, 7% | 2.9 ms/request, 47.8 s, 12% |
+| the same with `--lookahead 2` (a departure) | - | 2.8 ms/request, 34.4 s, 16% |
+| `--induction --latency 0.05 --n-sets 10 --limit 10` | 5.4 ms/request, 72.4 s, 6% | 1.8 ms/request, 26.1 s, 16% |
+
+The old threaded endpoint stalled every answer ~40 ms on delayed ACK (headers and body in two writes), so
+figures taken with it before this change understate efficiency further. With the paper's 5 generation
+requests per iteration and exactly sequential decisions, a 3,000-instruction run needs ~211 iterations one
+after another, i.e. at least 211 x 50 ms = 10.5 s against an ideal of 5.5 s: 52% is the ceiling at 50 ms
+whatever the client does; `--lookahead` (or more `--requests`) lifts it.
 """
 
 from __future__ import annotations
