@@ -30,6 +30,12 @@ the code before issue #12's client work, run by this same script and endpoint:
 | the same with `--lookahead 2` (a departure) | - | 2.8 ms/request, 34.4 s, 16% |
 | `--induction --latency 0.05 --n-sets 10 --limit 10` | 5.4 ms/request, 72.4 s, 6% | 1.8 ms/request, 26.1 s, 16% |
 
+Instant endpoint, `--target 10000` (after): 24,262 requests, 4.3 ms client CPU/request (the novelty filter
+grows with the pool), 104 s CPU in 397 s wall at load 11, peak memory 649 MB (the page views at the end
+included), database 57.7 MB (2,380 bytes/request: results 37 MB, calls 17 MB). Projected to 52K: ~126K
+requests and ~300 MB of database; at least ~10 min of client CPU on one whole core, so the 5-minute target
+is not met.
+
 The old threaded endpoint stalled every answer ~40 ms on delayed ACK (headers and body in two writes), so
 figures taken with it before this change understate efficiency further. With the paper's 5 generation
 requests per iteration and exactly sequential decisions, a 3,000-instruction run needs ~211 iterations one
