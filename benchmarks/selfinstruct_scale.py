@@ -15,7 +15,34 @@ on a fresh SQLite database, then the script prints wall time, requests/s, effici
 to open the run's Self-Instruct page and page, search and sort its pool (the index reads the page makes).
 `--keep DIR --views-only` times the page again on the run already stored in DIR (no new run).
 `--call-log N` measures the store alone: N calls logged from `--concurrency` threads, through `log_call`
-(group commit) and through one transaction per call, as calls/s and CPU per call.
+(group commit) and through one transaction per call, as calls/s and CPU per call. `--client N` measures the
+client path alone: N distinct calls through one `LLMClient` (cache lookup, transport, call log) at
+`--concurrency`. The endpoint is one asyncio loop that sends each answer in one write, and its own CPU is
+printed beside the client's. Start-up imports (the job kinds pull in scikit-learn, the openai SDK) happen
+before the clock starts and are printed apart. `--profile FILE` writes a cProfile of every thread's CPU time.
+
+Measured on the 2-core development machine, shared (load average 10-17 during these runs, so the client got
+about half a core; client CPU per request is the figure that does not depend on the neighbours). "before" is
+the code before issue #12's client work, run by this same script and endpoint:
+
+| run | before | after |
+|---|---|---|
+| `--client 3000` (C=64, instant) | 2.9 ms CPU/call, 159-174 calls/s | 0.66-0.71 ms CPU/call, 539-602 calls/s |
+| `--latency 0.05 --target 3000` (paper: 5 requests, no lookahead) | 5.9 ms/request, 82.7 s, 7% | 2.9 ms/request, 47.8 s, 12% |
+| the same with `--lookahead 2` (a departure) | - | 2.8 ms/request, 34.4 s, 16% |
+| `--induction --latency 0.05 --n-sets 10 --limit 10` | 5.4 ms/request, 72.4 s, 6% | 1.8 ms/request, 26.1 s, 16% |
+
+Instant endpoint, `--target 10000` (after): 24,262 requests, 4.3 ms client CPU/request (the novelty filter
+grows with the pool), 104 s CPU in 397 s wall at load 11, peak memory 649 MB (the page views at the end
+included), database 57.7 MB (2,380 bytes/request: results 37 MB, calls 17 MB). Projected to 52K: ~126K
+requests and ~300 MB of database; at least ~10 min of client CPU on one whole core, so the 5-minute target
+is not met.
+
+The old threaded endpoint stalled every answer ~40 ms on delayed ACK (headers and body in two writes), so
+figures taken with it before this change understate efficiency further. With the paper's 5 generation
+requests per iteration and exactly sequential decisions, a 3,000-instruction run needs ~211 iterations one
+after another, i.e. at least 211 x 50 ms = 10.5 s against an ideal of 5.5 s: 52% is the ceiling at 50 ms
+whatever the client does; `--lookahead` (or more `--requests`) lifts it.
 """
 
 from __future__ import annotations
@@ -31,7 +58,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -244,68 +270,95 @@ def answer(prompt: str) -> str:
     return " " + _instruction(rng)  # an induced instruction, or anything else
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    latency = 0.0
+def respond(path: str, body: dict) -> tuple[bytes, str]:
+    """The answer to one request body, as (payload, content type), the way an OpenAI-compatible server
+    would send it (a whole body, or with "stream" one server-sent event and [DONE])."""
+    chat = path.endswith("/chat/completions")
+    prompt = "\n".join(m["content"] for m in body["messages"]) if chat else body["prompt"]
+    text = answer(prompt)
+    if chat:
+        choices = [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]
+    else:
+        choices = [{"index": 0, "text": text, "finish_reason": "stop"}]
+    usage = {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4 + 1}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    payload = {"id": "x", "object": "text_completion", "created": 0, "model": "bench", "choices": choices}
+    payload["usage"] = usage
+    if body.get("stream"):
+        if chat:
+            payload["object"] = "chat.completion.chunk"
+            payload["choices"] = [{"index": 0, "delta": {"content": text}, "finish_reason": "stop"}]
+        return f"data: {json.dumps(payload)}\n\ndata: [DONE]\n\n".encode(), "text/event-stream"
+    if chat:
+        payload["object"] = "chat.completion"
+    return json.dumps(payload).encode(), "application/json"
 
-    def log_message(self, *args) -> None:  # quiet
+
+async def _handle(reader, writer, latency: float) -> None:
+    """One keep-alive connection: HTTP/1.1 requests with a Content-Length body, each answer sent in one
+    write (headers and body apart would meet the client's delayed ACK: ~40 ms per request)."""
+    import asyncio
+
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = request_line.split(" ", 2)
+            length = 0
+            for line in header_lines:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            raw = await reader.readexactly(length) if length else b""
+            if method == "GET":  # /v1/models
+                data = json.dumps({"object": "list", "data": [{"id": "bench", "object": "model"}]}).encode()
+                kind = "application/json"
+            else:
+                if latency:
+                    await asyncio.sleep(latency)
+                data, kind = respond(path, json.loads(raw))
+            writer.write(
+                f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+                + data
+            )
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
         pass
-
-    def do_GET(self) -> None:  # /v1/models
-        self._send({"object": "list", "data": [{"id": "bench", "object": "model"}]})
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if self.latency:
-            time.sleep(self.latency)
-        if self.path.endswith("/chat/completions"):
-            prompt = "\n".join(m["content"] for m in body["messages"])
-            text = answer(prompt)
-            choices = [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            ]
-        else:
-            prompt = body["prompt"]
-            text = answer(prompt)
-            choices = [{"index": 0, "text": text, "finish_reason": "stop"}]
-        usage = {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4 + 1}
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        payload = {"id": "x", "object": "text_completion", "created": 0, "model": "bench", "choices": choices}
-        if body.get("stream"):  # the whole answer as one server-sent event, then [DONE]
-            if "messages" in body:
-                payload["object"] = "chat.completion.chunk"
-                payload["choices"] = [{"index": 0, "delta": {"content": text}, "finish_reason": "stop"}]
-            payload["usage"] = usage
-            self._send(f"data: {json.dumps(payload)}\n\ndata: [DONE]\n\n".encode(), "text/event-stream")
-            return
-        payload["usage"] = usage
-        if "messages" in body:
-            payload["object"] = "chat.completion"
-        self._send(payload)
-
-    def _send(self, payload: dict | bytes, content_type: str = "application/json") -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    finally:
+        writer.close()
 
 
-def _serve(port_out, latency: float) -> None:
-    _Handler.latency = latency
-    ThreadingHTTPServer.daemon_threads = True
-    ThreadingHTTPServer.request_queue_size = 1024
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    port_out.put(server.server_address[1])
-    server.serve_forever()
+def _serve(port_out, cpu_out, latency: float) -> None:
+    """The endpoint's process: one asyncio loop, so it takes as little of the machine's CPU as it can."""
+    import asyncio
+    import signal
+
+    async def main() -> None:
+        server = await asyncio.start_server(lambda r, w: _handle(r, w, latency), "127.0.0.1", 0, backlog=1024)
+        port_out.put(server.sockets[0].getsockname()[1])
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        cpu_out.put(_cpu_s())  # how much CPU serving took, reported beside the client's
+
+    asyncio.run(main())
 
 
 def start_endpoint(latency: float) -> tuple[multiprocessing.Process, str]:
     queue: multiprocessing.Queue = multiprocessing.Queue()
-    proc = multiprocessing.Process(target=_serve, args=(queue, latency), daemon=True)
+    proc = multiprocessing.Process(target=_serve, args=(queue, queue, latency), daemon=True)
     proc.start()
+    proc.cpu_queue = queue  # type: ignore[attr-defined]
     return proc, f"http://127.0.0.1:{queue.get(timeout=30)}/v1"
+
+
+def stop_endpoint(proc: multiprocessing.Process) -> float | None:
+    """Stop the endpoint; the CPU seconds it used."""
+    proc.terminate()
+    try:
+        return proc.cpu_queue.get(timeout=10)  # type: ignore[attr-defined]
+    except Exception:
+        return None
 
 
 # --- measuring ----------------------------------------------------------------------------------------------
@@ -443,6 +496,9 @@ def _report(args, engine, db_path: Path, run_id: int, wall: float, timings) -> N
     print(
         f"client CPU           {args.cpu_s:.1f} s = {cpu_ms:.2f} ms/request (one core: ~{1000 / cpu_ms:.0f} requests/s)"
     )
+    if args.endpoint_cpu_s is not None:
+        share = args.endpoint_cpu_s / max(args.endpoint_cpu_s + args.cpu_s, 1e-9)
+        print(f"endpoint CPU         {args.endpoint_cpu_s:.1f} s ({share:.0%} of client + endpoint)")
     print(f"load average         {os.getloadavg()[0]:.1f} (this machine has {os.cpu_count()} cores)")
     if args.latency > 0:
         ideal = requests * args.latency / args.concurrency
@@ -459,6 +515,46 @@ def _report(args, engine, db_path: Path, run_id: int, wall: float, timings) -> N
         print(f"  {name:28s} {size:8.1f} MB")
     for label, seconds in timings:
         print(f"view: {label:24s} {seconds:.3f} s")
+
+
+def _profile_threads() -> list:
+    """cProfile every thread started from now on (cProfile alone sees only the thread that enables it)."""
+    import cProfile
+    import threading
+
+    profiles: list = []
+    original = threading.Thread.run
+
+    def run(self) -> None:
+        profile = cProfile.Profile(time.thread_time)  # CPU, not waits: GIL and I/O waits would dominate
+        profiles.append(profile)
+        profile.enable()
+        try:
+            original(self)
+        finally:
+            profile.disable()
+
+    threading.Thread.run = run  # type: ignore[method-assign]
+    main = cProfile.Profile(time.thread_time)
+    profiles.append(main)
+    main.enable()
+    return profiles
+
+
+def _dump_profiles(profiles: list, path: str) -> None:
+    """All threads' profiles merged into one file (threads still running are left out)."""
+    import pstats
+
+    profiles[0].disable()  # the main thread's
+    stats = None
+    for profile in profiles:
+        try:
+            part = pstats.Stats(profile)
+        except (TypeError, ValueError):  # a thread that is still running, or never profiled anything
+            continue
+        stats = part if stats is None else stats.add(part)
+    if stats is not None:
+        stats.dump_stats(path)
 
 
 def _call_log_ab(n: int, threads: int) -> None:
@@ -511,12 +607,45 @@ def _call_log_ab(n: int, threads: int) -> None:
             )
 
 
+def _client_calls(n: int, concurrency: int, latency: float) -> None:
+    """N distinct model calls through one `LLMClient` (cache lookup, transport, call log) with
+    `generate_many` at `concurrency`, against the loopback endpoint: calls/s and client CPU per call."""
+    from core.llm import GenParams, LLMClient, Request
+    from core.llm.openai_compat import OpenAICompatProvider
+    from core.store import get_engine
+
+    engine = get_engine(f"sqlite:///{tempfile.mkdtemp(prefix='wb-client-')}/client.db")
+    template = "".join(f"Task: example {j} about things.\nIs it classification? No\n\n" for j in range(30))
+    proc, base_url = start_endpoint(latency)
+    provider = OpenAICompatProvider(base_url, "bench", styles=("completion",), max_concurrency=concurrency)
+    client = LLMClient(provider, engine)
+    params = GenParams(max_tokens=3, stop=("\n",))
+    for round_ in range(2):
+        requests = [
+            Request(prompt=f"{template}Task: {round_}/{i}\nIs it classification?", params=params)
+            for i in range(n)
+        ]
+        started, cpu = time.perf_counter(), _cpu_s()
+        answered = sum(1 for _ in client.generate_many(requests))
+        wall, cpu = time.perf_counter() - started, _cpu_s() - cpu
+        print(
+            f"{answered} calls in {wall:.1f} s: {answered / wall:.0f} calls/s, "
+            f"{cpu * 1000 / answered:.2f} ms client CPU/call (load {os.getloadavg()[0]:.1f})"
+        )
+    endpoint_cpu = stop_endpoint(proc)
+    if endpoint_cpu is not None:
+        print(f"endpoint CPU {endpoint_cpu:.1f} s over both rounds")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--target", type=int, default=52000, help="Self-Instruct pool size to reach")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer at the endpoint")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
     parser.add_argument("--requests", type=int, default=5, help="generation requests per iteration")
+    parser.add_argument(
+        "--lookahead", type=int, default=0, help="Self-Instruct departure: iterations sent ahead (paper: 0)"
+    )
     parser.add_argument("--induction", action="store_true", help="the 24-task induction benchmark instead")
     parser.add_argument("--n-sets", type=int, default=100, help="induction: demonstration sets per task")
     parser.add_argument("--k", type=int, default=5, help="induction: instructions per demonstration set")
@@ -525,6 +654,9 @@ def main() -> int:
     parser.add_argument("--profile", help="write a cProfile of the run to this file")
     parser.add_argument("--keep", help="folder to keep the working data in (default: a temporary one)")
     parser.add_argument("--call-log", type=int, metavar="N", help="measure only the call log's writes")
+    parser.add_argument(
+        "--client", type=int, metavar="N", help="measure only N model calls through the client"
+    )
     parser.add_argument(
         "--views-only",
         action="store_true",
@@ -540,6 +672,9 @@ def main() -> int:
         "--analysis", action="store_true", help="also time the analysis job (spaCy over the pool) on the run"
     )
     args = parser.parse_args()
+    if args.client:
+        _client_calls(args.client, args.concurrency, args.latency)
+        return 0
     if args.call_log:
         _call_log_ab(args.call_log, args.concurrency)
         return 0
@@ -607,25 +742,29 @@ def main() -> int:
             str(args.target),
         ]
         argv += ["--requests", str(args.requests)]
-    profiler = None
-    if args.profile:
-        import cProfile
+        argv += ["--lookahead", str(args.lookahead)] if args.lookahead else []
+    # Imported before the clock starts: a one-time start-up cost of the process (the job kinds pull in
+    # scikit-learn), not a cost per request.
+    from core.jobs.registry import load_all
 
-        profiler = cProfile.Profile()
-        profiler.enable()
+    started = time.perf_counter()
+    load_all()
+    import core.llm.openai_compat  # noqa: F401  (the openai SDK: ~2.5 s to import on this machine)
+
+    print(f"start-up imports     {time.perf_counter() - started:.1f} s (not counted below)")
+    profiles = _profile_threads() if args.profile else None
     started, cpu_before = time.perf_counter(), _cpu_s()
     code = cli(argv)
     wall = time.perf_counter() - started
     args.cpu_s = _cpu_s() - cpu_before
-    if profiler is not None:
-        profiler.disable()
-        profiler.dump_stats(args.profile)
+    if profiles is not None:
+        _dump_profiles(profiles, args.profile)
     from core.store import runs as run_store
 
     run_id = max(r.id for r in run_store.list_runs(engine))
     timings = [] if args.induction else _page_views(engine, run_id, args.full_read)
+    args.endpoint_cpu_s = stop_endpoint(proc)
     _report(args, engine, db_path, run_id, wall, timings)
-    proc.terminate()
     return code
 
 

@@ -17,6 +17,12 @@ class Cancelled(Exception):
     """Raised inside a job when the user asked it to stop; the runner marks the run cancelled."""
 
 
+# Progress is written at most this often (and always when it reaches its total): a write per model call was a
+# tenth of a fast endpoint's client cost. Liveness and cancellation do not depend on it (the runner's
+# heartbeat thread keeps the run alive and sets `stop` on a cancel).
+PROGRESS_EVERY_S = 0.25
+
+
 class Stopped(Exception):
     """Raised by a job that cannot usefully go on (e.g. a stalled loop): the run is marked failed with this
     message as its reason, without a traceback, and can be resumed once the cause is addressed."""
@@ -32,6 +38,8 @@ class JobContext:
     stop: threading.Event = field(default_factory=threading.Event)
     _done: set[str] = field(default_factory=set)
     _live_at: float = 0.0
+    _live_shown: bool = True  # whether the run may show live text (unknown at first: cleared once)
+    _progress_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self._done = run_store.result_keys(self.engine, self.run.id)
@@ -65,6 +73,10 @@ class JobContext:
         """Report progress and stay alive; raises Cancelled if the user asked the run to stop."""
         if self.stop.is_set():
             raise Cancelled()
+        now = time.monotonic()
+        if done < total and now - self._progress_at < PROGRESS_EVERY_S:
+            return
+        self._progress_at = now
         cancelled = run_store.heartbeat(
             self.engine,
             self.run.id,
@@ -82,7 +94,10 @@ class JobContext:
         now = time.monotonic()
         if text is not None and now - self._live_at < 0.3:
             return
+        if text is None and not self._live_shown:
+            return  # cleared already: no write per iteration for nothing
         self._live_at = now
+        self._live_shown = text is not None
         run_store.update_run(self.engine, self.run.id, live=None if text is None else text[-8000:])
 
     def check_cancelled(self) -> None:

@@ -128,21 +128,19 @@ class LLMClient:
         if not self.use_cache:
             return self._ask(request, key, on_text, urgent)
         while True:
-            if (hit := self._cached(key, on_text)) is not None:
-                return hit
             with _in_flight_lock:
                 leader = _in_flight.get(key)
                 if leader is None:
                     mine = _in_flight[key] = threading.Event()
                     break
-            # The same request is being asked in this process: wait for it, then look in the log again
-            # (if it failed, this caller asks in its turn).
+            # The same request is being asked in this process: wait for it, then take the lead and look in
+            # the log (if it failed, this caller asks in its turn).
             while not leader.wait(0.25):
                 with llm_abort.abort_on(self.abort):
                     llm_abort.check()
         try:
-            # Looked up again as the leader: a call that ended between the first look and taking the lead
-            # has logged its answer by now (a leader logs before it steps down).
+            # One look in the log, as the leader: a call that ended before this one took the lead has logged
+            # its answer by then (a leader logs before it steps down). One query per call, not two.
             if (hit := self._cached(key, on_text)) is not None:
                 return hit
             return self._ask(request, key, on_text, urgent)
@@ -213,6 +211,7 @@ class LLMClient:
         on_text: Callable[[int, str], None] | None = None,
         *,
         urgent: bool = False,
+        streamed: Callable[[int], bool] | None = None,
     ) -> Iterator[tuple[int, Response]]:
         """Run requests with up to the provider's concurrency, yielding (index, response) as each finishes.
 
@@ -221,12 +220,19 @@ class LLMClient:
 
         On a failure, requests already in flight finish (and are logged, hence cached) before the error is
         raised, so nothing already answered is lost and a retry of the batch only redoes what failed.
+
+        `streamed(i)`: whether request i's text goes to `on_text` as it grows (default: every request's);
+        the others are asked whole, which costs the client far less.
         """
+
+        def bind(i: int) -> Callable[[str], None] | None:
+            return None if streamed is not None and not streamed(i) else _bind(on_text, i)
+
         pending_requests = list(enumerate(requests))
         workers = max(1, self.provider.max_concurrency)
         if workers == 1:
             for i, req in pending_requests:
-                yield i, self.generate(req, _bind(on_text, i), urgent=urgent)
+                yield i, self.generate(req, bind(i), urgent=urgent)
             return
         error: LLMError | None = None
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -239,7 +245,7 @@ class LLMClient:
                         i, req = next(queue)
                     except StopIteration:
                         return
-                    running[pool.submit(self.generate, req, _bind(on_text, i), urgent=urgent)] = i
+                    running[pool.submit(self.generate, req, bind(i), urgent=urgent)] = i
 
             fill()
             while running:

@@ -151,6 +151,7 @@ class RateMeter:
     def __init__(self, window_s: float = 10.0):
         self.window_s = window_s
         self._events: deque[tuple[float, int]] = deque()
+        self._tokens = 0  # the tokens of `_events`, kept as they come and go (rates are read per answer)
         self._lock = threading.Lock()
         self._started = time.monotonic()
 
@@ -158,11 +159,12 @@ class RateMeter:
         now = time.monotonic()
         with self._lock:
             self._events.append((now, tokens))
+            self._tokens += tokens
             self._prune(now)
 
     def _prune(self, now: float) -> None:
         while self._events and self._events[0][0] < now - self.window_s:
-            self._events.popleft()
+            self._tokens -= self._events.popleft()[1]
 
     def rates(self) -> tuple[float, float]:
         """(requests/s, tokens/s): over the window, or since the meter started if that is shorter."""
@@ -170,4 +172,4 @@ class RateMeter:
         with self._lock:
             self._prune(now)
             span = max(min(self.window_s, now - self._started), 1e-3)
-            return len(self._events) / span, sum(t for _, t in self._events) / span
+            return len(self._events) / span, self._tokens / span

@@ -1,4 +1,8 @@
-"""Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server, LM Studio) via the openai SDK.
+"""Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server, LM Studio).
+
+Whole (non-streamed) answers go over the lean transport (`core.llm.transport`) where it can serve the URL;
+streams, proxied endpoints and URLs with credentials go through the openai SDK. Both paths build the same
+request body and fail with the same errors.
 
 Retries are ours, not the SDK's, so the policy is visible and testable: exponential backoff with full
 jitter on 429, 5xx, timeouts, dropped connections and unparseable or incomplete bodies, honouring
@@ -23,6 +27,7 @@ import openai
 
 from core.llm import abort, limit
 from core.llm.redact import public_url, redact, register_secret, register_url_credentials
+from core.llm.transport import Transport, TransportError, lean_path_for
 from core.llm.types import Choice, LLMError, Request, Response
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
@@ -30,6 +35,30 @@ RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 
 class Malformed(Exception):
     """A 200 answer that is not a whole response; retried like a server error."""
+
+
+class StatusError(Exception):
+    """An error status from the lean transport, carrying what the SDK's `APIStatusError` would."""
+
+    def __init__(self, status: int, detail: str, headers: Any):
+        super().__init__(detail)
+        self.status_code = status
+        self.detail = detail
+        self.headers = headers
+
+
+def status_detail(status: int, body: bytes) -> str:
+    """The endpoint's own words for an error status, read from the body as the SDK reads it."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text or f"Error code: {status}"
+    if isinstance(data, dict):
+        inner = data.get("error", data)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+    return f"Error code: {status} - {data}"
 
 
 def _retry_after_seconds(headers: Any) -> float | None:
@@ -147,11 +176,15 @@ class OpenAICompatProvider:
         self._client = openai.OpenAI(
             base_url=base_url.rstrip("/"), api_key=api_key or "no-key", timeout=timeout_s, max_retries=0
         )
+        self._lean: Transport | None = None
+        if lean_path_for(base_url):
+            auth = {"Authorization": f"Bearer {api_key or 'no-key'}", "User-Agent": "instruction-workbench"}
+            self._lean = Transport(base_url, auth, timeout_s, pool_size=self.max_concurrency)
 
-    def _send(self, request: Request, stream: bool = False) -> Any:
-        """The raw answer: status and headers checked by the SDK, the body left to us."""
+    def _body_of(self, request: Request, stream: bool = False) -> dict[str, Any]:
+        """The request body, the same whichever path sends it."""
         p = request.params
-        common: dict[str, Any] = dict(
+        body: dict[str, Any] = dict(
             model=self.model,
             max_tokens=p.max_tokens,
             temperature=p.temperature,
@@ -161,18 +194,45 @@ class OpenAICompatProvider:
             frequency_penalty=p.frequency_penalty,
         )
         if p.stop:
-            common["stop"] = list(p.stop)
+            body["stop"] = list(p.stop)
         if p.seed is not None:
-            common["seed"] = p.seed
+            body["seed"] = p.seed
         if stream:
-            common["stream"] = True
+            body["stream"] = True
+        return body
+
+    def _send(self, request: Request, stream: bool = False) -> Any:
+        """The raw answer: status and headers checked by the SDK, the body left to us."""
+        common = self._body_of(request, stream)
         if request.style == "completion":
             return self._client.completions.with_raw_response.create(prompt=request.prompt, **common)
         return self._client.chat.completions.with_raw_response.create(
             messages=request.messages_list(), **common
         )
 
+    def _complete_lean(self, lean: Transport, request: Request) -> tuple[list[Choice], int, int]:
+        body = self._body_of(request)
+        if request.style == "completion":
+            body["prompt"] = request.prompt
+            path = "/completions"
+        else:
+            body["messages"] = request.messages_list()
+            path = "/chat/completions"
+        answer = lean.post(path, json.dumps(body).encode())
+        if answer.status >= 400:
+            raise StatusError(answer.status, status_detail(answer.status, answer.body), answer.headers)
+        try:
+            data = json.loads(answer.body)
+        except ValueError:
+            kind = answer.headers.get("content-type", "no content type")
+            raise Malformed(
+                f"answered {answer.status} with {kind}, not JSON: {_snippet(answer.body)}"
+            ) from None
+        return parse_body(request.style, data)
+
     def _complete(self, request: Request) -> tuple[list[Choice], int, int]:
+        if self._lean is not None:
+            return self._complete_lean(self._lean, request)
         raw = self._send(request)
         body = _body(raw)
         try:
@@ -248,16 +308,19 @@ class OpenAICompatProvider:
                     completion_tokens=c_tok,
                     latency_ms=(time.perf_counter() - started) * 1000,
                 )
-            except openai.APIStatusError as exc:
+            except (openai.APIStatusError, StatusError) as exc:
                 status = exc.status_code
-                problem = f"HTTP {status}: {_status_detail(exc)[:300]}"
+                lean = isinstance(exc, StatusError)
+                problem = f"HTTP {status}: {(exc.detail if lean else _status_detail(exc))[:300]}"
                 if status not in RETRY_STATUSES and status < 500:
                     raise LLMError(
                         f"{url} refused the request: {problem}", endpoint=url, status=status
                     ) from None
-                wait = _retry_after_seconds(exc.response.headers)
+                wait = _retry_after_seconds(exc.headers if lean else exc.response.headers)
                 if status == 429:
                     limit.throttled()  # the client's in-flight budget shrinks, then grows back
+            except TransportError as exc:
+                problem = exc.problem
             except openai.APITimeoutError:
                 problem = "timed out"
             except openai.APIConnectionError as exc:

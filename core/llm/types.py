@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from core.llm.redact import redact
@@ -26,9 +26,13 @@ class GenParams:
     seed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["stop"] = list(self.stop)
-        return d
+        """A fresh dict of the fields (built once per instance: `asdict` is slow, and every call asks)."""
+        cached = self.__dict__.get("_as_dict")
+        if cached is None:
+            cached = {f.name: getattr(self, f.name) for f in fields(self)}
+            cached["stop"] = list(self.stop)
+            object.__setattr__(self, "_as_dict", cached)
+        return {**cached, "stop": list(cached["stop"])}
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from core.llm.settings import settings_from_name, settings_from_public
 from core.selfinstruct.fidelity import departures, departures_label
 from core.selfinstruct.job import resolve_seeds
 from core.selfinstruct.prompts import FALLBACK_SOURCE
-from core.selfinstruct.spec import KIND, MAX_IDLE, PAPER_REQUESTS, RunSpec, with_decoding
+from core.selfinstruct.spec import KIND, MAX_IDLE, MAX_LOOKAHEAD, PAPER_REQUESTS, RunSpec, with_decoding
 from core.selfinstruct.templates import base_config, default_config
 from core.selfinstruct.view import EXPORT_FORMATS, export_label, export_run, load_run
 from core.store import get_engine
@@ -150,6 +150,7 @@ def _generate(args: argparse.Namespace, engine: Engine) -> int:
             iterations=args.iterations,
             target=args.target,
             requests_per_iteration=args.requests,
+            lookahead=args.lookahead,
             seed=args.seed,
             style=args.style,
             classify=not args.no_instances,
@@ -235,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=POSITIVE,
         default=PAPER_REQUESTS,
         help=f"generation requests per iteration (paper: {PAPER_REQUESTS}; more keep a large endpoint busier)",
+    )
+    gen.add_argument(
+        "--lookahead",
+        type=_number(int, 0, MAX_LOOKAHEAD),
+        default=0,
+        help="departure: send the generation requests of up to N later iterations before the current one is "
+        "judged, their prompts sampled from a pool N iterations older (paper: 0; keeps a slow endpoint busy)",
     )
     gen.add_argument("--seed", type=NON_NEGATIVE, default=0)
     gen.add_argument("--k-human", type=NON_NEGATIVE, default=6, help="human seeds per prompt (paper: 6)")

@@ -65,6 +65,11 @@ def departures(spec: RunSpec) -> list[str]:
             f"{spec.requests_per_iteration} generation request(s) per iteration "
             f"(paper: {PAPER_REQUESTS_PER_ITERATION})"
         )
+    if getattr(spec, "lookahead", 0):
+        out.append(
+            f"generation requests sent {spec.lookahead} iteration(s) ahead: prompts sample the pool as it "
+            f"stood {spec.lookahead} iteration(s) earlier (paper: the pool as it stands)"
+        )
     if spec.threshold != NOVELTY_THRESHOLD:
         out.append(f"ROUGE-L threshold {spec.threshold} (paper: {NOVELTY_THRESHOLD})")
     if spec.on_length != "drop_all":

@@ -23,7 +23,8 @@ recounted from the stored records, so resuming with the same limits stops at onc
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,12 +32,12 @@ from sqlalchemy import Engine
 
 from core.jobs.context import Cancelled, JobContext, Stopped
 from core.jobs.registry import job_kind
-from core.llm import LLMClient
+from core.llm import LLMClient, Request, Response
 from core.selfinstruct import index as page_index
 from core.selfinstruct.classify import parse_classification
 from core.selfinstruct.instances import build_task_instances
 from core.selfinstruct.records import Task
-from core.selfinstruct.requests import plan_iteration, render_request
+from core.selfinstruct.requests import PlannedRequest, plan_iteration, render_request
 from core.selfinstruct.rows import iteration_record, judge_response, seed_row
 from core.selfinstruct.spec import KIND, RunSpec, Style, clf_key, inst_key, iter_key
 from core.selfinstruct.stages import Outcome, StageStream, Unit
@@ -82,7 +83,12 @@ class _Loop:
     pool: NoveltyIndex = field(init=False)
     seed_pool: NoveltyIndex = field(init=False)
     machine: list[Task] = field(default_factory=list)
+    # Pool size after each iteration absorbed so far (the lookahead option samples from an older pool).
+    sizes: list[int] = field(default_factory=list)
     stages: StageStream | None = None
+    # With lookahead: the iterations whose generation requests are at the model already.
+    ahead: dict[int, tuple[list[PlannedRequest], list[Future[Response]]]] = field(default_factory=dict)
+    ahead_pool: ThreadPoolExecutor | None = None
     idle_inst: int = 0  # the streak of kept instructions whose instance generation kept nothing
 
     def __post_init__(self) -> None:
@@ -110,27 +116,79 @@ class _Loop:
 
     def absorb(self, t: int, kept: list[str]) -> None:
         self.machine += [Task(text, id=f"{t}/{i}") for i, text in enumerate(kept)]
+        self.sizes.append(len(self.machine))
+
+    def machine_for(self, t: int) -> Sequence[Task]:
+        """The machine pool iteration t samples from: as it stands (the paper), or with lookahead d as it
+        stood after iteration t-1-d, so that t's prompts can be built before t-1..t-d are judged. A function
+        of t alone: a resumed run builds the same prompts."""
+        d = self.spec.lookahead
+        if not d:
+            return self.machine
+        before = t - 1 - d
+        return self.machine[: self.sizes[before]] if before >= 0 else []
 
     def rebuild(self, stored: dict[str, Any], upto: int) -> None:
         """The pool from the stored iterations before `upto` (used when another worker stored first)."""
         self.__post_init__()
         self.machine = []
+        self.sizes = []
+        self.ahead.clear()  # planned from a pool that was not the stored one; their answers stay cached
         for t in range(upto):
             kept = stored[iter_key(t)]["kept"]
             for text in kept:
                 self.pool.add(text)
             self.absorb(t, kept)
 
+    def _send_ahead(self, t: int) -> None:
+        """Plan iteration t and send its generation requests now (lookahead); answers are read in `iteration`."""
+        if self.ahead_pool is None:
+            workers = self.spec.requests_per_iteration * (self.spec.lookahead + 1)
+            self.ahead_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="si-ahead")
+        planned = plan_iteration(self.spec, self.seeds, self.machine_for(t), t, self.style)
+        futures = [self.ahead_pool.submit(self._ask_urgent, p.request) for p in planned]
+        self.ahead[t] = (planned, futures)
+
+    def _ask_urgent(self, request: Request) -> Response:
+        return self.llm.generate(request, urgent=True)
+
+    def _answers_ahead(self, t: int) -> tuple[list[PlannedRequest], dict[int, Response]]:
+        if t not in self.ahead:
+            self._send_ahead(t)
+        # The next iterations' requests go out before this one is judged: the endpoint never waits for it.
+        for later in range(t + 1, t + 1 + self.spec.lookahead):
+            last = self.spec.iterations is None or later < self.spec.iterations
+            if later not in self.ahead and last and not self.ctx.done(iter_key(later)):
+                self._send_ahead(later)
+        planned, futures = self.ahead.pop(t)
+        # A failed request raises here; the others go on and are logged (hence cached for a resume).
+        return planned, {p.j: f.result() for p, f in zip(planned, futures, strict=True)}
+
+    def close_ahead(self) -> None:
+        if self.ahead_pool is not None:
+            self.ahead_pool.shutdown(wait=True, cancel_futures=True)
+
     def iteration(self, t: int) -> dict[str, Any]:
+        if self.spec.lookahead:
+            # No live text here: requests of several iterations are in flight at once.
+            planned, answers = self._answers_ahead(t)
+            return self._judge(t, planned, answers)
         planned = plan_iteration(self.spec, self.seeds, self.machine, t, self.style)
         answers: dict[int, Any] = {}
         # The first request's response is streamed to the run's live text, for the page to show as it grows.
         stream = lambda i, text: self.ctx.live(text) if i == 0 else None  # noqa: E731
         # Urgent: the next novelty decisions wait for these, while classification and instances can queue.
         requests = (p.request for p in planned)
-        for index, response in self.llm.generate_many(requests, on_text=stream, urgent=True):
+        for index, response in self.llm.generate_many(
+            requests, on_text=stream, urgent=True, streamed=lambda i: i == 0
+        ):
             answers[index] = response
         self.ctx.live(None)
+        return self._judge(t, planned, answers)
+
+    def _judge(
+        self, t: int, planned: list[PlannedRequest], answers: Mapping[int, Response]
+    ) -> dict[str, Any]:
         requests = [
             judge_response(
                 self.spec,
@@ -225,8 +283,9 @@ class _Loop:
         if not (self.spec.classify or self.spec.instances):
             return
         workers = self.llm.limit.maximum
-        # An iteration's generation requests always find a place: the stages fill the rest of the budget.
-        self.llm.limit.reserve(self.spec.requests_per_iteration)
+        # An iteration's generation requests (with lookahead, those of the iterations in flight) always find
+        # a place: the stages fill the rest of the budget.
+        self.llm.limit.reserve(self.spec.requests_per_iteration * (self.spec.lookahead + 1))
         # Room for a few iterations' worth of instructions: enough to keep the budget full while the loop
         # judges, little enough that a stalled instance stage is noticed soon.
         self.stages = StageStream(
@@ -273,6 +332,7 @@ class _Loop:
         try:
             self.generate_all()
         finally:
+            self.close_ahead()
             if self.stages is not None:
                 # On a stop or failure: units already at the model finish and are stored; none is started.
                 self.stages.close()

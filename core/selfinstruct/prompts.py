@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 
 # --- Stage 2: instruction generation -------------------------------------------------------------------------
 
@@ -273,7 +274,7 @@ class PromptConfig:
     def templates_label(self) -> str:
         return templates_label(self.template_source, self.edited_templates)
 
-    @property
+    @cached_property  # the configuration is frozen; every judged response cites it
     def version(self) -> str:
         """A short hash of the whole configuration: equal settings, equal version."""
         canonical = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)

@@ -78,8 +78,10 @@ def sample_instructions(
         seeds = [t for t in seeds if t.is_classification]
         if not seeds:
             raise ValueError("classification-only mode needs seed tasks marked is_classification")
-    pool = [_as_task(t) for t in machine]
-    picked_machine = rng.sample(pool, min(k_machine, len(pool)))
+    # Sampled from the sequence as given and converted after: converting the whole pool for every prompt
+    # made each iteration linear in the pool (quadratic over a run). `random.sample` uses only the length
+    # and indexing, so the picks are the ones a converted list would give.
+    picked_machine = [_as_task(t) for t in rng.sample(machine, min(k_machine, len(machine)))]
     picked_human = rng.sample(seeds, min(k_human + k_machine - len(picked_machine), len(seeds)))
     items = [SampledInstruction(t.instruction, "machine", t.id) for t in picked_machine]
     items += [SampledInstruction(t.instruction, "human", t.id) for t in picked_human]

@@ -64,6 +64,9 @@ def prompt_config_from_dict(raw: Mapping[str, Any] | None) -> PromptConfig:
     return PromptConfig(**kwargs)
 
 
+MAX_LOOKAHEAD = 8
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything a run needs besides its model, resolved from its stored parameters.
@@ -98,6 +101,11 @@ class RunSpec:
     # Classification and instances run beside the generation loop (True), or each iteration waits for its
     # own (False). Decisions, pool and stored results are the same either way; only the waiting differs.
     overlap: bool = True
+    # Departure (0 = the paper): generation requests of up to this many later iterations are sent before the
+    # current one is judged, so the endpoint never waits for the novelty filter. Iteration t then samples its
+    # prompts from the pool as it stood after iteration t-1-lookahead (a few iterations older). Decisions
+    # stay sequential and deterministic: the same responses give the same run, resumed or not.
+    lookahead: int = 0
 
     def __post_init__(self) -> None:
         if self.iterations is None and self.target is None:
@@ -106,6 +114,8 @@ class RunSpec:
             raise ValueError("max_idle_iterations and max_idle_instances must be at least 1")
         if self.requests_per_iteration < 1:
             raise ValueError("requests_per_iteration must be at least 1")
+        if not 0 <= self.lookahead <= MAX_LOOKAHEAD:
+            raise ValueError(f"lookahead must be between 0 and {MAX_LOOKAHEAD}, got {self.lookahead}")
         if self.on_length not in ("drop_all", "drop_last"):
             raise ValueError(f"on_length must be 'drop_all' or 'drop_last', got {self.on_length!r}")
         if self.classification_rule not in ("paper", "lenient"):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, bindparam, delete, func, insert, select
 
 from core.store import compact
 from core.store.db import utcnow
@@ -68,15 +68,19 @@ def _record(engine: Engine, row) -> CallRecord:
     return CallRecord(**compact.decode_row(engine, row._mapping))
 
 
+# Built once: constructing the statement cost more than running it (every model call looks up the cache).
+_FIND_CACHED = (
+    select(calls)
+    .where(calls.c.cache_key == bindparam("cache_key"), calls.c.error.is_(None))
+    .order_by(calls.c.id)
+    .limit(1)
+)
+
+
 def find_cached(engine: Engine, cache_key: str) -> CallRecord | None:
     """The earliest successful call with this key: replays always see the same answer."""
     with engine.connect() as conn:
-        row = conn.execute(
-            select(calls)
-            .where(calls.c.cache_key == cache_key, calls.c.error.is_(None))
-            .order_by(calls.c.id)
-            .limit(1)
-        ).first()
+        row = conn.execute(_FIND_CACHED, {"cache_key": cache_key}).first()
     return _record(engine, row) if row else None
 
 

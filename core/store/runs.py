@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from core.store import compact
 from core.store.db import utcnow
 from core.store.schema import run_results, runs
+from core.store.writer import writer
 
 ACTIVE = ("queued", "running")
 FINISHED = ("done", "failed", "cancelled")
@@ -250,14 +251,13 @@ def heartbeat(engine: Engine, run_id: int, worker: str, **values: Any) -> bool:
 
 
 def save_result(engine: Engine, run_id: int, key: str, value: Any) -> bool:
-    """Store a result once; returns False if the key was already stored (the first value wins)."""
+    """Store a result once; returns False if the key was already stored (the first value wins).
+
+    Returns once the row is committed. Results saved at once from several threads (a run's overlapped
+    stages) share one transaction (group commit, `core.store.writer`): one commit, not one each."""
+    row = {"run_id": run_id, "key": key, "created_at": utcnow(), **compact.encode_result(engine, key, value)}
     try:
-        with engine.begin() as conn:
-            conn.execute(
-                insert(run_results).values(
-                    run_id=run_id, key=key, created_at=utcnow(), **compact.encode_result(engine, key, value)
-                )
-            )
+        writer(engine, run_results).insert(row)
         return True
     except IntegrityError:
         return False

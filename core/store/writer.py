@@ -1,10 +1,16 @@
-"""Group commit for the call log: concurrent writers share one transaction.
+"""Group commit for the call log and the run results: concurrent writers share one transaction.
 
-With dozens of request threads each logging its call in a transaction of its own, SQLite serialises them
-on its write lock (each waiting thread sleeps in the busy handler) and the connection pool runs dry. Here
-every `insert` is queued to one writer thread per engine, which takes whatever is queued and inserts it
-with one executemany and one commit. The caller still gets its row id back only once the row is
-committed, so nothing about durability or ordering per caller changes. The thread stops when idle.
+With dozens of request threads each logging its call (and storing its result) in a transaction of its own,
+SQLite serialises them on its write lock (each waiting thread sleeps in the busy handler) and the connection
+pool runs dry. Here every `insert` is queued to one writer thread per engine and table, which takes whatever
+is queued and inserts it with one executemany and one commit.
+
+Durability is unchanged: `insert` returns only once its row is committed, so a call row is in the database
+before the model's answer is handed to the code that stores a result citing it, and a result is stored
+before the job counts its unit done. A crash loses only rows whose `insert` had not returned: calls nobody
+has referred to yet (their runs ask again on resume) and results not yet reported stored. A batch that
+fails (e.g. one duplicate result key) is retried row by row, so each caller gets its own outcome. The
+thread stops when idle.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ class GroupWriter:
         self._queue: queue.SimpleQueue[tuple[dict[str, Any], Future[int]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
+        # Built once (SQLAlchemy memoises its cache key on the object): no statement construction per batch.
+        self._statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
     def insert(self, row: dict[str, Any]) -> int:
         """Insert one row (all rows of a table must carry the same keys); returns its id once committed."""
@@ -62,7 +70,7 @@ class GroupWriter:
             for _, done in batch:
                 done.set_exception(RuntimeError("the database engine was closed"))
             return
-        statement = insert(self._table).returning(self._table.c.id, sort_by_parameter_order=True)
+        statement = self._statement
         try:
             with engine.begin() as conn:
                 ids = list(conn.execute(statement, [row for row, _ in batch]).scalars())
