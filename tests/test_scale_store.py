@@ -97,6 +97,25 @@ def test_a_shared_template_is_stored_once(engine):
     assert [r.prompt for r in call_log.list_calls(engine, limit=300)][::-1] == [r.prompt for r in records]
 
 
+def test_generation_prompts_with_different_first_instructions_share_one_dictionary(engine):
+    from core.selfinstruct.prompts import PromptConfig
+
+    config = PromptConfig()
+    rest = [f"Write a short poem about the number {n} and its neighbours." for n in range(7)]
+    sampled = [[f"{word} the list of numbers in the input.", *rest] for word in ("Sort", "Reverse", "Sum")]
+    records = [
+        _record(i, prompt=config.instruction_prompt(texts, classification=False))
+        for i, texts in enumerate(sampled)
+    ]
+    # They differ early, right after the header (within the 64 characters that once named a family).
+    assert len({r.prompt[:64] for r in records}) == len(records)
+    call_log.log_calls(engine, records)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(call_dicts)).scalar_one() == 1
+        assert conn.execute(select(func.count()).where(calls.c.prompt_z.is_not(None))).scalar_one() == 3
+    assert [r.prompt for r in call_log.list_calls(engine, limit=10)][::-1] == [r.prompt for r in records]
+
+
 def test_rows_written_before_migration_5_stay_readable_and_answer_from_the_cache(data_dir):
     url = f"sqlite:///{data_dir / 'old.db'}"
     old = create_engine(url)

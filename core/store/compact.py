@@ -27,8 +27,10 @@ from core.store.schema import call_dicts
 
 # Texts shorter than this stay in the plain columns: compression would not pay for its header.
 PLAIN_MAX = 200
-# The opening characters that name a prompt family (the template's start, not the varying part).
-FAMILY_CHARS = 64
+# The opening characters that name a prompt family: the template's start, not the varying part. Short on
+# purpose: the paper's generation prompt is "Come up with a series of tasks:" (31 characters) and then the
+# first sampled instruction; a longer prefix made almost every generation prompt a family of its own.
+FAMILY_CHARS = 32
 # zlib's window is 32 KiB: a longer dictionary could not be referenced anyway.
 DICT_MAX = 32 * 1024
 LEVEL = 6
