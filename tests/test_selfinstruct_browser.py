@@ -38,7 +38,7 @@ def test_step_through_one_iteration(data_dir, tmp_path, artifacts_dir):
         expect(page.get_by_text("3 · Raw response")).to_be_visible()
         # visible=True: the collapsed fidelity notes on the page quote the header too.
         expect(page.get_by_text("Come up with a series of tasks:").filter(visible=True).first).to_be_visible()
-        expect(page.get_by_text("Iteration 0 of 0")).to_be_visible()
+        expect(page.get_by_text("Iteration 1 of 1")).to_be_visible()
         expect(page.get_by_text("· done").first).to_be_visible(timeout=240_000)
         # Once the run is done the page redraws without the live refresh: no Cancel button any more.
         expect(page.get_by_role("button", name="Cancel")).to_have_count(0, timeout=30_000)

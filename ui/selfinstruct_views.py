@@ -15,7 +15,7 @@ import streamlit as st
 
 from core.humaneval.display import escape_markdown
 from core.selfinstruct.filters import CandidateDecision
-from core.selfinstruct.job import extend_run, record_edit
+from core.selfinstruct.job import record_edit
 from core.selfinstruct.reasons import REASONS
 from core.selfinstruct.view import (
     EXPORT_FORMATS,
@@ -28,7 +28,7 @@ from core.selfinstruct.view import (
 )
 from core.store import calls as call_log
 from core.store import runs as run_store
-from ui.common import engine, model_settings, runner
+from ui.common import engine
 
 ORIGIN_LABEL = {"human": "human", "machine": "machine"}
 # Kept is green in the charts; the reasons for dropping get warm and grey tones.
@@ -56,45 +56,7 @@ def load_view(run_id: int) -> RunView:
     return _view(run_id, len(run_store.result_keys(engine(), run_id)))
 
 
-def _requeue(run_id: int, *, iterations: int | None = None, target: int | None = None) -> None:
-    """Give the run a new stopping point, queue it, and redraw the page with its live refresh on."""
-    try:
-        extend_run(engine(), run_id, iterations=iterations, target=target)
-    except ValueError as exc:
-        st.session_state["si_error"] = str(exc)
-    else:
-        run = run_store.get_run(engine(), run_id)
-        settings = model_settings()
-        # A run keeps the model it started with: this session's settings travel along (for a key kept in
-        # memory) only when they are that model; otherwise the worker rebuilds it from the run's parameters.
-        same = run is not None and settings.public_dict() == run.params.get("model")
-        runner().resume(run_id, settings if same else None)
-        st.session_state[f"si_it_{run_id}"] = None  # follow the newest iteration
-    st.rerun()
-
-
 # --- Step mode ---------------------------------------------------------------------------------------------------
-
-
-def _iteration_nav(run_id: int, view: RunView) -> IterationView | None:
-    key = f"si_it_{run_id}"
-    n = len(view.iterations)
-    if n == 0:
-        return None
-    current = st.session_state.get(key)
-    t = n - 1 if current is None or current >= n else current  # None: follow the newest iteration
-
-    def go(to: int | None) -> None:
-        st.session_state[key] = to
-
-    c1, c2, c3, c4 = st.columns([1, 1, 1, 4], vertical_alignment="center")
-    c1.button("◀ Back", disabled=t == 0, on_click=go, args=(t - 1,), key=f"si_back_{run_id}")
-    c2.button("Forward ▶", disabled=t >= n - 1, on_click=go, args=(t + 1,), key=f"si_fwd_{run_id}")
-    c3.button("Latest", disabled=current is None, on_click=go, args=(None,), key=f"si_latest_{run_id}")
-    c4.caption(
-        f"Iteration {t} of {n - 1} · pool {view.iterations[t].pool_before} → {view.iterations[t].pool_after}"
-    )
-    return view.iterations[t]
 
 
 def candidate_card(d: CandidateDecision, seed_rouge: float | None = None, avg: float | None = None) -> None:
@@ -215,38 +177,10 @@ def show_iteration(view: RunView, it: IterationView) -> None:
         st.caption("No instances yet." if it.kept else "Nothing was kept in this iteration.")
 
 
-def step_tab(run: run_store.Run, view: RunView, active: bool) -> None:
-    n = len(view.iterations)
-    if st.button(
-        "Run next iteration",
-        type="primary",
-        disabled=active,
-        key=f"si_next_{run.id}",
-        help="Runs exactly one more iteration (with its classification and instances) as a background job.",
-    ):
-        _requeue(run.id, iterations=n + 1)
-    it = _iteration_nav(run.id, view)
-    if it is None:
-        st.info("No iteration stored yet." + (" The first one is running…" if active else ""))
-        return
-    show_iteration(view, it)
-
-
 # --- Run mode ----------------------------------------------------------------------------------------------------
 
 
 def run_tab(run: run_store.Run, view: RunView, active: bool) -> None:
-    c1, c2 = st.columns(2)
-    with c1:
-        more = st.number_input("More iterations", 1, 100_000, 10, key=f"si_more_{run.id}")
-        if st.button(f"Run {more} more", disabled=active, key=f"si_more_btn_{run.id}"):
-            _requeue(run.id, iterations=len(view.iterations) + int(more))
-    with c2:
-        target = st.number_input(
-            "Up to a pool size of", 1, 10_000_000, max(len(view.items) + 50, 100), key=f"si_target_{run.id}"
-        )
-        if st.button("Run to target", disabled=active, key=f"si_target_btn_{run.id}"):
-            _requeue(run.id, target=int(target))
     counts = view.counts_by_reason()
     m = st.columns(5)
     m[0].metric("Iterations", len(view.iterations))
