@@ -19,6 +19,7 @@ from core.store import runs as run_store
 from ui import induction_new as new
 from ui import induction_views as views
 from ui.common import engine, model_settings, run_status, runner
+from ui.scroll import scroll_into_view
 
 KIND = "induction_benchmark"
 SELECTED_KEY = "ind_bench_run"
@@ -192,14 +193,18 @@ def benchmark_section() -> None:
     if selected is None:
         start_form()
         return
-    run = run_status(selected)
-    if run is None:
-        return
-    if run.status in run_store.ACTIVE:
-        st.caption("The table fills in when the run finishes (tasks run one after another).")
-        views.watch(selected)
-        return
-    try:
-        bench_view(run)
-    except views.REPORT_ERRORS as exc:
-        new.plain_problem(f"Cannot score run {run.id}", exc)
+    with st.container(key="ind_bench_current"):
+        run = run_status(selected)
+        if run is None:
+            return
+        if run.status in run_store.ACTIVE:
+            st.caption("The table fills in when the run finishes (tasks run one after another).")
+            views.watch(selected)
+        else:
+            try:
+                bench_view(run)
+            except views.REPORT_ERRORS as exc:
+                new.plain_problem(f"Cannot score run {run.id}", exc)
+    if started is not None:
+        # Started from the bottom of a long form: the run's progress is at the top now, bring it into view.
+        scroll_into_view("ind_bench_current")

@@ -29,13 +29,16 @@ from core.induction.spec import (
 from core.llm import ModelSettings
 from core.metrics import METRIC_LABELS, METRICS
 from core.store import calls as call_log
+from core.store import runs as run_store
 from ui import run_estimate
 from ui.common import engine, model_settings, runner
-from ui.induction_views import JUDGED_BY_HAND
+from ui.induction_views import JUDGED_BY_HAND, show_run
+from ui.scroll import scroll_into_view
 
 FIDELITY_DOC = Path(__file__).resolve().parent.parent / "docs" / "fidelity.md"
 
 RUN_KEY = "ind_run"
+SCROLL_KEY = "ind_scroll"
 EDITOR_KEY = "ind_demo_editor"
 BASE_KEY = "ind_demo_base"
 TESTS_EDITOR_KEY = "ind_tests_editor"
@@ -529,7 +532,8 @@ def _preview(params: dict[str, Any]) -> None:
         st.code(prompt, language=None, wrap_lines=True)
 
 
-def new_run_section() -> None:
+def new_run_section() -> dict[str, Any]:
+    """The form of a new run; returns its parameters as they stand (a started run's id goes to RUN_KEY)."""
     source = st.radio(
         "Demonstrations from",
         ["task", "own"],
@@ -567,3 +571,31 @@ def new_run_section() -> None:
             plain_problem("Cannot start", exc)
         else:
             st.session_state[RUN_KEY] = runner().submit("induction", params, name, settings=model)
+            st.session_state[SCROLL_KEY] = True  # the run shows above the form: bring it into view
+    return params
+
+
+def _same_demonstrations(run_params: dict[str, Any], form: dict[str, Any]) -> bool:
+    # The same task (None for one's own demonstrations) on both sides: other settings may change freely,
+    # the run's report names its own.
+    return run_params.get("task") == form.get("task")
+
+
+def current_run(form: dict[str, Any]) -> None:
+    """The run started from this form, above it: progress, then its report. A run for other demonstrations
+    than the form now holds is cleared from here (it stays under Runs)."""
+    run_id = st.session_state.get(RUN_KEY)
+    if run_id is None:
+        return
+    run = run_store.get_run(engine(), run_id)
+    if run is None or not _same_demonstrations(run.params, form):
+        st.session_state.pop(RUN_KEY, None)
+        return
+    with st.container(border=True, key="ind_current"):
+        c = st.columns([6, 1], vertical_alignment="center")
+        c[0].subheader(f"Run {run.id}")
+        c[1].button("Close", key="ind_current_close", on_click=st.session_state.pop, args=(RUN_KEY, None))
+        st.text(run.name)  # a typed name: plain text
+        show_run(run.id, key=f"new{run.id}")
+    if st.session_state.pop(SCROLL_KEY, False):
+        scroll_into_view("ind_current")
