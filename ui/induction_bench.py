@@ -16,6 +16,7 @@ from core.induction.report import (
 )
 from core.induction.spec import induction_params, paper_departures, record_samples
 from core.store import runs as run_store
+from ui import charts
 from ui import induction_new as new
 from ui import induction_views as views
 from ui.common import engine, model_settings, run_status, runner
@@ -95,12 +96,12 @@ def start_form() -> None:
 def _chart(frame: pd.DataFrame) -> alt.Chart:
     long = frame.melt(
         id_vars=["task"], value_vars=["induced", "human"], var_name="instructions", value_name="accuracy"
-    )
+    ).dropna(subset=["accuracy"])  # an unfinished task has no accuracy: no bar rather than a null one
     return (
         alt.Chart(long)
         .mark_bar()
         .encode(
-            x=alt.X("task:N", sort=None, title=None, axis=alt.Axis(labelAngle=-45)),
+            x=alt.X("task:N", sort=None, title="task", axis=alt.Axis(labelAngle=-45)),
             xOffset="instructions:N",
             y=alt.Y(
                 "accuracy:Q",
@@ -157,7 +158,9 @@ def bench_view(run: run_store.Run) -> None:
             "bertscore_f1": st.column_config.NumberColumn("BERTScore F1", format="%.3f"),
         },
     )
-    if rows:
+    if reason := charts.blank_reason(frame, ["induced", "human"]) if rows else charts.NO_DATA:
+        charts.note(f"Execution accuracy per task: {reason}")
+    else:
         st.altair_chart(_chart(frame), width="stretch")
     c1, c2 = st.columns(2)
     c1.download_button(

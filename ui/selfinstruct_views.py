@@ -28,6 +28,7 @@ from core.selfinstruct.view import (
 )
 from core.store import calls as call_log
 from core.store import runs as run_store
+from ui import charts
 from ui.common import engine
 
 ORIGIN_LABEL = {"human": "human", "machine": "machine"}
@@ -193,14 +194,14 @@ def run_tab(run: run_store.Run, view: RunView, active: bool) -> None:
         return
     rows = pd.DataFrame(view.by_iteration()).fillna(0).set_index("iteration")
     st.markdown("**Pool size over iterations**")
-    st.line_chart(rows["pool"])
+    charts.line_chart(rows["pool"], x_label="iteration", y_label="pool size")
     st.markdown("**Kept vs dropped, by reason**")
     drops = [code for code, _ in counts.most_common() if code != "kept"]
     outcomes = (["kept"] if "kept" in rows.columns else []) + drops
     colors = (["#2e9e4f"] if "kept" in rows.columns else []) + [
         DROP_COLORS[i % len(DROP_COLORS)] for i in range(len(drops))
     ]
-    st.bar_chart(rows[outcomes], color=colors)
+    charts.bar_chart(rows[outcomes], x_label="iteration", y_label="candidates", color=colors)
     st.dataframe(
         pd.DataFrame(
             [
