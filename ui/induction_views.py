@@ -256,8 +256,12 @@ def _instructions(report: InductionReport, key: str) -> None:
     if not rows:
         st.info("No instruction was induced yet.")
         return
+    frame = pd.DataFrame(rows)
+    # BERTScore columns of a run without gold instructions (or with it off) would show "None" in every row.
+    optional = ["BERTScore F1 (best ref)", "best-matching gold instruction"]
+    frame = frame.drop(columns=[c for c in optional if frame[c].isna().all()])
     long_text_table(
-        pd.DataFrame(rows),
+        frame,
         long=["instruction", "best-matching gold instruction"],
         key=f"instructions-{key}",
         column_config={
