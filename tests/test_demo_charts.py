@@ -8,6 +8,7 @@ import json
 import pandas as pd
 import pyarrow as pa
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import JobRunner, submit
@@ -98,6 +99,8 @@ def test_figure6_leaves_out_unrated_models_and_names_them() -> None:
 @pytest.fixture()
 def si_page(data_dir, monkeypatch):
     monkeypatch.setattr(JobRunner, "_loop", lambda self: None)
+    # Run views are cached per (run id, stored-result count): a run of an earlier test can share both.
+    st.cache_data.clear()
     dispose_all()
     yield
     dispose_all()

@@ -4,6 +4,7 @@ the embedded model's defaults stay near a minute; a run estimated over ten minut
 from __future__ import annotations
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import JobRunner, submit
@@ -37,6 +38,8 @@ def _ok(at: AppTest) -> None:
 @pytest.fixture()
 def si_page(data_dir, monkeypatch):
     monkeypatch.setattr(JobRunner, "_loop", lambda self: None)  # runs stay where the test puts them
+    # Run views are cached per (run id, stored-result count): a run of an earlier test can share both.
+    st.cache_data.clear()
     dispose_all()
 
     def open_page() -> AppTest:

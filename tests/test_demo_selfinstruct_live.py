@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import JobRunner, submit
@@ -58,6 +59,8 @@ def _store_iteration(engine, run_id: int, t: int, response: str) -> dict:
 @pytest.fixture()
 def page(data_dir, monkeypatch):
     monkeypatch.setattr(JobRunner, "_loop", lambda self: None)  # the test moves the run along itself
+    # Run views are cached per (run id, stored-result count): a run of an earlier test can share both.
+    st.cache_data.clear()
     dispose_all()
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
     at.run()
