@@ -143,8 +143,17 @@ def bench_view(run: run_store.Run) -> None:
     for note in bench.notes:
         st.text(note)  # may name a BERTScore model someone typed: plain text
     frame = pd.DataFrame(rows)
+    # On the page (the downloads keep every column): the departures are the run's, the same on every row,
+    # so they are said once above the table; columns empty for the whole run would only show "None".
+    shown = frame.drop(columns=["departures_from_paper"], errors="ignore")
+    optional = ["selected_accuracy", "bertscore_f1", "bertscore_scale"]
+    shown = shown.drop(
+        columns=[c for c in optional if c in shown and (shown[c].isna() | (shown[c] == "")).all()]
+    )
+    if rows:
+        st.text(f"Departures from the paper: {rows[0]['departures_from_paper']}")
     st.dataframe(
-        frame,
+        shown,
         hide_index=True,
         column_config={
             "induced": st.column_config.NumberColumn("induced accuracy", format="percent"),
@@ -156,6 +165,7 @@ def bench_view(run: run_store.Run) -> None:
                 help="The search's winner on test inputs it was not selected on (not the paper's figure).",
             ),
             "bertscore_f1": st.column_config.NumberColumn("BERTScore F1", format="%.3f"),
+            "bertscore_scale": st.column_config.TextColumn("BERTScore scale", width="small"),
         },
     )
     if reason := charts.blank_reason(frame, ["induced", "human"]) if rows else charts.NO_DATA:
