@@ -333,7 +333,7 @@ def job_pool(engine: Engine, run_id: int) -> list[Task]:
     c = si_items.c
     with engine.connect() as conn:
         rows = conn.execute(select(c.t, c.i, c.original).where(c.run_id == run_id).order_by(c.t, c.i)).all()
-    return [Task(r.original, id=f"{r.t}/{r.i}") for r in rows]
+    return [Task(text, id=f"{t}/{i}") for t, i, text in rows]
 
 
 def stages_done(engine: Engine, run_id: int, instances: bool) -> int:
