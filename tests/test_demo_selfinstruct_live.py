@@ -77,9 +77,15 @@ def _ok(at: AppTest) -> None:
 def _counter_number(engine, run_id: int) -> tuple[int, str]:
     """The first number of the status bar's text (iterations done or running) and the text."""
     run = run_store.get_run(engine, run_id)
-    view = load_run(run_store.results(engine, run_id))  # the stored records, read whole (not the page's index)
+    # From the stored records read whole, not from the page's index.
+    view = load_run(run_store.results(engine, run_id))
     _, text = counter(run, RunSpec.from_params(run.params), len(view.iterations), view.n_kept)
     return int(re.search(r"\d+", text).group()), text
+
+
+def _bar(at: AppTest) -> str:
+    """The page's status bar text, its Markdown escapes taken off."""
+    return at.progress[0].proto.text.replace("\\", "")
 
 
 def test_a_run_mid_iteration_shows_only_that_iteration_as_current(page):
@@ -110,6 +116,8 @@ def test_a_run_mid_iteration_shows_only_that_iteration_as_current(page):
     assert numbers[-1][1].startswith("iteration 3 of 3 running")
     at.run()
     _ok(at)
+    # The page's bar (read from its index) says what the stored records say.
+    assert _bar(at).endswith(numbers[-1][1]), _bar(at)
 
     markdown = [m.value for m in at.markdown]
     order = [
@@ -148,6 +156,7 @@ def test_a_run_mid_iteration_shows_only_that_iteration_as_current(page):
     numbers.append(_counter_number(engine, run_id))
     at.run()
     _ok(at)
+    assert _bar(at).endswith(numbers[-1][1]), _bar(at)
     assert not [m for m in at.markdown if m.value.startswith("**Now:")]
     assert any(c.value.startswith("Iteration 3 of 3") for c in at.caption)
     # The counter only moved forward: 2 done, 2 stored while queued, 3 running, 3 generated, 3 done.
