@@ -1,7 +1,9 @@
 """One Self-Instruct run as it happens: a forward-only counter, the running step (its prompt, the streaming
 response, then its candidates, in that order), and the finished iterations kept apart from the running one.
 
-Everything here is read from what the run stored and from its live text; the job is not asked for anything.
+Everything here is read from what the run stored, through its page index (core.selfinstruct.index: counts
+and kept texts in SQL, one iteration's records by key), and from its live text; the job is not asked for
+anything, and the whole run is never read to draw the page.
 The iteration numbers shown are 1-based (the stored keys and exports count from 0).
 """
 

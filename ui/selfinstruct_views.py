@@ -1,4 +1,6 @@
-"""The Self-Instruct page's views of one run: step-by-step, run charts, analysis, pool browser, export.
+"""The Self-Instruct page's views of one run read from its index: one iteration's stages, the run charts,
+export. (The start and Go on forms are in selfinstruct_start, the live step and tabs in selfinstruct_live,
+analysis and pool in their own modules.)
 
 Everything a model wrote is shown with st.text, st.code(language=None) or dataframes, never as markdown.
 Markdown here only ever holds this module's own constant strings.
@@ -56,6 +58,7 @@ def summary(run_id: int, state: int) -> si_pages.RunSummary:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def iteration_view(run_id: int, t: int, state: int) -> tuple[IterationView, RunView] | None:
+    """Iteration t (0-based) with its verdicts and instances: its own records, read by key."""
     return si_pages.iteration(engine(), run_id, t)
 
 
@@ -66,7 +69,7 @@ def full_view(run_id: int, state: int) -> RunView:
     return load_run(run_store.results(engine(), run_id), run.params if run else {})
 
 
-# --- Step mode ---------------------------------------------------------------------------------------------------
+# --- One iteration -----------------------------------------------------------------------------------------------
 
 
 def candidate_card(d: CandidateDecision, seed_rouge: float | None = None, avg: float | None = None) -> None:
