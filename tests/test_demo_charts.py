@@ -99,7 +99,7 @@ def test_figure6_leaves_out_unrated_models_and_names_them() -> None:
 @pytest.fixture()
 def si_page(data_dir, monkeypatch):
     monkeypatch.setattr(JobRunner, "_loop", lambda self: None)
-    # Run views are cached per (run id, stored-result count): a run of an earlier test can share both.
+    # Run views are cached per (run id, newest result id): a run of an earlier test can share both.
     st.cache_data.clear()
     dispose_all()
     yield

@@ -38,7 +38,7 @@ def _ok(at: AppTest) -> None:
 @pytest.fixture()
 def si_page(data_dir, monkeypatch):
     monkeypatch.setattr(JobRunner, "_loop", lambda self: None)  # runs stay where the test puts them
-    # Run views are cached per (run id, stored-result count): a run of an earlier test can share both.
+    # Run views are cached per (run id, newest result id): a run of an earlier test can share both.
     st.cache_data.clear()
     dispose_all()
 

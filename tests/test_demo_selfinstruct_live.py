@@ -59,7 +59,7 @@ def _store_iteration(engine, run_id: int, t: int, response: str) -> dict:
 @pytest.fixture()
 def page(data_dir, monkeypatch):
     monkeypatch.setattr(JobRunner, "_loop", lambda self: None)  # the test moves the run along itself
-    # Run views are cached per (run id, stored-result count): a run of an earlier test can share both.
+    # Run views are cached per (run id, newest result id): a run of an earlier test can share both.
     st.cache_data.clear()
     dispose_all()
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
