@@ -427,6 +427,10 @@ def _page_views(engine, run_id: int, full: bool = False) -> list[tuple[str, floa
     _timed("pool: search", lambda: si_pages.pool_page(engine, run_id, q), timings)
     q = si_pages.PoolQuery(sort="seed ROUGE-L", descending=True)
     _timed("pool: sort", lambda: si_pages.pool_page(engine, run_id, q), timings)
+    # What the live step of a running run reads (once per running iteration / stored state).
+    _timed("live: job pool", lambda: si_pages.job_pool(engine, run_id), timings)
+    _timed("live: seeds", lambda: si_pages.seeds(engine, run_id), timings)
+    _timed("live: stages done", lambda: si_pages.stages_done(engine, run_id, True), timings)
     print(f"run {run_id}: {summary.items} items in {summary.iterations} iterations (state {state})")
     if full:
         results = _timed("full read (exports)", lambda: run_store.results(engine, run_id), timings)

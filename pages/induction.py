@@ -96,11 +96,10 @@ def runs_section() -> None:
 
 
 if section == "New run":
-    new.new_run_section()
-    if (run_id := st.session_state.get(new.RUN_KEY)) is not None:
-        st.divider()
-        st.subheader(f"Run {run_id}")
-        views.show_run(run_id, key=f"new{run_id}")
+    top = st.container()  # the current run goes above the form, where the eye is
+    form = new.new_run_section()
+    with top:
+        new.current_run(form)
 elif section == "Runs":
     runs_section()
 else:

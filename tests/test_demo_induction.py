@@ -12,7 +12,7 @@ from core.store import calls as call_log
 from core.store import get_engine
 from core.store import runs as run_store
 from tests.conftest import REPO_ROOT
-from ui.induction_new import format_duration
+from ui.run_estimate import format_duration
 
 UNTICK_EXAMPLE_HELD_OUT = {
     "edited_rows": {5: {"held_out": False}, 6: {"held_out": False}, 7: {"held_out": False}},

@@ -33,13 +33,15 @@ def test_step_through_one_iteration(data_dir, tmp_path, artifacts_dir):
         page.get_by_text("drop only the last, possibly cut, candidate").click()
         page.get_by_role("button", name="Start: run the first iteration").click()
 
-        # The app's background worker runs the iteration; the page refreshes itself until it is stored.
-        expect(page.get_by_text("4 · Candidates")).to_be_visible(timeout=240_000)
-        expect(page.get_by_text("3 · Raw response")).to_be_visible()
+        # While the iteration runs, the live panel shows its prompt before any response or candidate.
+        expect(page.get_by_text("Now: iteration 1 of 1")).to_be_visible(timeout=60_000)
         # visible=True: the collapsed fidelity notes on the page quote the header too.
         expect(page.get_by_text("Come up with a series of tasks:").filter(visible=True).first).to_be_visible()
-        expect(page.get_by_text("Iteration 0 of 0")).to_be_visible()
+        # The app's background worker runs the iteration; the page refreshes itself until it is stored.
+        expect(page.get_by_text("3 · Raw response")).to_be_visible(timeout=240_000)
         expect(page.get_by_text("· done").first).to_be_visible(timeout=240_000)
+        expect(page.get_by_text("Now: iteration")).to_have_count(0, timeout=30_000)
+        expect(page.get_by_text("Iteration 1 of 1", exact=False)).to_be_visible()
         # Once the run is done the page redraws without the live refresh: no Cancel button any more.
         expect(page.get_by_role("button", name="Cancel")).to_have_count(0, timeout=30_000)
         expect(page.get_by_role("button", name="Run next iteration")).to_be_enabled()

@@ -60,7 +60,7 @@ def test_step_mode_shows_each_stage_and_steps_back_and_forth(app):
     cards = [m for m in markdown if m.startswith((":green-badge", ":red-badge"))]
     assert cards, "candidate cards are shown"
     assert any(c.value.startswith("Come up with a series of tasks:\n1. ") for c in at.code)
-    assert any(c.value.startswith("Iteration 0 of 0") for c in at.caption)
+    assert any(c.value.startswith("Iteration 1 of 1") for c in at.caption)
 
     # One more step, then back to the first iteration and forward again.
     at.button(key=f"si_next_{run_id}").click()
@@ -69,13 +69,13 @@ def test_step_mode_shows_each_stage_and_steps_back_and_forth(app):
     assert run_store.get_run(engine, run_id).params["iterations"] == 2
     assert run_once(engine) == run_id
     at.run()
-    assert any(c.value.startswith("Iteration 1 of 1") for c in at.caption)
+    assert any(c.value.startswith("Iteration 2 of 2") for c in at.caption)
     at.button(key=f"si_back_{run_id}").click()
     at.run()
-    assert any(c.value.startswith("Iteration 0 of 1") for c in at.caption)
+    assert any(c.value.startswith("Iteration 1 of 2") for c in at.caption)
     at.button(key=f"si_fwd_{run_id}").click()
     at.run()
-    assert any(c.value.startswith("Iteration 1 of 1") for c in at.caption)
+    assert any(c.value.startswith("Iteration 2 of 2") for c in at.caption)
     assert not at.exception, _errors(at)
     # The other tabs render from the same records; every export is offered.
     assert {"Iterations", "Pool (generated)", "Candidates"} <= {m.label for m in at.metric}

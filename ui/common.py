@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 from sqlalchemy import Engine
 
@@ -76,8 +78,16 @@ def model_banner() -> None:
         st.caption(f"Model: {escape(s.label)}")
 
 
-def run_status(run_id: int) -> run_store.Run | None:
-    """A live view of a background run: progress, message, cancel. Re-renders on its own every second."""
+def run_status(
+    run_id: int,
+    describe: Callable[[run_store.Run], tuple[float, str]] | None = None,
+    show_live: bool = True,
+) -> run_store.Run | None:
+    """A live view of a background run: progress, message, cancel. Re-renders on its own every second.
+
+    `describe` gives the bar's fraction and text from what the run stored (a page that knows its run's
+    records better than the job's last message); `show_live=False` leaves the model's live text to the page.
+    """
 
     @st.fragment(run_every=1.0)
     def _view() -> None:
@@ -86,13 +96,14 @@ def run_status(run_id: int) -> run_store.Run | None:
             st.warning(f"Run {int(run_id)} no longer exists.")
             return
         label = f"Run {run.id} · {run.kind} · {run.status}"
-        st.progress(
-            min(1.0, run.fraction),
-            text=escape(f"{label} — {run.progress_done}/{run.progress_total} {run.message}"),
-        )
+        if describe is None:
+            fraction, text = run.fraction, f"{run.progress_done}/{run.progress_total} {run.message}"
+        else:
+            fraction, text = describe(run)
+        st.progress(min(1.0, max(0.0, fraction)), text=escape(f"{label} — {text}"))
         if run.status in run_store.ACTIVE and st.button("Cancel", key=f"cancel-{run.id}"):
             run_store.request_cancel(engine(), run.id)
-        if run.status in run_store.ACTIVE and run.live:
+        if show_live and run.status in run_store.ACTIVE and run.live:
             st.caption("The model is writing:")
             st.code(run.live, language=None, wrap_lines=True)
         if run.status == "failed" and run.error:

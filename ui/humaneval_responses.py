@@ -10,18 +10,22 @@ from sqlalchemy import Engine
 
 from core import datasets
 from core.datasets import DatasetError
-from core.humaneval.generate import response_run_params
+from core.humaneval.generate import response_run_params, task_prompt
 from core.humaneval.identity import Person
 from core.humaneval.matching import MatchReport, ResponseRow, match_responses
 from core.humaneval.response_files import model_name_for, parse_response_file, prediction_rows
+from core.induction.cost import estimate_tokens
 from core.store import evalset
 from core.store import ratings as rating_store
 from core.store import runs as run_store
+from ui import run_estimate
 from ui.common import engine, escape, model_banner, model_settings, run_status, runner
 from ui.humaneval_common import set_picker
 
 REPORT_KEY = "heval-import-reports"
 RUN_KEY = "heval-gen-run"
+# How many tasks the embedded model answers by default: about a minute of its time.
+EMBEDDED_DEFAULT_TASKS = 5
 
 
 @dataclass
@@ -180,9 +184,33 @@ def _generate(eng: Engine, set_name: str, live, counts: dict[str, int]) -> None:
         "“Input: …” when there is one, then “Output:” — as in the paper's prediction files"
         + (" (sent as a chat message: the endpoint serves chat only)." if chat else ".")
     )
-    if st.button("Generate responses", disabled=not todo or not label.strip()):
+    # The embedded model takes seconds a task: it answers a handful by default, a served model all of them.
+    embedded = settings.provider == "embedded"
+    chosen = []
+    if todo:
+        n = st.number_input(
+            "Tasks to answer now (the first ones in set order; run again for the rest)",
+            1,
+            len(todo),
+            min(len(todo), EMBEDDED_DEFAULT_TASKS) if embedded else len(todo),
+            key=f"heval-gen-n-{len(todo)}",  # a new key when the count changes keeps the value in range
+        )
+        chosen = todo[: int(n)]
+    confirmed = True
+    if chosen:
+        model = settings.public_dict()
+        prompt_tokens = sum(estimate_tokens(task_prompt(t)) for t in chosen)
+        completion_tokens = len(chosen) * int(max_tokens)
+        cost = run_estimate.price(model, prompt_tokens, completion_tokens)
+        run_estimate.show_estimate(len(chosen), prompt_tokens + completion_tokens, cost, model)
+        st.caption(
+            f"One call per task, each answer up to {int(max_tokens)} tokens; "
+            f"{run_estimate.price_note(model, cost is not None)}."
+        )
+        confirmed = run_estimate.confirm_long_run(len(chosen), model, "heval-gen")
+    if st.button("Generate responses", disabled=not chosen or not label.strip() or not confirmed):
         params = response_run_params(
-            todo,
+            chosen,
             settings.public_dict(),
             set_name,
             label.strip(),

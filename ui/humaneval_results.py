@@ -9,13 +9,14 @@ import streamlit as st
 
 from core.humaneval.bootstrap import RESAMPLES, format_interval, small_sample_note
 from core.humaneval.campaign import CampaignSpec
-from core.humaneval.charts import chart_height, figure6_chart, results_table
+from core.humaneval.charts import results_table
 from core.humaneval.export import ratings_to_csv, ratings_to_jsonl, results_report
 from core.humaneval.identity import Person
 from core.humaneval.records import Rating
 from core.humaneval.results import agreement_summary, disagreements, model_results, rated
 from core.store import evalset
 from core.store import ratings as rating_store
+from ui import charts
 from ui.common import engine
 from ui.humaneval_common import literal, prose
 
@@ -56,7 +57,7 @@ def render(who: Person) -> None:
     else:
         st.subheader("Ratings per model")
         # An explicit height: left to "content", the layered chart came out a few pixels per bar.
-        st.altair_chart(figure6_chart(results), width="stretch", height=chart_height(len(results)) + 140)
+        charts.figure6(results)
         st.dataframe(
             results_table(results),
             hide_index=True,

@@ -16,9 +16,11 @@ from core.induction.report import (
 )
 from core.induction.spec import induction_params, paper_departures, record_samples
 from core.store import runs as run_store
+from ui import charts
 from ui import induction_new as new
 from ui import induction_views as views
 from ui.common import engine, model_settings, run_status, runner
+from ui.scroll import scroll_into_view
 
 KIND = "induction_benchmark"
 SELECTED_KEY = "ind_bench_run"
@@ -94,12 +96,12 @@ def start_form() -> None:
 def _chart(frame: pd.DataFrame) -> alt.Chart:
     long = frame.melt(
         id_vars=["task"], value_vars=["induced", "human"], var_name="instructions", value_name="accuracy"
-    )
+    ).dropna(subset=["accuracy"])  # an unfinished task has no accuracy: no bar rather than a null one
     return (
         alt.Chart(long)
         .mark_bar()
         .encode(
-            x=alt.X("task:N", sort=None, title=None, axis=alt.Axis(labelAngle=-45)),
+            x=alt.X("task:N", sort=None, title="task", axis=alt.Axis(labelAngle=-45)),
             xOffset="instructions:N",
             y=alt.Y(
                 "accuracy:Q",
@@ -141,8 +143,17 @@ def bench_view(run: run_store.Run) -> None:
     for note in bench.notes:
         st.text(note)  # may name a BERTScore model someone typed: plain text
     frame = pd.DataFrame(rows)
+    # On the page (the downloads keep every column): the departures are the run's, the same on every row,
+    # so they are said once above the table; columns empty for the whole run would only show "None".
+    shown = frame.drop(columns=["departures_from_paper"], errors="ignore")
+    optional = ["selected_accuracy", "bertscore_f1", "bertscore_scale"]
+    shown = shown.drop(
+        columns=[c for c in optional if c in shown and (shown[c].isna() | (shown[c] == "")).all()]
+    )
+    if rows:
+        st.text(f"Departures from the paper: {rows[0]['departures_from_paper']}")
     st.dataframe(
-        frame,
+        shown,
         hide_index=True,
         column_config={
             "induced": st.column_config.NumberColumn("induced accuracy", format="percent"),
@@ -154,9 +165,12 @@ def bench_view(run: run_store.Run) -> None:
                 help="The search's winner on test inputs it was not selected on (not the paper's figure).",
             ),
             "bertscore_f1": st.column_config.NumberColumn("BERTScore F1", format="%.3f"),
+            "bertscore_scale": st.column_config.TextColumn("BERTScore scale", width="small"),
         },
     )
-    if rows:
+    if reason := charts.blank_reason(frame, ["induced", "human"]) if rows else charts.NO_DATA:
+        charts.note(f"Execution accuracy per task: {reason}")
+    else:
         st.altair_chart(_chart(frame), width="stretch")
     c1, c2 = st.columns(2)
     c1.download_button(
@@ -192,14 +206,18 @@ def benchmark_section() -> None:
     if selected is None:
         start_form()
         return
-    run = run_status(selected)
-    if run is None:
-        return
-    if run.status in run_store.ACTIVE:
-        st.caption("The table fills in when the run finishes (tasks run one after another).")
-        views.watch(selected)
-        return
-    try:
-        bench_view(run)
-    except views.REPORT_ERRORS as exc:
-        new.plain_problem(f"Cannot score run {run.id}", exc)
+    with st.container(key="ind_bench_current"):
+        run = run_status(selected)
+        if run is None:
+            return
+        if run.status in run_store.ACTIVE:
+            st.caption("The table fills in when the run finishes (tasks run one after another).")
+            views.watch(selected)
+        else:
+            try:
+                bench_view(run)
+            except views.REPORT_ERRORS as exc:
+                new.plain_problem(f"Cannot score run {run.id}", exc)
+    if started is not None:
+        # Started from the bottom of a long form: the run's progress is at the top now, bring it into view.
+        scroll_into_view("ind_bench_current")

@@ -29,12 +29,16 @@ from core.induction.spec import (
 from core.llm import ModelSettings
 from core.metrics import METRIC_LABELS, METRICS
 from core.store import calls as call_log
+from core.store import runs as run_store
+from ui import run_estimate
 from ui.common import engine, model_settings, runner
-from ui.induction_views import JUDGED_BY_HAND
+from ui.induction_views import JUDGED_BY_HAND, show_run
+from ui.scroll import scroll_into_view
 
 FIDELITY_DOC = Path(__file__).resolve().parent.parent / "docs" / "fidelity.md"
 
 RUN_KEY = "ind_run"
+SCROLL_KEY = "ind_scroll"
 EDITOR_KEY = "ind_demo_editor"
 BASE_KEY = "ind_demo_base"
 TESTS_EDITOR_KEY = "ind_tests_editor"
@@ -482,63 +486,18 @@ def fidelity_link() -> None:
         st.markdown(section if end < 0 else section[:end])
 
 
-# With no call of this model in the log yet: a stated guess (the embedded model takes 3-40 s a call).
-ASSUMED_SECONDS_PER_CALL = 10.0
-# A run estimated longer than this needs a tick before its start button is enabled.
-CONFIRM_OVER_SECONDS = 600.0
-
-
-def estimated_duration(estimate: CostEstimate, model: dict[str, Any]) -> tuple[float, str]:
-    """Seconds the run should take (calls run one after another) and where the per-call figure comes from."""
-    measured = call_log.mean_latency_ms(engine(), price_model_name(model))
-    if measured is None:
-        per_call = ASSUMED_SECONDS_PER_CALL
-        basis = f"assuming {per_call:g} s a call (no call of this model in the log yet)"
-    else:
-        per_call = measured[0] / 1000
-        basis = f"this model's mean latency in the call log, {per_call:.1f} s over {measured[1]:,} call(s)"
-    return estimate.calls * per_call, basis
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{max(1, round(seconds))} s"
-    if seconds < 3600:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
+def show_cost(estimate: CostEstimate, model: dict[str, Any], priced: bool) -> None:
+    run_estimate.show_estimate(estimate.calls, estimate.tokens, estimate.cost, model)
+    st.caption(
+        f"Before starting: {estimate.induction_calls} induction, {estimate.execution_calls} execution and "
+        f"{estimate.human_calls} human-baseline calls; {run_estimate.price_note(model, priced)}. Grouping "
+        "identical instructions and the call log (identical requests are answered from it) only lower these "
+        "figures."
+    )
 
 
 def confirm_long_run(estimate: CostEstimate | None, model: dict[str, Any], key: str) -> bool:
-    """False until a run estimated over ten minutes is confirmed with a tick (its start stays disabled)."""
-    if estimate is None:
-        return True
-    seconds, _ = estimated_duration(estimate, model)
-    if seconds <= CONFIRM_OVER_SECONDS:
-        return True
-    return st.checkbox(
-        f"Yes, start a run estimated at about {format_duration(seconds)} ({estimate.calls:,} calls)",
-        key=f"{key}_confirm_long",
-    )
-
-
-def show_cost(estimate: CostEstimate, model: dict[str, Any], priced: bool) -> None:
-    seconds, basis = estimated_duration(estimate, model)
-    c = st.columns(4)
-    c[0].metric("Model calls, at most", f"{estimate.calls:,}")
-    c[1].metric("Tokens, about", f"{estimate.tokens:,}")
-    c[2].metric("Cost", "—" if estimate.cost is None else f"${estimate.cost:.4f}")
-    c[3].metric("Duration, about", format_duration(seconds), help=f"At most; {basis}.")
-    st.caption(f"Duration: {basis}.")
-    price_note = (
-        "priced from the Settings price table"
-        if priced
-        else f"no price set for {price_model_name(model)!r} (add one in Settings)"
-    )
-    st.caption(
-        f"Before starting: {estimate.induction_calls} induction, {estimate.execution_calls} execution and "
-        f"{estimate.human_calls} human-baseline calls; {price_note}. Grouping identical instructions and the "
-        "call log (identical requests are answered from it) only lower these figures."
-    )
+    return run_estimate.confirm_long_run(None if estimate is None else estimate.calls, model, key)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -573,7 +532,8 @@ def _preview(params: dict[str, Any]) -> None:
         st.code(prompt, language=None, wrap_lines=True)
 
 
-def new_run_section() -> None:
+def new_run_section() -> dict[str, Any]:
+    """The form of a new run; returns its parameters as they stand (a started run's id goes to RUN_KEY)."""
     source = st.radio(
         "Demonstrations from",
         ["task", "own"],
@@ -611,3 +571,31 @@ def new_run_section() -> None:
             plain_problem("Cannot start", exc)
         else:
             st.session_state[RUN_KEY] = runner().submit("induction", params, name, settings=model)
+            st.session_state[SCROLL_KEY] = True  # the run shows above the form: bring it into view
+    return params
+
+
+def _same_demonstrations(run_params: dict[str, Any], form: dict[str, Any]) -> bool:
+    # The same task (None for one's own demonstrations) on both sides: other settings may change freely,
+    # the run's report names its own.
+    return run_params.get("task") == form.get("task")
+
+
+def current_run(form: dict[str, Any]) -> None:
+    """The run started from this form, above it: progress, then its report. A run for other demonstrations
+    than the form now holds is cleared from here (it stays under Runs)."""
+    run_id = st.session_state.get(RUN_KEY)
+    if run_id is None:
+        return
+    run = run_store.get_run(engine(), run_id)
+    if run is None or not _same_demonstrations(run.params, form):
+        st.session_state.pop(RUN_KEY, None)
+        return
+    with st.container(border=True, key="ind_current"):
+        c = st.columns([6, 1], vertical_alignment="center")
+        c[0].subheader(f"Run {run.id}")
+        c[1].button("Close", key="ind_current_close", on_click=st.session_state.pop, args=(RUN_KEY, None))
+        st.text(run.name)  # a typed name: plain text
+        show_run(run.id, key=f"new{run.id}")
+    if st.session_state.pop(SCROLL_KEY, False):
+        scroll_into_view("ind_current")

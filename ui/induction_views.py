@@ -20,7 +20,9 @@ from core.induction.spec import instruction_hash, judge_key, paper_departures
 from core.metrics import METRIC_LABELS
 from core.store import calls as call_log
 from core.store import runs as run_store
+from ui import charts
 from ui.common import engine, run_status
+from ui.tables import long_text_table, plain_table
 
 # What scoring a stored run can run into: its task or file is gone, or its parameters no longer resolve.
 REPORT_ERRORS = (DatasetError, KeyError, ValueError)
@@ -153,9 +155,16 @@ def report_view(run: run_store.Run, task: str | None = None, key: str = "") -> N
         st.warning("This run did not finish: the figures below use the outputs it stored so far.")
     _summary(report)
     _rescore(run, task, key)
-    _instructions(report)
+    _instructions(report, key)
     chart = accuracy_chart(report)
-    if chart is not None:
+    if chart is None:
+        charts.note("Execution accuracy: no instruction has been scored on the held-out inputs yet.")
+    elif all_zero(report):
+        charts.note(
+            "Execution accuracy: every instruction, induced and gold, scored 0% on the held-out inputs, "
+            "so the chart would be empty (the table above lists each one)."
+        )
+    else:
         st.altair_chart(chart, width="stretch")
         st.caption(
             "Execution accuracy of each induced instruction (blue) and of each gold human instruction "
@@ -220,7 +229,7 @@ def _rescore(run: run_store.Run, task: str | None, key: str) -> None:
         st.success(message)
 
 
-def _instructions(report: InductionReport) -> None:
+def _instructions(report: InductionReport, key: str) -> None:
     st.subheader("Induced instructions")
     executed = {g.instruction: g for g in report.groups}
     estimates = {e["instruction"]: e for e in (report.search or {}).get("estimates", [])}
@@ -247,9 +256,14 @@ def _instructions(report: InductionReport) -> None:
     if not rows:
         st.info("No instruction was induced yet.")
         return
-    st.dataframe(
-        pd.DataFrame(rows),
-        hide_index=True,
+    frame = pd.DataFrame(rows)
+    # BERTScore columns of a run without gold instructions (or with it off) would show "None" in every row.
+    optional = ["BERTScore F1 (best ref)", "best-matching gold instruction"]
+    frame = frame.drop(columns=[c for c in optional if frame[c].isna().all()])
+    long_text_table(
+        frame,
+        long=["instruction", "best-matching gold instruction"],
+        key=f"instructions-{key}",
         column_config={
             "share": st.column_config.NumberColumn(format="percent"),
             "execution accuracy": st.column_config.NumberColumn(format="percent"),
@@ -270,6 +284,11 @@ def report_bert(report: InductionReport, instruction: str) -> tuple[str, float] 
         return None
     ref, _, _, f1 = bert["per_reference"][bert["best_index"]]
     return ref, f1
+
+
+def all_zero(report: InductionReport) -> bool:
+    means = [g.mean for g in (*report.groups, *report.gold) if g.mean is not None]
+    return bool(means) and not any(means)
 
 
 def accuracy_chart(report: InductionReport) -> alt.LayerChart | None:
@@ -309,7 +328,7 @@ def accuracy_chart(report: InductionReport) -> alt.LayerChart | None:
                 scale=alt.Scale(domain=[0, 1]),
                 axis=alt.Axis(format="%"),
             ),
-            y=alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=360)),
+            y=alt.Y("label:N", sort=None, title="instruction", axis=alt.Axis(labelLimit=360)),
             color=alt.Color(
                 "who:N",
                 title=None,
@@ -446,8 +465,15 @@ def _drilldown(report: InductionReport, key: str) -> None:
         frame = frame.sort_values(["score", "#"], na_position="last", kind="stable")
     n_wrong = int((frame["result"] == "✗ wrong").sum())
     st.caption(f"{n_wrong} wrong of {len(frame)} · metric: {metric_label(report)}")
-    st.dataframe(
-        frame, hide_index=True, column_config={"score": st.column_config.NumberColumn(format="%.2f")}
+    long_text_table(
+        frame,
+        long=["input", "output", "accepted answers", "normalised output", "normalised answers"],
+        key=f"dd-table-{key}-{index}",
+        column_config={
+            "normalised output": st.column_config.TextColumn(width="small"),
+            "normalised answers": st.column_config.TextColumn(width="small"),
+            "score": st.column_config.NumberColumn(format="%.2f"),
+        },
     )
     _prompts(report, group, key)
 
@@ -566,7 +592,7 @@ def compare_view(a: run_store.Run, b: run_store.Run) -> None:
     table = pd.DataFrame(
         {"": list(rows_a), "A": [str(v) for v in rows_a.values()], "B": [str(v) for v in rows_b.values()]}
     )
-    st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3)  # every row, no scrolling
+    plain_table(table)  # every row, and long values (departures, model names) wrap instead of being cut
     cols = st.columns(2)
     for col, run, report, name in ((cols[0], a, ra, "A"), (cols[1], b, rb, "B")):
         with col:
@@ -584,5 +610,8 @@ def compare_view(a: run_store.Run, b: run_store.Run) -> None:
                     ]
                 ),
                 hide_index=True,
-                column_config={"accuracy": st.column_config.NumberColumn(format="percent")},
+                column_config={
+                    "instruction": st.column_config.TextColumn(width="medium"),
+                    "accuracy": st.column_config.NumberColumn(format="percent"),
+                },
             )

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from core.humaneval.charts import figure6_chart, results_table
+from core.humaneval.charts import results_table
 from core.humaneval.display import escape_markdown
 from core.humaneval.identity import Person
 from core.humaneval.results import model_results
@@ -30,6 +30,7 @@ from core.store import evalset
 from core.store import ratings as rating_store
 from core.store import reviews as review_store
 from core.store import runs as run_store
+from ui import charts
 from ui.common import engine, model_banner, model_settings, run_status, runner
 
 PREFIX = "judge"
@@ -235,7 +236,7 @@ def _rating_results(eng: Engine, params: dict, results: dict, rater: str) -> Non
         )
         models = params.get("source", {}).get("models") or None
         results_by_model = model_results(ratings, models=models)
-        st.altair_chart(figure6_chart(results_by_model), use_container_width=True)
+        charts.figure6(results_by_model)
         st.dataframe(results_table(results_by_model), hide_index=True)
 
 

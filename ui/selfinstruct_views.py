@@ -1,4 +1,6 @@
-"""The Self-Instruct page's views of one run: step-by-step, run charts, analysis, pool browser, export.
+"""The Self-Instruct page's views of one run read from its index: one iteration's stages, the run charts,
+export. (The start and Go on forms are in selfinstruct_start, the live step and tabs in selfinstruct_live,
+analysis and pool in their own modules.)
 
 Everything a model wrote is shown with st.text, st.code(language=None) or dataframes, never as markdown.
 Markdown here only ever holds this module's own constant strings.
@@ -14,12 +16,12 @@ import streamlit as st
 from core.selfinstruct import index
 from core.selfinstruct import pages as si_pages
 from core.selfinstruct.filters import CandidateDecision
-from core.selfinstruct.job import extend_run
 from core.selfinstruct.reasons import REASONS
 from core.selfinstruct.view import EXPORT_FORMATS, IterationView, RunView, export_label, export_run, load_run
 from core.store import calls as call_log
 from core.store import runs as run_store
-from ui.common import engine, model_settings, runner
+from ui import charts
+from ui.common import engine
 
 ORIGIN_LABEL = {"human": "human", "machine": "machine"}
 # Kept is green in the charts; the reasons for dropping get warm and grey tones.
@@ -55,7 +57,8 @@ def summary(run_id: int, state: int) -> si_pages.RunSummary:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _iteration(run_id: int, t: int, state: int) -> tuple[IterationView, RunView] | None:
+def iteration_view(run_id: int, t: int, state: int) -> tuple[IterationView, RunView] | None:
+    """Iteration t (0-based) with its verdicts and instances: its own records, read by key."""
     return si_pages.iteration(engine(), run_id, t)
 
 
@@ -66,45 +69,7 @@ def full_view(run_id: int, state: int) -> RunView:
     return load_run(run_store.results(engine(), run_id), run.params if run else {})
 
 
-def _requeue(run_id: int, *, iterations: int | None = None, target: int | None = None) -> None:
-    """Give the run a new stopping point, queue it, and redraw the page with its live refresh on."""
-    try:
-        extend_run(engine(), run_id, iterations=iterations, target=target)
-    except ValueError as exc:
-        st.session_state["si_error"] = str(exc)
-    else:
-        run = run_store.get_run(engine(), run_id)
-        settings = model_settings()
-        # A run keeps the model it started with: this session's settings travel along (for a key kept in
-        # memory) only when they are that model; otherwise the worker rebuilds it from the run's parameters.
-        same = run is not None and settings.public_dict() == run.params.get("model")
-        runner().resume(run_id, settings if same else None)
-        st.session_state[f"si_it_{run_id}"] = None  # follow the newest iteration
-    st.rerun()
-
-
-# --- Step mode ---------------------------------------------------------------------------------------------------
-
-
-def _iteration_nav(run_id: int, n: int, state: int) -> tuple[IterationView, RunView] | None:
-    key = f"si_it_{run_id}"
-    if n == 0:
-        return None
-    current = st.session_state.get(key)
-    t = n - 1 if current is None or current >= n else current  # None: follow the newest iteration
-
-    def go(to: int | None) -> None:
-        st.session_state[key] = to
-
-    c1, c2, c3, c4 = st.columns([1, 1, 1, 4], vertical_alignment="center")
-    c1.button("◀ Back", disabled=t == 0, on_click=go, args=(t - 1,), key=f"si_back_{run_id}")
-    c2.button("Forward ▶", disabled=t >= n - 1, on_click=go, args=(t + 1,), key=f"si_fwd_{run_id}")
-    c3.button("Latest", disabled=current is None, on_click=go, args=(None,), key=f"si_latest_{run_id}")
-    found = _iteration(run_id, t, state)
-    if found is None:
-        return None
-    c4.caption(f"Iteration {t} of {n - 1} · pool {found[0].pool_before} → {found[0].pool_after}")
-    return found
+# --- One iteration -----------------------------------------------------------------------------------------------
 
 
 def candidate_card(d: CandidateDecision, seed_rouge: float | None = None, avg: float | None = None) -> None:
@@ -225,40 +190,11 @@ def show_iteration(view: RunView, it: IterationView) -> None:
         st.caption("No instances yet." if it.kept else "Nothing was kept in this iteration.")
 
 
-def step_tab(run: run_store.Run, state: int, active: bool) -> None:
-    n = summary(run.id, state).iterations
-    if st.button(
-        "Run next iteration",
-        type="primary",
-        disabled=active,
-        key=f"si_next_{run.id}",
-        help="Runs exactly one more iteration (with its classification and instances) as a background job.",
-    ):
-        _requeue(run.id, iterations=n + 1)
-    found = _iteration_nav(run.id, n, state)
-    if found is None:
-        st.info("No iteration stored yet." + (" The first one is running…" if active else ""))
-        return
-    it, view = found
-    show_iteration(view, it)
-
-
 # --- Run mode ----------------------------------------------------------------------------------------------------
 
 
-def run_tab(run: run_store.Run, state: int, active: bool) -> None:
+def run_tab(run: run_store.Run, state: int) -> None:
     s = summary(run.id, state)
-    c1, c2 = st.columns(2)
-    with c1:
-        more = st.number_input("More iterations", 1, 100_000, 10, key=f"si_more_{run.id}")
-        if st.button(f"Run {more} more", disabled=active, key=f"si_more_btn_{run.id}"):
-            _requeue(run.id, iterations=s.iterations + int(more))
-    with c2:
-        target = st.number_input(
-            "Up to a pool size of", 1, 10_000_000, max(s.items + 50, 100), key=f"si_target_{run.id}"
-        )
-        if st.button("Run to target", disabled=active, key=f"si_target_btn_{run.id}"):
-            _requeue(run.id, target=int(target))
     counts = s.outcomes
     m = st.columns(5)
     m[0].metric("Iterations", s.iterations)
@@ -270,14 +206,14 @@ def run_tab(run: run_store.Run, state: int, active: bool) -> None:
         return
     rows = pd.DataFrame(s.by_iteration).fillna(0).set_index("iteration")
     st.markdown("**Pool size over iterations**")
-    st.line_chart(rows["pool"])
+    charts.line_chart(rows["pool"], x_label="iteration", y_label="pool size")
     st.markdown("**Kept vs dropped, by reason**")
     drops = [code for code, _ in counts.most_common() if code != "kept"]
     outcomes = (["kept"] if "kept" in rows.columns else []) + drops
     colors = (["#2e9e4f"] if "kept" in rows.columns else []) + [
         DROP_COLORS[i % len(DROP_COLORS)] for i in range(len(drops))
     ]
-    st.bar_chart(rows[outcomes], color=colors)
+    charts.bar_chart(rows[outcomes], x_label="iteration", y_label="candidates", color=colors)
     st.dataframe(
         pd.DataFrame(
             [

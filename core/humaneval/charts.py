@@ -64,7 +64,7 @@ def figure6_chart(results: Sequence[ModelResult]) -> alt.LayerChart:
     bars_order = [bar_label(r) for r in results]
     ratings = [f"{label}: {RATING_SCALE[label][0]}" for label in LABELS]
     base = alt.Chart(frame).encode(
-        y=alt.Y("bar:N", sort=bars_order, title=None, axis=alt.Axis(labelLimit=320)),
+        y=alt.Y("bar:N", sort=bars_order, title="model (n = ratings)", axis=alt.Axis(labelLimit=320)),
         x=alt.X("share:Q", stack="normalize", axis=alt.Axis(format="%"), title="Share of ratings"),
         order=alt.Order("order:Q", sort="ascending"),
         tooltip=[

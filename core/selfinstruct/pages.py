@@ -16,6 +16,7 @@ from sqlalchemy.sql import ColumnElement
 
 from core.selfinstruct.analysis import DatasetStats
 from core.selfinstruct.index import item_where
+from core.selfinstruct.records import Task
 from core.selfinstruct.rows import instances_from_row
 from core.selfinstruct.spec import inst_key
 from core.selfinstruct.view import IterationView, PoolItem, RunView, load_run
@@ -316,3 +317,30 @@ def iteration(engine: Engine, run_id: int, t: int) -> tuple[IterationView, RunVi
     stored.update(run_store.results(engine, run_id, f"inst/{t:06d}/"))
     view = load_run(stored)
     return view.iterations[0], view
+
+
+# --- what a running job works from (the live step) ---------------------------------------------------------
+
+
+def seeds(engine: Engine, run_id: int) -> list[Task]:
+    """The run's seed tasks as its job stored them (one read by key; empty until the job stored them)."""
+    return [Task.from_dict(r) for r in run_store.results(engine, run_id, "seeds").get("seeds", [])]
+
+
+def job_pool(engine: Engine, run_id: int) -> list[Task]:
+    """Every kept instruction as the job's pool holds it: the text as kept (edits come later and the job
+    never sees them), in the order kept, with the job's ids. One query over the index, no record read."""
+    c = si_items.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(c.t, c.i, c.original).where(c.run_id == run_id).order_by(c.t, c.i)).all()
+    return [Task(text, id=f"{t}/{i}") for t, i, text in rows]
+
+
+def stages_done(engine: Engine, run_id: int, instances: bool) -> int:
+    """Kept instructions whose last stage is stored: instances when the run generates them, else the
+    classification verdict. Deleted ones are counted too: the total they are counted against is every kept
+    instruction."""
+    c = si_items.c
+    done = c.n_instances.is_not(None) if instances else c.is_clf.is_not(None)
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).where(c.run_id == run_id, done)).scalar_one()
