@@ -120,6 +120,10 @@ def test_start_buttons_show_a_duration_and_long_runs_need_a_tick(data_dir) -> No
     calls = int(_metric(at, "Model calls, at most").replace(",", ""))
     assert any("assuming 10 s a call" in c.value for c in at.caption)
     assert _metric(at, "Duration, about") == format_duration(calls * 10)
+    # The embedded model's defaults are small (2 sets, 5 held-out inputs; the gold instructions' baseline
+    # included): about a minute at its usual few seconds a call, and no confirmation even at 10 s a call.
+    assert calls <= 30, calls
+    assert not [c for c in at.checkbox if c.label.startswith("Yes, start a run estimated")]
 
     # A benchmark over every starter task is long: its start stays disabled until confirmed.
     at.segmented_control(key="ind_section").set_value("Benchmark").run()

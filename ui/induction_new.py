@@ -112,8 +112,10 @@ def _from_task() -> Choice:
     if source == "paper" and not has_paper:
         st.caption("This task has no paper demonstration sets: random sets of five are used instead.")
     max_sets = len(task.paper_demos) if source == "paper" and has_paper else PAPER_N_SETS
-    # Defaults through Session State, so the "Paper settings" button can set these widgets too.
-    st.session_state.setdefault("ind_n_sets", 3)
+    # Defaults through Session State, so the "Paper settings" button can set these widgets too. On the
+    # embedded model (seconds per call on a CPU) they are smaller, so a first run finishes in about a minute.
+    small = model_settings().provider == "embedded"
+    st.session_state.setdefault("ind_n_sets", 2 if small else 3)
     if st.session_state["ind_n_sets"] > max_sets:
         st.session_state["ind_n_sets"] = max_sets
     n_sets = c2.number_input(
@@ -131,7 +133,7 @@ def _from_task() -> Choice:
                 "Held-out inputs to execute on (a seeded random sample)",
                 1,
                 max(1, len(task.execute)),
-                min(10, max(1, len(task.execute))),
+                min(5 if small else 10, max(1, len(task.execute))),
                 help=f"{len(task.execute)} held-out examples in this task; the files are sorted, so the "
                 "sample is drawn at random under the run's seed, never the first N.",
                 key="ind_limit",
