@@ -121,6 +121,14 @@ def wait_idle(page: Page, timeout_ms: int = 60_000) -> None:
     page.wait_for_function(_AT_REST, timeout=timeout_ms, polling=50)
 
 
+def settle_for_screenshot(page: Page, timeout_ms: int = 60_000) -> None:
+    """Before a screenshot, after a resize: the app at rest (see `wait_idle`) and its web fonts loaded, so
+    the picture shows the laid-out page rather than a frame of the re-layout."""
+    wait_idle(page, timeout_ms)
+    page.wait_for_function("() => document.fonts.status === 'loaded'", timeout=timeout_ms, polling=50)
+    wait_idle(page, timeout_ms)
+
+
 def record_outside_requests(page: Page, outside: list[str]) -> None:
     """Append to `outside` every URL the page requests from anywhere but this machine (the app is offline-first)."""
 

@@ -79,8 +79,12 @@ def test_keyboard_review_saves_at_once_and_resumes(data_dir, tmp_path, artifacts
         expect(heading).to_have_text("Item 3 of 4", timeout=30_000)
         wait_idle(page)
         # Letters typed into the comment are text, not answers.
-        page.get_by_label("Comment (optional, saved with each answer)").press_sequentially("yes no")
-        page.wait_for_timeout(500)
+        comment = page.get_by_label("Comment (optional, saved with each answer)")
+        comment.press_sequentially("yes no")
+        # The keys have reached the box and any rerun they might have started is over: nothing was answered.
+        expect(comment).to_have_value("yes no")
+        wait_idle(page)
+        expect(heading).to_have_text("Item 3 of 4")
         assert len(_labels(data_dir, rid)) == 2
         heading.click()
         wait_idle(page)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, running_app
+from tests.browser import chromium, running_app, settle_for_screenshot
 from tests.test_selfinstruct_pipeline import share_model
 
 pytestmark = pytest.mark.browser
@@ -46,5 +46,5 @@ def test_step_through_one_iteration(data_dir, tmp_path, artifacts_dir):
         assert page.get_by_test_id("stException").count() == 0
         # Streamlit scrolls inside its own container, so a tall window shows the whole iteration.
         page.set_viewport_size({"width": 1400, "height": 2800})
-        page.wait_for_timeout(1500)
+        settle_for_screenshot(page)
         page.screenshot(path=str(artifacts_dir / "selfinstruct.png"), full_page=True)
