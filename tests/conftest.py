@@ -15,6 +15,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+OWNER_PASSWORD = "page-tests-owner-password"
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +36,14 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # Page tests run queued jobs themselves (core.jobs.run_once), so no worker threads outlive a test.
     monkeypatch.setenv("WORKBENCH_JOB_THREADS", "0")
     return path
+
+
+@pytest.fixture()
+def owner_password(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Owner rights of a local profile need the owner password; page tests enter this one (tests/pages.py).
+    A module takes it with `pytestmark = pytest.mark.usefixtures("owner_password")`."""
+    monkeypatch.setenv("WORKBENCH_OWNER_PASSWORD", OWNER_PASSWORD)
+    return OWNER_PASSWORD
 
 
 @pytest.fixture(scope="session")
@@ -116,9 +125,38 @@ def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 120.
         time.sleep(0.02)
 
 
-def app_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a command line or worker process run on this test's data folder and database."""
-    return {**os.environ, "WORKBENCH_DATA_DIR": str(data_dir), **extra}
+@pytest.fixture()
+def use_model(monkeypatch: pytest.MonkeyPatch) -> Callable[[object], object]:
+    """`use_model(model)`: every job started in this process calls `model` (a scripted stand-in with the
+    provider interface) instead of the provider its settings name, until the test ends."""
+
+    def install(model: object) -> object:
+        monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: model)
+        return model
+
+    return install
+
+
+def app_env(data_dir: Path, *, without: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
+    """The environment of a command line or worker process run on this test's data folder and database,
+    less the variables named in `without` (so the process cannot pick up, say, a key or database of the
+    test run's own environment)."""
+    env = {k: v for k, v in os.environ.items() if k not in without}
+    return {**env, "WORKBENCH_DATA_DIR": str(data_dir), **extra}
+
+
+def run_cli(
+    module: str, *args: str, env: dict[str, str], timeout_s: float = 300
+) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` from the repository in `env` (see app_env), its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
 
 
 def kill_worker_when(condition: Callable[[], bool], env: dict[str, str], what: str) -> None:
