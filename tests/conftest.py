@@ -27,6 +27,18 @@ def shared_datasets() -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _fresh_streamlit_caches() -> None:
+    """Streamlit's st.cache_data/st.cache_resource live as long as the process and are keyed without the data
+    folder or database (the app has one of each per process): a page test must not be served the tasks,
+    runs or engine of the test before it."""
+    if "streamlit" in sys.modules:
+        import streamlit as st
+
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+
 @pytest.fixture()
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh app working folder for one test."""
