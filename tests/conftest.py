@@ -124,6 +124,12 @@ def sqlite_engine(data_dir: Path):
     dispose_all()
 
 
+@pytest.fixture()
+def store(sqlite_engine):
+    """The page tests' name for it: the app's own database, which the page opens too (ui.common.engine)."""
+    return sqlite_engine
+
+
 def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 120.0) -> object:
     """Poll until `condition()` is truthy and return it; fail naming `what` after a generous timeout.
     Tests wait for a state this way, never for a fixed time."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from core.datasets.records import EvalTask, Instance
 from core.humaneval.campaign import CampaignSpec, assign_items
 from core.humaneval.records import blind_id, item_id
-from core.store import dispose_all, evalset, get_engine
+from core.store import evalset
 from core.store import ratings as rating_store
 from core.store.schema import server_keys
 from tests.pages import open_page, rendered
@@ -24,13 +23,6 @@ from tests.pages import open_page, rendered
 SET = "blind-set"
 MODELS = ("secret-model-alpha", "Secret-Model-Beta")
 TASKS = ("t0", "t1", "t2")
-
-
-@pytest.fixture()
-def store(data_dir: Path):
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
 
 
 def derivable(tasks: tuple[str, ...], models: tuple[str, ...]) -> set[str]:

@@ -4,7 +4,6 @@ not only by their labels."""
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import krippendorff
 import pytest
@@ -14,7 +13,7 @@ from sklearn.metrics import cohen_kappa_score
 from core.datasets.records import EvalTask, Instance
 from core.humaneval.campaign import CampaignSpec
 from core.humaneval.records import Rating
-from core.store import dispose_all, evalset, get_engine
+from core.store import evalset
 from core.store import ratings as rating_store
 from tests.pages import open_page
 
@@ -26,12 +25,7 @@ LABELS = {
 }
 ORDINAL = {"A": 0, "B": 1, "C": 2, "D": 3}
 
-
-@pytest.fixture()
-def store(data_dir: Path, owner_password: str):
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
+pytestmark = pytest.mark.usefixtures("owner_password")
 
 
 def _fleiss(rows: list[list[str]]) -> float:

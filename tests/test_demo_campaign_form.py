@@ -3,26 +3,16 @@ Create (a second click creates nothing), and the task history's before/after."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from core.datasets.records import EvalTask, Instance
 from core.humaneval.history import field_changes, summary
-from core.store import dispose_all, evalset, get_engine
+from core.store import evalset
 from core.store import ratings as rating_store
 from tests.pages import click
 from tests.test_humaneval_page import _page, _section, _visible
 
 pytestmark = pytest.mark.usefixtures("owner_password")
-
-
-@pytest.fixture()
-def store(data_dir: Path):
-    """The app's own database (the page opens the same one)."""
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
 
 
 def _set(store) -> None:

@@ -19,7 +19,7 @@ from core.humaneval.identity import configured_owners, parse_names, person
 from core.humaneval.response_files import model_name_for, parse_response_file
 from core.jobs import run_once
 from core.store import calls as call_log
-from core.store import dispose_all, evalset, get_engine
+from core.store import evalset
 from core.store import ratings as rating_store
 from core.store import runs as run_store
 from tests.conftest import LLAMA_MODEL, LLAMA_TIMEOUT_S, OWNER_PASSWORD
@@ -29,14 +29,6 @@ pytestmark = pytest.mark.usefixtures("owner_password")
 
 OFFICIAL_SET = "user-oriented-252"
 EVAL_FILE = "self-instruct/user_oriented_instructions.jsonl"
-
-
-@pytest.fixture()
-def store(data_dir: Path):
-    """The app's own database (the page opens the same one through ui.common.engine)."""
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
 
 
 @pytest.fixture()

@@ -9,7 +9,6 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -18,7 +17,7 @@ from core.datasets.records import EvalTask, Instance
 from core.humaneval.campaign import CampaignSpec
 from core.llm import ModelSettings
 from core.plaintext import escape_markdown
-from core.store import dispose_all, evalset, get_engine
+from core.store import evalset
 from core.store import ratings as rating_store
 from core.store import runs as run_store
 from tests.pages import open_page
@@ -45,12 +44,7 @@ MARKDOWN_ELEMENTS = {
 }
 MARKDOWN_FIELDS = ("label", "help", "placeholder")
 
-
-@pytest.fixture()
-def store(data_dir: Path, owner_password: str):
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
+pytestmark = pytest.mark.usefixtures("owner_password")
 
 
 def _nodes(at: AppTest) -> Iterator:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from core.review import consistency
 from core.review.records import ReviewLabel, SourceTask
 from core.review.sampling import sample_items
 from core.review.spec import ReviewSpec
-from core.store import dispose_all, get_engine
 from core.store import reviews as review_store
 from core.store import runs as run_store
 from tests.pages import ok, open_page
@@ -21,13 +18,6 @@ TASKS = [
     SourceTask("good", "Write the word in capital letters.", (("cat", "CAT"), ("dog", "DOG"))),
     SourceTask("bad", "Write a poem about the autumn forest.", (("cat", "7"), ("dog", "19"))),
 ]
-
-
-@pytest.fixture()
-def store(data_dir: Path):
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
 
 
 def test_consistency_section(store):

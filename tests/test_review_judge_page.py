@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -19,20 +17,12 @@ from core.review.records import ReviewLabel, SourceTask
 from core.review.results import table2
 from core.review.sampling import sample_items
 from core.review.spec import ReviewSpec
-from core.store import dispose_all, get_engine
 from core.store import ratings as rating_store
 from core.store import reviews as review_store
 from core.store import runs as run_store
 from tests.pages import ok, open_page
 
 pytestmark = pytest.mark.usefixtures("owner_password")
-
-
-@pytest.fixture()
-def store(data_dir: Path):
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
 
 
 def _page() -> AppTest:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.review.spec import ReviewSpec
 from core.selfinstruct.pipeline import KIND, iteration_record
-from core.store import dispose_all, get_engine
 from core.store import reviews as review_store
 from core.store import runs as run_store
 from tests.pages import ok, open_page
@@ -17,13 +14,6 @@ from tests.pages import ok, open_page
 pytestmark = pytest.mark.usefixtures("owner_password")
 
 INSTRUCTIONS = [f"Write item number {i} as *bold* text." for i in range(6)]
-
-
-@pytest.fixture()
-def store(data_dir: Path):
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
 
 
 @pytest.fixture()
