@@ -42,7 +42,9 @@ def test_step_through_one_iteration(data_dir, tmp_path, artifacts_dir):
         expect(page.get_by_text("· done").first).to_be_visible(timeout=240_000)
         # Once the run is done the page redraws without the live refresh: no Cancel button any more.
         expect(page.get_by_role("button", name="Cancel")).to_have_count(0, timeout=30_000)
-        expect(page.get_by_role("button", name="Run next iteration")).to_be_enabled()
+        # The whole page redraws after the live part does: the button comes back enabled with that rerun,
+        # which a busy machine can take well over expect's default 5 s to finish.
+        expect(page.get_by_role("button", name="Run next iteration")).to_be_enabled(timeout=60_000)
         assert page.get_by_test_id("stException").count() == 0
         # Streamlit scrolls inside its own container, so a tall window shows the whole iteration.
         page.set_viewport_size({"width": 1400, "height": 2800})
