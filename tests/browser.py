@@ -19,6 +19,9 @@ from tests.llm_servers import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 STARTUP_TIMEOUT_S = 180.0
+# The first script run of a fresh app process imports the whole app; on a loaded machine that alone has taken
+# over 30 s. Tests wait this long for the first page to render (a wait for the state, not a delay).
+FIRST_RENDER_MS = int(STARTUP_TIMEOUT_S * 1000)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -11,7 +11,7 @@ from core.datasets.records import EvalTask, Instance
 from core.humaneval.campaign import CampaignSpec
 from core.store import dispose_all, evalset, get_engine
 from core.store import ratings as rating_store
-from tests.browser import chromium, running_app, wait_idle
+from tests.browser import FIRST_RENDER_MS, chromium, running_app, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -72,7 +72,7 @@ def test_keyboard_rating_persists_across_reload(data_dir, tmp_path, artifacts_di
         page = browser.new_page(viewport={"width": 1300, "height": 1500})
         page.goto(f"{url}/humaneval")
         main = page.get_by_test_id("stMain")
-        expect(main.get_by_role("heading", name="Who is rating?")).to_be_visible(timeout=30_000)
+        expect(main.get_by_role("heading", name="Who is rating?")).to_be_visible(timeout=FIRST_RENDER_MS)
         main.get_by_label("…or a new name").fill("ann")
         main.get_by_role("button", name="Start").click()
         heading = main.get_by_role("heading", name=re.compile(r"Response \d of 6"))

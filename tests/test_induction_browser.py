@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, running_app, settle_for_screenshot, wait_idle
+from tests.browser import FIRST_RENDER_MS, chromium, running_app, settle_for_screenshot, wait_idle
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.browser
@@ -28,7 +28,9 @@ def test_induce_from_own_demonstrations(data_dir, tmp_path, artifacts_dir) -> No
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         page.get_by_test_id("stSidebarNav").get_by_role("link", name="Instruction Induction").click()
-        expect(page.get_by_role("heading", name="Instruction Induction")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("heading", name="Instruction Induction")).to_be_visible(
+            timeout=FIRST_RENDER_MS
+        )
 
         # The example table: five antonym demonstrations and three held-out pairs, greedy, K=1.
         page.get_by_text("My own demonstrations").click()

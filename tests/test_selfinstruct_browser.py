@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, running_app, settle_for_screenshot
+from tests.browser import FIRST_RENDER_MS, chromium, running_app, settle_for_screenshot
 from tests.test_selfinstruct_pipeline import share_model
 
 pytestmark = pytest.mark.browser
@@ -17,7 +17,7 @@ def test_step_through_one_iteration(data_dir, tmp_path, artifacts_dir):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         page.get_by_test_id("stSidebarNav").get_by_role("link", name="Self-Instruct").click()
-        expect(page.get_by_role("heading", name="Self-Instruct")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("heading", name="Self-Instruct")).to_be_visible(timeout=FIRST_RENDER_MS)
         expect(page.get_by_text("Start a run")).to_be_visible(timeout=30_000)
 
         for label, value in (
