@@ -19,6 +19,9 @@ from tests.llm_servers import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 STARTUP_TIMEOUT_S = 180.0
+# The first script run of a fresh app process imports the whole app; on a loaded machine that alone has taken
+# over 30 s. Tests wait this long for the first page to render (a wait for the state, not a delay).
+FIRST_RENDER_MS = int(STARTUP_TIMEOUT_S * 1000)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -119,6 +122,14 @@ def wait_idle(page: Page, timeout_ms: int = 60_000) -> None:
         "data-test-script-state", "notRunning", timeout=timeout_ms
     )
     page.wait_for_function(_AT_REST, timeout=timeout_ms, polling=50)
+
+
+def settle_for_screenshot(page: Page, timeout_ms: int = 60_000) -> None:
+    """Before a screenshot, after a resize: the app at rest (see `wait_idle`) and its web fonts loaded, so
+    the picture shows the laid-out page rather than a frame of the re-layout."""
+    wait_idle(page, timeout_ms)
+    page.wait_for_function("() => document.fonts.status === 'loaded'", timeout=timeout_ms, polling=50)
+    wait_idle(page, timeout_ms)
 
 
 def record_outside_requests(page: Page, outside: list[str]) -> None:

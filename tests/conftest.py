@@ -15,6 +15,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+OWNER_PASSWORD = "page-tests-owner-password"
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +27,18 @@ def shared_datasets() -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _fresh_streamlit_caches() -> None:
+    """Streamlit's st.cache_data/st.cache_resource live as long as the process and are keyed without the data
+    folder or database (the app has one of each per process): a page test must not be served the tasks,
+    runs or engine of the test before it."""
+    if "streamlit" in sys.modules:
+        import streamlit as st
+
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+
 @pytest.fixture()
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh app working folder for one test."""
@@ -35,6 +48,14 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # Page tests run queued jobs themselves (core.jobs.run_once), so no worker threads outlive a test.
     monkeypatch.setenv("WORKBENCH_JOB_THREADS", "0")
     return path
+
+
+@pytest.fixture()
+def owner_password(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Owner rights of a local profile need the owner password; page tests enter this one (tests/pages.py).
+    A module takes it with `pytestmark = pytest.mark.usefixtures("owner_password")`."""
+    monkeypatch.setenv("WORKBENCH_OWNER_PASSWORD", OWNER_PASSWORD)
+    return OWNER_PASSWORD
 
 
 @pytest.fixture(scope="session")
@@ -103,6 +124,12 @@ def sqlite_engine(data_dir: Path):
     dispose_all()
 
 
+@pytest.fixture()
+def store(sqlite_engine):
+    """The page tests' name for it: the app's own database, which the page opens too (ui.common.engine)."""
+    return sqlite_engine
+
+
 def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 120.0) -> object:
     """Poll until `condition()` is truthy and return it; fail naming `what` after a generous timeout.
     Tests wait for a state this way, never for a fixed time."""
@@ -116,9 +143,38 @@ def wait_for(condition: Callable[[], object], what: str, timeout_s: float = 120.
         time.sleep(0.02)
 
 
-def app_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment of a command line or worker process run on this test's data folder and database."""
-    return {**os.environ, "WORKBENCH_DATA_DIR": str(data_dir), **extra}
+@pytest.fixture()
+def use_model(monkeypatch: pytest.MonkeyPatch) -> Callable[[object], object]:
+    """`use_model(model)`: every job started in this process calls `model` (a scripted stand-in with the
+    provider interface) instead of the provider its settings name, until the test ends."""
+
+    def install(model: object) -> object:
+        monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: model)
+        return model
+
+    return install
+
+
+def app_env(data_dir: Path, *, without: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
+    """The environment of a command line or worker process run on this test's data folder and database,
+    less the variables named in `without` (so the process cannot pick up, say, a key or database of the
+    test run's own environment)."""
+    env = {k: v for k, v in os.environ.items() if k not in without}
+    return {**env, "WORKBENCH_DATA_DIR": str(data_dir), **extra}
+
+
+def run_cli(
+    module: str, *args: str, env: dict[str, str], timeout_s: float = 300
+) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` from the repository in `env` (see app_env), its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
 
 
 def kill_worker_when(condition: Callable[[], bool], env: dict[str, str], what: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,12 +49,10 @@ class LoopbackEndpoint:
         gate_timeout_s: float = 60.0,
         barrier: int = 0,
         answers: Callable[[str, str], str | None] | None = None,
-        latency_s: float = 0.0,
     ):
         """`gate(kind, seen)`: True when a request of `kind` may be answered now. `barrier`: hold every
         request until this many are in flight at once. `answers(kind, prompt)`: a text to answer instead of
-        the load generator's (None: the usual answer). `latency_s`: each answer takes this long (load, not
-        synchronisation: a test never relies on it for an outcome)."""
+        the load generator's (None: the usual answer)."""
         self.seen: list[Seen] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -89,8 +86,6 @@ class LoopbackEndpoint:
                     if not ok:
                         outer.gate_timeouts += 1
                 try:
-                    if latency_s:
-                        time.sleep(latency_s)
                     if not ok:
                         self._send(500, {"error": {"message": "gate timed out"}})
                         return

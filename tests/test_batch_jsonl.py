@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from core.batch.__main__ import main as batch_cli
@@ -14,14 +13,12 @@ from core.batch.ingest import ingest
 from core.batch.jsonl import write_requests
 from core.batch.stages import induction_stage, selfinstruct_stage
 from core.llm import GenParams, LLMClient, Request
-from core.llm.embedded import model_path
 from core.llm.openai_compat import OpenAICompatProvider
 from core.llm.settings import ModelSettings
 from core.selfinstruct.prompts import PromptConfig
 from core.selfinstruct.spec import KIND, RunSpec, iter_key
 from core.store import calls as call_log
 from core.store import runs as run_store
-from tests.llm_servers import LlamaServer
 
 # Port 9 (discard) answers nothing: a response through it can only come from the call log.
 OFFLINE = "http://127.0.0.1:9/v1"
@@ -49,13 +46,6 @@ def _completion_body(text: str) -> dict:
         "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
     }
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    server = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
-    yield server
-    server.stop()
 
 
 def test_results_from_a_real_server_answer_the_run_from_the_call_log(llama_server, sqlite_engine, tmp_path):

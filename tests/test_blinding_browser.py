@@ -12,7 +12,7 @@ from core.datasets.records import EvalTask, Instance
 from core.humaneval.campaign import CampaignSpec
 from core.store import dispose_all, evalset, get_engine
 from core.store import ratings as rating_store
-from tests.browser import chromium, running_app
+from tests.browser import FIRST_RENDER_MS, chromium, running_app
 from tests.test_blinding_rate import derivable
 
 pytestmark = pytest.mark.browser
@@ -55,7 +55,7 @@ def test_rating_page_dom_holds_nothing_derivable_from_the_model(data_dir, tmp_pa
         main = page.get_by_test_id("stMain")
         heading = main.get_by_role("heading", name=re.compile(r"Response \d of 6"))
         for n in range(1, 7):
-            expect(heading).to_have_text(f"Response {n} of 6", timeout=30_000)
+            expect(heading).to_have_text(f"Response {n} of 6", timeout=FIRST_RENDER_MS)
             expect(page.get_by_test_id("stApp")).to_have_attribute(
                 "data-test-script-state", "notRunning", timeout=30_000
             )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -16,21 +15,14 @@ from streamlit.testing.v1 import AppTest
 from core.datasets.records import EvalTask, Instance
 from core.humaneval.campaign import CampaignSpec, assign_items
 from core.humaneval.records import blind_id, item_id
-from core.store import dispose_all, evalset, get_engine
+from core.store import evalset
 from core.store import ratings as rating_store
 from core.store.schema import server_keys
-from tests.conftest import REPO_ROOT
+from tests.pages import open_page, rendered
 
 SET = "blind-set"
 MODELS = ("secret-model-alpha", "Secret-Model-Beta")
 TASKS = ("t0", "t1", "t2")
-
-
-@pytest.fixture()
-def store(data_dir: Path):
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
 
 
 def derivable(tasks: tuple[str, ...], models: tuple[str, ...]) -> set[str]:
@@ -59,17 +51,6 @@ def _seed(store, raters=("ann",)) -> int:
     return rating_store.create_campaign(store, spec.name, SET, spec.to_dict(), owner="olga")
 
 
-def _open_as(rater: str) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.query_params["rater"] = rater
-    at.query_params["role"] = "rater"
-    at.run()
-    at.switch_page("pages/humaneval.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def _widget_keys(at: AppTest) -> list[str]:
     keys = []
 
@@ -91,17 +72,7 @@ def _widget_keys(at: AppTest) -> list[str]:
 def _everything(at: AppTest) -> str:
     """The rendered tree, every element's full message, the widget keys, the session state's keys and
     values, and the URL's query parameters."""
-    parts = [repr(at._tree), *_widget_keys(at)]
-
-    def walk(node) -> None:
-        proto = getattr(node, "proto", None)
-        if proto is not None:
-            parts.append(str(proto))
-        for child in getattr(node, "children", {}).values():
-            walk(child)
-
-    for root in at._tree.children.values():
-        walk(root)
+    parts = [rendered(at), *_widget_keys(at)]
     state = at.session_state.to_dict()
     parts += [f"{k}={v!r}" for k, v in state.items()]
     parts.append(repr(dict(at.query_params)))
@@ -116,7 +87,7 @@ def _position(at: AppTest) -> int:
 def test_no_rating_page_holds_anything_derivable_from_the_model(store):
     cid = _seed(store)
     forbidden = derivable(TASKS, MODELS)
-    at = _open_as("ann")
+    at = open_page("pages/humaneval.py", rater="ann")
     seen_ids: set[str] = set()
     for expected in range(1, len(TASKS) * len(MODELS) + 1):
         assert _position(at) == expected

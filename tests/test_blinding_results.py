@@ -4,22 +4,19 @@ not only by their labels."""
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import krippendorff
 import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
-from streamlit.testing.v1 import AppTest
 
 from core.datasets.records import EvalTask, Instance
 from core.humaneval.campaign import CampaignSpec
 from core.humaneval.records import Rating
-from core.store import dispose_all, evalset, get_engine
+from core.store import evalset
 from core.store import ratings as rating_store
-from tests.conftest import REPO_ROOT
+from tests.pages import open_page
 
-PASSWORD = "results-owner-password"
 ITEMS = [("t0", "m-alpha"), ("t0", "m-beta"), ("t1", "m-alpha"), ("t1", "m-beta"), ("t2", "m-alpha")]
 LABELS = {
     "ann": ["A", "B", "C", "D", "A"],
@@ -28,13 +25,7 @@ LABELS = {
 }
 ORDINAL = {"A": 0, "B": 1, "C": 2, "D": 3}
 
-
-@pytest.fixture()
-def store(data_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("WORKBENCH_OWNER_PASSWORD", PASSWORD)
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
+pytestmark = pytest.mark.usefixtures("owner_password")
 
 
 def _fleiss(rows: list[list[str]]) -> float:
@@ -65,13 +56,7 @@ def test_agreement_figures_on_the_results_page_match_reference_implementations(s
         for (task, model), label in zip(ITEMS, given, strict=True):
             rating_store.add_rating(store, cid, Rating(task, model, rater, label))
 
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.query_params["rater"], at.query_params["role"] = "olga", "owner"
-    at.run()
-    at.switch_page("pages/humaneval.py").run()
-    at.text_input(key="heval-prove-secret").set_value(PASSWORD)
-    next(b for b in at.button if b.label == "Become owner").click()
-    at.run()
+    at = open_page("pages/humaneval.py", rater="olga", role="owner")
     at.segmented_control(key="section").set_value("Results").run()
     assert not at.exception, [e.value for e in at.exception]
 

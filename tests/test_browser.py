@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, running_app
+from tests.browser import FIRST_RENDER_MS, chromium, running_app
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +24,9 @@ def test_navigation_reaches_every_page(data_dir, tmp_path, artifacts_dir):
     with running_app(data_dir, tmp_path / "app.log") as url, chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(url)
-        expect(page.get_by_role("heading", name="Instruction Workbench")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("heading", name="Instruction Workbench")).to_be_visible(
+            timeout=FIRST_RENDER_MS
+        )
         page.screenshot(path=str(artifacts_dir / "home.png"), full_page=True)
         nav = page.get_by_test_id("stSidebarNav")
         for title in NAV:

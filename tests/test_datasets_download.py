@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,8 +17,8 @@ import pytest
 import core.datasets as ds
 from core.datasets.errors import ChecksumError, DatasetError, DownloadError
 from core.datasets.manifest import EVAL_FILE, SEED_FILE, entries_for
+from tests.conftest import app_env, run_cli
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 WRONG = b'{"id": "not the seed tasks"}\n'
 
 
@@ -219,15 +217,7 @@ def test_partial_import_and_corrupt_status(tmp_path: Path, shared_datasets: Path
 
 
 def cli(*args: str, data: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, WORKBENCH_DATA_DIR=str(data))
-    return subprocess.run(
-        [sys.executable, "-m", "core.datasets", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli("core.datasets", *args, env=app_env(data), timeout_s=120)
 
 
 def test_cli_status_download_and_failures(tmp_path: Path, mirror: Mirror):

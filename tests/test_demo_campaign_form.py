@@ -3,30 +3,16 @@ Create (a second click creates nothing), and the task history's before/after."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from core.datasets.records import EvalTask, Instance
 from core.humaneval.history import field_changes, summary
-from core.store import dispose_all, evalset, get_engine
+from core.store import evalset
 from core.store import ratings as rating_store
-from tests.test_humaneval_page import OWNER_PASSWORD, _click, _page, _section, _visible
+from tests.pages import click
+from tests.test_humaneval_page import _page, _section, _visible
 
-
-@pytest.fixture(autouse=True)
-def _owner_password(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(
-        "WORKBENCH_OWNER_PASSWORD", OWNER_PASSWORD
-    )  # what tests.test_humaneval_page._page enters
-
-
-@pytest.fixture()
-def store(data_dir: Path):
-    """The app's own database (the page opens the same one)."""
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
+pytestmark = pytest.mark.usefixtures("owner_password")
 
 
 def _set(store) -> None:
@@ -43,16 +29,16 @@ def test_intro_line_and_campaign_form_clears_after_create(store):
     at.selectbox(key="heval-set").set_value("form-set").run()
     at.text_input(key="heval-c-name").set_value("Pilot")
     at.text_area(key="heval-c-raters").set_value("ann, ben").run()
-    _click(at, "Create campaign")
+    click(at, "Create campaign")
     assert any("Created campaign" in _visible(s.value) for s in at.success)
     assert [c.name for c in rating_store.list_campaigns(store)] == ["Pilot"]
     assert at.text_input(key="heval-c-name").value == ""
     assert at.text_area(key="heval-c-raters").value == "olga"  # back to the default
 
-    _click(at, "Create campaign")  # the same button again: refused, nothing duplicated
+    click(at, "Create campaign")  # the same button again: refused, nothing duplicated
     assert any("needs a name" in _visible(e.value) for e in at.error)
     at.text_input(key="heval-c-name").set_value("Pilot").run()
-    _click(at, "Create campaign")
+    click(at, "Create campaign")
     assert any("already exists" in _visible(e.value) for e in at.error)
     assert len(rating_store.list_campaigns(store)) == 1
 

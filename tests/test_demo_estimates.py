@@ -13,8 +13,10 @@ from core.store import dispose_all, get_engine
 from core.store import runs as run_store
 from tests.conftest import REPO_ROOT
 from tests.test_humaneval_page import _page as humaneval_page
-from tests.test_humaneval_page import _section, official, owner_password, store  # noqa: F401 (fixtures)
+from tests.test_humaneval_page import _section, official  # noqa: F401 (a fixture)
 from ui.run_estimate import ASSUMED_SECONDS_PER_CALL, CONFIRM_OVER_SECONDS
+
+pytestmark = pytest.mark.usefixtures("owner_password")
 
 FIGURES = {"Model calls, at most", "Tokens, about", "Cost", "Duration, about"}
 

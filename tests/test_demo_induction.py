@@ -11,7 +11,7 @@ from core.llm.embedded import EMBEDDED_MODEL
 from core.store import calls as call_log
 from core.store import get_engine
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
+from tests.pages import click, open_page
 from ui.run_estimate import format_duration
 
 UNTICK_EXAMPLE_HELD_OUT = {
@@ -21,21 +21,6 @@ UNTICK_EXAMPLE_HELD_OUT = {
 }
 
 
-def _page() -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/induction.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _click(at: AppTest, label: str) -> None:
-    next(b for b in at.button if b.label == label).click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-
-
 def _judge_mode(at: AppTest) -> None:
     at.radio(key="ind_source").set_value("own").run()
     at.radio(key="ind_own_mode").set_value("judge").run()
@@ -43,7 +28,7 @@ def _judge_mode(at: AppTest) -> None:
 
 
 def test_judge_mode_keeps_ticked_rows_held_out(data_dir) -> None:
-    at = _page()
+    at = open_page("pages/induction.py")
     _judge_mode(at)
     # The starter table ticks up/old/wet as held out: they must not become demonstrations.
     assert any(
@@ -51,7 +36,7 @@ def test_judge_mode_keeps_ticked_rows_held_out(data_dir) -> None:
         for c in at.caption
     )
     assert at.selectbox(key="ind_metric").value == "em"  # the ticked rows have answers to score
-    _click(at, "Start induction")
+    click(at, "Start induction")
     params = run_store.get_run(get_engine(), at.session_state["ind_run"]).params
     demo_inputs = [i for i, _ in params["demos"]]
     assert demo_inputs == ["hot", "big", "happy", "fast", "light"]
@@ -65,7 +50,7 @@ def test_judge_mode_keeps_ticked_rows_held_out(data_dir) -> None:
 
 
 def test_judge_only_run_is_labelled_judged_by_hand(data_dir) -> None:
-    at = _page()
+    at = open_page("pages/induction.py")
     _judge_mode(at)
     at.session_state["ind_demo_editor"] = UNTICK_EXAMPLE_HELD_OUT
     at.run()
@@ -73,7 +58,7 @@ def test_judge_only_run_is_labelled_judged_by_hand(data_dir) -> None:
     # No answers anywhere: no metric to choose, and the page says how outputs are scored.
     assert not [s for s in at.selectbox if s.key == "ind_metric"]
     assert any(c.value == "Metric: judged by hand" for c in at.caption)
-    _click(at, "Start induction")
+    click(at, "Start induction")
     engine = get_engine()
     run_id = at.session_state["ind_run"]
     params = run_store.get_run(engine, run_id).params
@@ -87,12 +72,12 @@ def test_judge_only_run_is_labelled_judged_by_hand(data_dir) -> None:
 
 
 def test_opening_a_task_report_keeps_the_finished_benchmark(data_dir) -> None:
-    at = _page()
+    at = open_page("pages/induction.py")
     at.segmented_control(key="ind_section").set_value("Benchmark").run()
     at.multiselect(key="ind_b_tasks").set_value(["starter_sum"]).run()
     at.number_input(key="ind_b_limit").set_value(1).run()
     at.toggle(key="ind_b_bert").set_value(False).run()
-    _click(at, "Start benchmark")
+    click(at, "Start benchmark")
     run_id = at.session_state["ind_bench_run"]
     labels_while_running = at.selectbox(key="ind_bench_run").options
     engine = get_engine()
@@ -115,7 +100,7 @@ def _metric(at: AppTest, label: str) -> str:
 
 
 def test_start_buttons_show_a_duration_and_long_runs_need_a_tick(data_dir) -> None:
-    at = _page()
+    at = open_page("pages/induction.py")
     # Nothing in the call log yet: the duration rests on a stated assumption.
     calls = int(_metric(at, "Model calls, at most").replace(",", ""))
     assert any("assuming 10 s a call" in c.value for c in at.caption)

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 import core.datasets as datasets
 from core.store import get_engine
 from core.store import runs as run_store
-from tests.test_demo_induction import _click, _page
+from tests.pages import click, open_page
 
 
 def _flat(at: AppTest) -> list:
@@ -32,11 +32,11 @@ def _start(at: AppTest) -> None:
     for box in at.checkbox:
         if box.key == "ind_confirm_long":
             box.check().run()
-    _click(at, "Start induction")
+    click(at, "Start induction")
 
 
 def test_a_started_run_sits_above_the_form_and_goes_when_the_task_changes(data_dir) -> None:
-    at = _page()
+    at = open_page("pages/induction.py")
     tasks = datasets.instruction_task_names()
     assert len(tasks) >= 2 and at.selectbox(key="ind_task").value == tasks[0]
     _start(at)
@@ -64,7 +64,7 @@ def test_a_started_run_sits_above_the_form_and_goes_when_the_task_changes(data_d
 
 
 def test_close_hides_the_current_run(data_dir) -> None:
-    at = _page()
+    at = open_page("pages/induction.py")
     _start(at)
     heading = f"Run {at.session_state['ind_run']}"
     assert heading in [h.value for h in at.subheader]

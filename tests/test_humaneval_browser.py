@@ -11,7 +11,7 @@ from core.datasets.records import EvalTask, Instance
 from core.humaneval.campaign import CampaignSpec
 from core.store import dispose_all, evalset, get_engine
 from core.store import ratings as rating_store
-from tests.browser import chromium, running_app
+from tests.browser import FIRST_RENDER_MS, chromium, running_app, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -61,9 +61,7 @@ def _comments(data_dir, cid: int) -> list[str]:
 
 def _settled(page) -> None:
     """Wait for the script run to finish: a shortcut pressed before the buttons exist does nothing."""
-    expect(page.get_by_test_id("stApp")).to_have_attribute(
-        "data-test-script-state", "notRunning", timeout=30_000
-    )
+    wait_idle(page)
     expect(page.get_by_role("button", name=re.compile("Irrelevant or invalid"))).to_be_enabled()
 
 
@@ -74,7 +72,7 @@ def test_keyboard_rating_persists_across_reload(data_dir, tmp_path, artifacts_di
         page = browser.new_page(viewport={"width": 1300, "height": 1500})
         page.goto(f"{url}/humaneval")
         main = page.get_by_test_id("stMain")
-        expect(main.get_by_role("heading", name="Who is rating?")).to_be_visible(timeout=30_000)
+        expect(main.get_by_role("heading", name="Who is rating?")).to_be_visible(timeout=FIRST_RENDER_MS)
         main.get_by_label("…or a new name").fill("ann")
         main.get_by_role("button", name="Start").click()
         heading = main.get_by_role("heading", name=re.compile(r"Response \d of 6"))
@@ -102,9 +100,13 @@ def test_keyboard_rating_persists_across_reload(data_dir, tmp_path, artifacts_di
         # The rating view as a returning rater sees it (guidelines folded, buttons in view).
         page.screenshot(path=str(artifacts_dir / "humaneval_rate.png"))
         # Keys typed into the comment are text, not ratings; the comment is saved with the next rating.
-        page.get_by_label("Comment (optional, saved with the rating)").press_sequentially("typo 1 a c")
-        page.wait_for_timeout(500)
+        comment = page.get_by_label("Comment (optional, saved with the rating)")
+        comment.press_sequentially("typo 1 a c")
+        # The keys have reached the box and any rerun they might have started is over: nothing was rated.
+        expect(comment).to_have_value("typo 1 a c")
+        wait_idle(page)
         expect(heading).to_have_text("Response 4 of 6")
+        assert _labels(data_dir, cid) == ["A", "B", "C"]
         heading.click()
         _settled(page)
         page.keyboard.press("4")

@@ -19,21 +19,16 @@ from core.humaneval.identity import configured_owners, parse_names, person
 from core.humaneval.response_files import model_name_for, parse_response_file
 from core.jobs import run_once
 from core.store import calls as call_log
-from core.store import dispose_all, evalset, get_engine
+from core.store import evalset
 from core.store import ratings as rating_store
 from core.store import runs as run_store
-from tests.conftest import LLAMA_MODEL, LLAMA_TIMEOUT_S, REPO_ROOT
+from tests.conftest import LLAMA_MODEL, LLAMA_TIMEOUT_S, OWNER_PASSWORD
+from tests.pages import button, click, ok, open_page, rendered
+
+pytestmark = pytest.mark.usefixtures("owner_password")
 
 OFFICIAL_SET = "user-oriented-252"
 EVAL_FILE = "self-instruct/user_oriented_instructions.jsonl"
-
-
-@pytest.fixture()
-def store(data_dir: Path):
-    """The app's own database (the page opens the same one through ui.common.engine)."""
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
 
 
 @pytest.fixture()
@@ -43,50 +38,14 @@ def official(data_dir: Path, shared_datasets: Path) -> Path:
     return data_dir / "datasets"
 
 
-OWNER_PASSWORD = "page-tests-owner-password"
-
-
-@pytest.fixture(autouse=True)
-def owner_password(monkeypatch: pytest.MonkeyPatch) -> str:
-    """Owner rights of a local profile need the owner password (tests/test_identity_owner.py covers the
-    other identity modes)."""
-    monkeypatch.setenv("WORKBENCH_OWNER_PASSWORD", OWNER_PASSWORD)
-    return OWNER_PASSWORD
-
-
 def _page(rater: str = "olga", role: str = "owner", user: dict | None = None) -> AppTest:
-    """The page as `rater`; a local profile asking for the owner role enters the owner password."""
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    if user is not None:
-        at.user = user
-    else:
-        at.query_params["rater"] = rater
-        at.query_params["role"] = role
-    at.run()
-    at.switch_page("pages/humaneval.py")
-    at.run()
-    _ok(at)
-    if user is None and role == "owner":
-        at.text_input(key="heval-prove-secret").set_value(OWNER_PASSWORD)
-        _button(at, "Become owner").click()
-        at.run()
-        _ok(at)
-    return at
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    """The Human Evaluation page as `rater` (the owner, proved with the owner password, by default)."""
+    return open_page("pages/humaneval.py", rater=rater, role=role, user=user)
 
 
 def _section(at: AppTest, name: str) -> None:
     at.segmented_control(key="section").set_value(name).run()
-    _ok(at)
-
-
-def _button(at: AppTest, label: str):
-    matches = [b for b in at.button if b.label == label]
-    assert matches, f"no button {label!r} in {[b.label for b in at.button]}"
-    return matches[0]
+    ok(at)
 
 
 def _frame(at: AppTest, column: str):
@@ -94,51 +53,22 @@ def _frame(at: AppTest, column: str):
     return next(d.value for d in at.dataframe if column in d.value.columns)
 
 
-def _rendered(at: AppTest) -> str:
-    """Everything the page sent: the tree's repr plus every element's full message (text bodies, labels,
-    help, options, widget ids), since the repr alone leaves out the text of Markdown and code blocks."""
-    parts = [repr(at._tree)]
-
-    def walk(node) -> None:
-        proto = getattr(node, "proto", None)
-        if proto is not None:
-            parts.append(str(proto))
-        for child in getattr(node, "children", {}).values():
-            walk(child)
-
-    for root in at._tree.children.values():
-        walk(root)
-    return "\n".join(parts)
-
-
 def _visible(markdown: str) -> str:
     """What an escaped Markdown message reads as (outside text in messages is escaped, see ui.common)."""
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
-
-
-def _click(at: AppTest, label: str) -> None:
-    _button(at, label).click()
-    at.run()
-    _ok(at)
 
 
 # --- Identity ---------------------------------------------------------------------------------------------
 
 
 def test_profile_form_then_owner_sections(data_dir):
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/humaneval.py")
-    at.run()
-    _ok(at)
+    at = open_page("pages/humaneval.py")
     assert any(s.value == "Who is rating?" for s in at.subheader)
     assert any("Owner rights need the owner password" in c.value for c in at.caption)
     at.text_input(key="heval-new-name").set_value("olga")
     at.radio[0].set_value("owner")
     at.text_input(key="heval-profile-secret").set_value(OWNER_PASSWORD)
-    _button(at, "Start").click()
-    at.run()
-    _ok(at)
+    click(at, "Start")
     assert at.query_params["rater"] == "olga"
     assert at.segmented_control(key="section").options == [
         "Tasks",
@@ -185,35 +115,35 @@ def test_curation_edit_validate_delete_and_revert_through_the_ui(official, store
     task_id = "user_oriented_task_3"
     original = evalset.get_task(store, OFFICIAL_SET, task_id)
     at.selectbox(key="heval-task").set_value(task_id).run()
-    _ok(at)
+    ok(at)
 
     # An empty instruction is refused with the task and field named; nothing is stored.
     instruction = next(t for t in at.text_area if t.label == "Instruction")
     instruction.set_value("   ")
-    _click(at, "Save changes")
+    click(at, "Save changes")
     assert any("field 'instruction'" in _visible(e.value) for e in at.error)
     assert evalset.get_task(store, OFFICIAL_SET, task_id).instruction == original.instruction
 
     next(t for t in at.text_area if t.label == "Instruction").set_value("A clearer instruction.")
     next(t for t in at.text_input if t.label == "Motivation app").set_value("NewApp")
-    _click(at, "Save changes")
+    click(at, "Save changes")
     assert any(f"Saved {task_id}" in _visible(s.value) for s in at.success)
     edited = evalset.get_task(store, OFFICIAL_SET, task_id)
     assert (edited.instruction, edited.motivation_app) == ("A clearer instruction.", "NewApp")
     change = evalset.history(store, OFFICIAL_SET, task_id)[0]
     assert (change.action, change.actor) == ("edit", "olga")
 
-    _click(at, "Delete this task")
+    click(at, "Delete this task")
     assert evalset.get_task(store, OFFICIAL_SET, task_id) is None
     at.toggle(key="heval-show-deleted").set_value(True).run()
     at.selectbox(key="heval-task").set_value(task_id).run()
-    _click(at, "Restore this task")
+    click(at, "Restore this task")
     assert evalset.get_task(store, OFFICIAL_SET, task_id) is not None
 
     # History: undo the edit; the set exports byte-identical to the official file again.
     pick = next(s for s in at.selectbox if s.label == "Change to undo")
     pick.set_value(change.id).run()
-    _click(at, "Revert this change")
+    click(at, "Revert this change")
     assert any(f"Reverted change #{change.id}" in _visible(s.value) for s in at.success)
     assert evalset.get_task(store, OFFICIAL_SET, task_id).instruction == original.instruction
     actions = [(c.action, c.actor) for c in evalset.history(store, OFFICIAL_SET, task_id)]
@@ -228,15 +158,15 @@ def test_add_task_and_import_another_set(official, store):
     at.text_input(key="heval-add-id").set_value("user_oriented_task_0")
     at.text_area(key="heval-add-instruction").set_value("x")
     at.text_area(key="heval-add-output").set_value("y")
-    _click(at, "Add task")
+    click(at, "Add task")
     assert any("already has this id" in e.value for e in at.error)
     at.text_input(key="heval-add-id").set_value("mine_1")
     at.text_area(key="heval-add-instruction").set_value("")
-    _click(at, "Add task")
+    click(at, "Add task")
     assert any("field 'instruction'" in _visible(e.value) for e in at.error)
     at.text_area(key="heval-add-instruction").set_value("Say hello.")
     at.text_area(key="heval-add-output").set_value("Hello.")
-    _click(at, "Add task")
+    click(at, "Add task")
     assert evalset.get_task(store, OFFICIAL_SET, "mine_1").instruction == "Say hello."
 
     rows = [
@@ -255,12 +185,12 @@ def test_add_task_and_import_another_set(official, store):
     ]
     data = "".join(json.dumps(r) + "\n" for r in rows).encode()
     at.file_uploader(key="heval-import-file").upload("mine.jsonl", data, "application/jsonl").run()
-    _click(at, "Import as a new set")
+    click(at, "Import as a new set")
     assert any("duplicate id 'a'" in _visible(e.value) and "line 2" in _visible(e.value) for e in at.error)
     rows[1]["id"] = "b"
     data = "".join(json.dumps(r) + "\n" for r in rows).encode()
     at.file_uploader(key="heval-import-file").set_value(("mine.jsonl", data, "application/jsonl")).run()
-    _click(at, "Import as a new set")
+    click(at, "Import as a new set")
     assert [t.id for t in evalset.list_tasks(store, "mine")] == ["a", "b"]
     assert at.selectbox(key="heval-set").value == "mine"
     assert evalset.export_set(store, "mine").encode() == data
@@ -280,7 +210,7 @@ def test_import_official_predictions_with_unmatched_report(official, store):
     # A task deleted before the import leaves one row of every prediction file without a task.
     evalset.set_deleted(store, OFFICIAL_SET, "user_oriented_task_5", True, actor="olga")
     _section(at, "Responses")
-    _click(at, "Import the 8 official prediction files")
+    click(at, "Import the 8 official prediction files")
     assert any("8 row(s) matched no task" in w.value for w in at.warning)
     counts = rating_store.response_models(store, OFFICIAL_SET)
     assert len(counts) == 8 and set(counts.values()) == {251}
@@ -297,7 +227,7 @@ def test_import_official_predictions_with_unmatched_report(official, store):
     data = "".join(json.dumps(r) + "\n" for r in rows).encode()
     at.file_uploader(key="heval-resp-file").upload("mymodel_predictions.jsonl", data).run()
     assert next(t for t in at.text_input if t.label.startswith("Model name")).value == "mymodel"
-    _click(at, "Import responses")
+    click(at, "Import responses")
     problems = _frame(at, "problem")
     assert list(problems["line"]) == [2, 3]
     assert "no task with id 'nope'" in set(problems["problem"])
@@ -359,7 +289,7 @@ def test_generate_responses_through_the_page(store, llama_server, monkeypatch):
     assert any(f"{len(tasks)} of {len(tasks)} tasks need a response" in c.value for c in at.caption)
     at.number_input(key="heval-gen-max").set_value(8).run()  # a handful of short answers
     served_before = llama_server.requests_served("/v1/completions")
-    _click(at, "Generate responses")
+    click(at, "Generate responses")
     run_id = at.session_state["heval-gen-run"]
     # Page tests have no worker threads (conftest): run the queued job here, as a worker would.
     assert run_once(store, ("generate",)) == run_id
@@ -367,7 +297,7 @@ def test_generate_responses_through_the_page(store, llama_server, monkeypatch):
     assert run.status == "done", run.error
     assert run.params["model"]["model"] == LLAMA_MODEL and run.params["items"][0]["params"]["max_tokens"] == 8
     at.run()
-    _ok(at)
+    ok(at)
     assert any(f"Stored {len(tasks)} generated responses" in s.value for s in at.success)
     assert rating_store.response_models(store, "starter-eval") == {LLAMA_MODEL: len(tasks)}
     # One request per task reached the server, and each stored response is the text of its own call.
@@ -389,9 +319,9 @@ def test_generate_responses_through_the_page(store, llama_server, monkeypatch):
 def test_create_campaign_through_the_ui(official, store):
     at = _page()
     _section(at, "Responses")
-    _click(at, "Import the 8 official prediction files")
+    click(at, "Import the 8 official prediction files")
     _section(at, "Campaigns")
-    _click(at, "Create campaign")
+    click(at, "Create campaign")
     assert any("The campaign needs a name." in _visible(e.value) for e in at.error)
     at.text_input(key="heval-c-name").set_value("Pilot")
     at.multiselect(key="heval-c-models").set_value(["davinci", "text-davinci-003"])
@@ -400,7 +330,7 @@ def test_create_campaign_through_the_ui(official, store):
     at.text_area(key="heval-c-raters").set_value("ann, ben\ncy").run()
     next(n for n in at.number_input if n.label == "Raters per response").set_value(2)
     at.number_input(key="heval-c-seed").set_value(11).run()
-    _click(at, "Create campaign")
+    click(at, "Create campaign")
     assert any("Created campaign" in s.value for s in at.success)
     (campaign,) = rating_store.list_campaigns(store)
     spec = CampaignSpec.from_dict(campaign.spec)
@@ -444,47 +374,47 @@ def test_rate_with_buttons_blind_and_resume(store, monkeypatch):
     at = _page(rater="ann", role="rater")
     assert not at.segmented_control  # a rater sees the Rate section only
     assert _position(at) == "Response 1 of 4"
-    shown = _rendered(at)
+    shown = rendered(at)
     assert "Reply politely" in shown or "Summarise" in shown  # the walk sees the text shown
     assert "secret-model" not in shown
 
     at.text_input(key=next(t.key for t in at.text_input if t.label.startswith("Comment"))).set_value("fine")
     next(c for c in at.checkbox if c.label.startswith("Flag")).check()
-    _click(at, "**B** · Acceptable, minor imperfections")
+    click(at, "**B** · Acceptable, minor imperfections")
     (first,) = rating_store.latest_ratings(store, cid, rater="ann")
     assert (first.label, first.comment, first.flagged) == ("B", "fine", True)
     assert _position(at) == "Response 2 of 4"
-    assert "secret-model" not in _rendered(at)
+    assert "secret-model" not in rendered(at)
 
-    _click(at, "Skip")
+    click(at, "Skip")
     assert [r.label for r in rating_store.latest_ratings(store, cid, rater="ann")] == ["B", None]
-    _click(at, "← Back")
-    _click(at, "← Back")
+    click(at, "← Back")
+    click(at, "← Back")
     assert _position(at) == "Response 1 of 4"
-    assert _button(at, "**B** · Acceptable, minor imperfections").proto.type == "primary"  # own rating shown
-    _click(at, "**A** · Valid and satisfying")  # changing one's mind appends a newer rating
+    assert button(at, "**B** · Acceptable, minor imperfections").proto.type == "primary"  # own rating shown
+    click(at, "**A** · Valid and satisfying")  # changing one's mind appends a newer rating
     assert rating_store.latest_ratings(store, cid, rater="ann")[-1].label == "A"
     assert rating_store.count_rating_rows(store, cid) == 3
 
     # A new session (a reload) resumes at the first item without a rating or skip.
     again = _page(rater="ann", role="rater")
     assert _position(again) == "Response 3 of 4"
-    _click(again, "**D** · Irrelevant or invalid")
-    _click(again, "**C** · Responds, but with significant errors")
+    click(again, "**D** · Irrelevant or invalid")
+    click(again, "**C** · Responds, but with significant errors")
     assert any("Thank you" in s.value for s in again.success)
-    _click(again, "Rate the 1 skipped")
+    click(again, "Rate the 1 skipped")
     assert _position(again) == "Response 2 of 4"
-    assert "secret-model" not in _rendered(again)
+    assert "secret-model" not in rendered(again)
 
 
 def test_raters_do_not_see_each_others_ratings(store, monkeypatch):
     monkeypatch.setenv("WORKBENCH_OWNERS", "olga")
     cid = _rating_setup(store, raters=("ann", "ben"), overlap=2)
     ann = _page(rater="ann", role="rater")
-    _click(ann, "**A** · Valid and satisfying")
+    click(ann, "**A** · Valid and satisfying")
     ben = _page(rater="ben", role="rater")
     assert _position(ben) == "Response 1 of 4"
-    shown = _rendered(ben)
+    shown = rendered(ben)
     assert "0 of 4 rated" in shown and "1 of 4 rated" not in shown
     assert all(b.proto.type != "primary" for b in ben.button if b.label.startswith("**"))
     assert len(rating_store.latest_ratings(store, cid)) == 1
@@ -495,7 +425,7 @@ def test_untrusted_text_renders_as_literal_text(store, monkeypatch):
     _rating_setup(store)
     at = _page(rater="ann", role="rater")
     while not any(c.value == MARKUP for c in at.code):  # the order is seeded: find a t0 response
-        _click(at, "Skip")
+        click(at, "Skip")
     # The response and the input are code blocks: shown character for character, never parsed.
     assert any(c.value == f"Input {MARKUP}" for c in at.code)
     # The instruction is Markdown with every markup character escaped, and HTML is never allowed.
@@ -558,5 +488,5 @@ def test_results_agreement_and_exports(store):
         "Results report (Markdown)",
     }
     at.multiselect(key=f"heval-res-apps-{cid}").set_value(["Docs"]).run()
-    _ok(at)
+    ok(at)
     assert list(at.dataframe[0].value["ratings"]) == [3, 3]

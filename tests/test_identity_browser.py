@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, running_app
+from tests.browser import FIRST_RENDER_MS, chromium, running_app
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +20,7 @@ def test_owner_link_without_the_password_only_rates(data_dir, tmp_path):
         page.goto(f"{url}/humaneval?rater=%20ALICE%20&role=owner")
         main = page.get_by_test_id("stMain")
         expect(main.get_by_text("Owner rights need the owner password", exact=False).first).to_be_visible(
-            timeout=30_000
+            timeout=FIRST_RENDER_MS
         )
         expect(main.get_by_text("Identity: local profiles, not authenticated", exact=False)).to_be_visible()
         sections = main.get_by_text("Campaigns", exact=True)  # a section of the owner's control

@@ -21,7 +21,7 @@ from core.humaneval.identity import (
     person,
     secret_matches,
 )
-from tests.conftest import REPO_ROOT
+from tests.pages import click, open_page, prove_owner, rendered
 
 PASSWORD = "s3cret owner pass"
 SECTIONS = ["Tasks", "Responses", "Campaigns", "Rate", "Results"]
@@ -43,27 +43,9 @@ def loopback_server() -> Iterator[None]:
     st_config.set_option("server.address", before)
 
 
-def _open(**params: str) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    at.switch_page("pages/humaneval.py")
-    at.run()
-    _ok(at)
-    return at
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def _click(at: AppTest, label: str) -> None:
-    button = next((b for b in at.button if b.label == label), None)
-    assert button is not None, f"no button {label!r} in {[b.label for b in at.button]}"
-    button.click()
-    at.run()
-    _ok(at)
+def _open(rater: str | None = None, role: str = "rater") -> AppTest:
+    """The page as `rater`, owner rights not yet proved: these tests enter the secret themselves."""
+    return open_page("pages/humaneval.py", rater=rater, role=role, prove=False)
 
 
 def _is_owner(at: AppTest) -> bool:
@@ -79,7 +61,7 @@ def _profile(at: AppTest, name: str, role: str, secret: str | None) -> None:
     at.radio[0].set_value(role)
     if secret is not None:
         at.text_input(key="heval-profile-secret").set_value(secret)
-    _click(at, "Start")
+    click(at, "Start")
 
 
 # --- Password mode ----------------------------------------------------------------------------------------
@@ -94,13 +76,11 @@ def test_owner_name_in_the_url_gets_rater_rights_until_the_password(data_dir, mo
     assert any("Owner rights need the owner password" in w.value for w in at.warning)
     assert any("· rater ·" in c.value for c in at.caption)
 
-    at.text_input(key="heval-prove-secret").set_value(PASSWORD + "x")
-    _click(at, "Become owner")
+    prove_owner(at, PASSWORD + "x")
     assert not _is_owner(at)
     assert any(e.value.startswith("Wrong owner password") for e in at.error)
 
-    at.text_input(key="heval-prove-secret").set_value(PASSWORD)
-    _click(at, "Become owner")
+    prove_owner(at, PASSWORD)
     assert _is_owner(at)
     assert PASSWORD not in repr(at.query_params) and PASSWORD not in str(dict(at.query_params))
 
@@ -138,16 +118,14 @@ def test_without_a_password_the_server_token_is_the_owner_secret(data_dir, no_pa
     assert "one-time owner token" in _mode_line(at)
     assert not _is_owner(at)
     token = owner_token()  # this process's token (test_the_token_is_printed... checks it is printed)
-    assert token not in _everything(at)
+    assert token not in rendered(at)
 
-    at.text_input(key="heval-prove-secret").set_value("guess")
-    _click(at, "Become owner")
+    prove_owner(at, "guess")
     assert not _is_owner(at)
     assert any(e.value.startswith("Wrong owner token") for e in at.error)
-    at.text_input(key="heval-prove-secret").set_value(token)
-    _click(at, "Become owner")
+    prove_owner(at, token)
     assert _is_owner(at)
-    assert token not in _everything(at)
+    assert token not in rendered(at)
     assert token.encode() not in (data_dir / "workbench.db").read_bytes()
 
 
@@ -206,18 +184,3 @@ def test_secret_comparison_and_owner_rights():
     assert not person("bob", False, True, (), proved=False).owner
     assert person("bob", False, True, (), proved=True).owner
     assert not person("bob", False, False, (), proved=True).owner
-
-
-def _everything(at: AppTest) -> str:
-    parts = [repr(at._tree)]
-
-    def walk(node) -> None:
-        proto = getattr(node, "proto", None)
-        if proto is not None:
-            parts.append(str(proto))
-        for child in getattr(node, "children", {}).values():
-            walk(child)
-
-    for root in at._tree.children.values():
-        walk(root)
-    return "\n".join(parts)

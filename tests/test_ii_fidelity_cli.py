@@ -3,33 +3,18 @@ abbreviated flags, and a failed run says why."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import app_env, run_cli
 from tests.llm_servers import FaultServer
 
 
 def _cli(data: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "WORKBENCH_PROVIDER")
-    }
-    env["WORKBENCH_DATA_DIR"] = str(data)
-    env["WORKBENCH_MAX_RETRIES"] = "0"
-    return subprocess.run(
-        [sys.executable, "-m", "core.induction", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    without = ("DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "WORKBENCH_PROVIDER")
+    return run_cli("core.induction", *args, env=app_env(data, without=without, WORKBENCH_MAX_RETRIES="0"))
 
 
 BAD = [

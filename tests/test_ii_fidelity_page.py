@@ -4,36 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
-
 import core.datasets as ds
 from core.llm import ModelSettings
-from tests.conftest import REPO_ROOT
-
-
-def _page() -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/induction.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _click(at: AppTest, label: str) -> None:
-    next(b for b in at.button if b.label == label).click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+from tests.pages import click, open_page
 
 
 def test_paper_settings_button_selects_the_papers_method(data_dir: Path, shared_datasets: Path) -> None:
     ds.import_folder(shared_datasets)
     task = ds.load_task("antonyms")
-    at = _page()
+    at = open_page("pages/induction.py")
     at.selectbox(key="ind_task").set_value("antonyms").run()
     assert not any("The paper's method, exactly." in s.value for s in at.success)
     assert any("Departures from the paper:" in c.value for c in at.caption)
-    _click(at, "Paper settings")
+    click(at, "Paper settings")
     assert any("The paper's method, exactly." in s.value for s in at.success)
     assert at.radio(key="ind_demo_source").value == "paper"
     assert at.number_input(key="ind_n_sets").value == 100
@@ -57,7 +40,7 @@ def test_paper_settings_button_selects_the_papers_method(data_dir: Path, shared_
 
 
 def test_execution_model_is_chosen_apart_from_the_induction_model(data_dir: Path) -> None:
-    at = _page()
+    at = open_page("pages/induction.py")
     assert at.selectbox(key="ind_exec_model").options[0].startswith("The induction model")
     assert not any("another model executes" in c.value for c in at.caption)
     # An endpoint model induces; another model at that endpoint executes.
@@ -75,12 +58,12 @@ def test_execution_model_is_chosen_apart_from_the_induction_model(data_dir: Path
 
 
 def test_outside_text_in_errors_is_plain_text(data_dir: Path) -> None:
-    at = _page()
+    at = open_page("pages/induction.py")
     at.radio(key="ind_source").set_value("own").run()
     # The reason quotes the pasted header cell: Markdown that would load an image from elsewhere.
     evil = "![x](http://127.0.0.1:9/leak.png) **bold** $x$"
     at.text_area(key="ind_paste").set_value(f"input\toutput\t{evil}\ncat\tcats\tz").run()
-    _click(at, "Load into the table")
+    click(at, "Load into the table")
     assert at.error and all("leak.png" not in e.value for e in at.error)
     assert any("leak.png" in t.value for t in at.text)
     assert all("leak.png" not in m.value for m in at.markdown)

@@ -13,24 +13,17 @@ import pytest
 import core.datasets as ds
 from core.induction.prompts import render_induction_prompt
 from core.induction.spec import record_samples, resolve_spec
-from core.llm.embedded import model_path
 from core.store import calls as call_log
 from core.store import dispose_all, get_engine
 from core.store import runs as run_store
 from tests.conftest import REPO_ROOT
-from tests.llm_servers import LlamaServer
 
 TASK = "antonyms"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    llama = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
-    yield llama
-    llama.stop()
-
-
-def test_paper_preset_sends_the_reference_decoding(server, tmp_path: Path, shared_datasets: Path) -> None:
+def test_paper_preset_sends_the_reference_decoding(
+    llama_server, tmp_path: Path, shared_datasets: Path
+) -> None:
     data = tmp_path / "data"
     data.mkdir()
     env = {
@@ -54,7 +47,7 @@ def test_paper_preset_sends_the_reference_decoding(server, tmp_path: Path, share
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    served_before = server.requests_served("/v1/completions")
+    served_before = llama_server.requests_served("/v1/completions")
     done = subprocess.run(
         [
             sys.executable,
@@ -72,7 +65,7 @@ def test_paper_preset_sends_the_reference_decoding(server, tmp_path: Path, share
             "--induce-model",
             "gemma-3-270m",
             "--base-url",
-            server.base_url,
+            llama_server.base_url,
             "--out",
             str(tmp_path / "out"),
         ],
@@ -125,5 +118,5 @@ def test_paper_preset_sends_the_reference_decoding(server, tmp_path: Path, share
         assert {c.prompt.split("\nInput: ")[1].removesuffix("\nOutput:") for c in execution} == {
             t.input for t in spec.tests
         }
-        assert server.requests_served("/v1/completions") - served_before == len(calls)
+        assert llama_server.requests_served("/v1/completions") - served_before == len(calls)
         dispose_all()

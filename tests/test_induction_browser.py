@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, running_app, wait_idle
+from tests.browser import FIRST_RENDER_MS, chromium, running_app, settle_for_screenshot, wait_idle
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.browser
@@ -28,7 +28,9 @@ def test_induce_from_own_demonstrations(data_dir, tmp_path, artifacts_dir) -> No
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         page.get_by_test_id("stSidebarNav").get_by_role("link", name="Instruction Induction").click()
-        expect(page.get_by_role("heading", name="Instruction Induction")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("heading", name="Instruction Induction")).to_be_visible(
+            timeout=FIRST_RENDER_MS
+        )
 
         # The example table: five antonym demonstrations and three held-out pairs, greedy, K=1.
         page.get_by_text("My own demonstrations").click()
@@ -53,5 +55,5 @@ def test_induce_from_own_demonstrations(data_dir, tmp_path, artifacts_dir) -> No
         expect(page.get_by_text("0 model calls made")).to_be_visible(timeout=30_000)
         # Streamlit scrolls inside its own container: a tall window shows the whole report.
         page.set_viewport_size({"width": 1400, "height": 3000})
-        page.wait_for_timeout(1500)
+        settle_for_screenshot(page)
         page.screenshot(path=str(artifacts_dir / "induction.png"), full_page=True)

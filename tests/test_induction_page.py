@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from streamlit.testing.v1 import AppTest
-
 from core.induction.job import model_from_dict
 from core.jobs import run_once
 from core.store import calls as call_log
 from core.store import get_engine
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
+from tests.pages import click, open_page
 
 EMBEDDED = {"provider": "embedded"}
 PASTED = (
     "input\toutput\tsplit\ncat\tcats\tinduce\ndog\tdogs\tinduce\nbox\tboxes\tinduce\ncup\tcups\texecute\n"
 )
-
-
-def _page() -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/induction.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def _run_job(run_id: int) -> run_store.Run:
@@ -34,18 +23,12 @@ def _run_job(run_id: int) -> run_store.Run:
     return run_store.get_run(engine, run_id)
 
 
-def _click(at: AppTest, label: str) -> None:
-    next(b for b in at.button if b.label == label).click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-
-
 def test_enter_demonstrations_induce_and_see_results(data_dir) -> None:
-    at = _page()
+    at = open_page("pages/induction.py")
     at.radio(key="ind_source").set_value("own").run()
     # Paste TSV, load it into the editable table, then edit the table like a user would.
     at.text_area(key="ind_paste").set_value(PASTED).run()
-    _click(at, "Load into the table")
+    click(at, "Load into the table")
     assert any("Loaded 4 demonstrations" in s.value for s in at.success)
     table = at.data_editor(key="ind_demo_editor").value
     assert table["input"].tolist() == ["cat", "dog", "box", "cup"]
@@ -61,12 +44,12 @@ def test_enter_demonstrations_induce_and_see_results(data_dir) -> None:
 
     # A bad paste is refused with the line and the reason, and the table stays as it was.
     at.text_area(key="ind_paste").set_value("cat\tcats\ndog").run()
-    _click(at, "Load into the table")
+    click(at, "Load into the table")
     # Our words in the alert, the reason (which quotes the pasted text) as plain text beside it.
     assert any("Could not read the pasted demonstrations" in e.value for e in at.error)
     assert any("line 2" in t.value and "input<TAB>output" in t.value for t in at.text)
 
-    _click(at, "Start induction")
+    click(at, "Start induction")
     run_id = at.session_state["ind_run"]
     run = _run_job(run_id)
     assert run.status == "done", run.error
@@ -81,14 +64,14 @@ def test_enter_demonstrations_induce_and_see_results(data_dir) -> None:
     assert set(drill[0].value["accepted answers"]) == {"cups", "pens"}
 
     before = call_log.count_calls(get_engine())
-    _click(at, "Re-score from stored outputs")
+    click(at, "Re-score from stored outputs")
     assert any("0 model calls made" in s.value for s in at.success)
     assert call_log.count_calls(get_engine()) == before
 
     # A second run, sampled, to compare with the first in the Runs section.
     at.radio(key="ind_decoding").set_value("sampled").run()
     at.number_input(key="ind_k").set_value(2).run()
-    _click(at, "Start induction")
+    click(at, "Start induction")
     second = _run_job(at.session_state["ind_run"])
     assert second.status == "done", second.error
     at.segmented_control(key="ind_section").set_value("Runs").run()
@@ -104,14 +87,14 @@ def test_enter_demonstrations_induce_and_see_results(data_dir) -> None:
 
 
 def test_benchmark_section_starts_a_run_and_shows_the_table(data_dir) -> None:
-    at = _page()
+    at = open_page("pages/induction.py")
     at.segmented_control(key="ind_section").set_value("Benchmark").run()
     at.multiselect(key="ind_b_tasks").set_value(["starter_sum"]).run()
     at.number_input(key="ind_b_limit").set_value(1).run()
     at.toggle(key="ind_b_bert").set_value(False).run()
     # One induction, then the induced and the 3 gold instructions on the one held-out input.
     assert any(m.label == "Model calls, at most" and m.value == "5" for m in at.metric)
-    _click(at, "Start benchmark")
+    click(at, "Start benchmark")
     run_id = at.session_state["ind_bench_run"]
     engine = get_engine()
     assert run_once(engine, ("induction_benchmark",), model_from_dict(EMBEDDED)) == run_id
@@ -125,7 +108,7 @@ def test_benchmark_section_starts_a_run_and_shows_the_table(data_dir) -> None:
 
 
 def test_typed_test_inputs_are_judged_by_hand(data_dir) -> None:
-    at = _page()
+    at = open_page("pages/induction.py")
     at.radio(key="ind_source").set_value("own").run()
     at.radio(key="ind_own_mode").set_value("judge").run()
     # Untick the starter table's held-out rows: every test input is then typed and judged by hand.
@@ -136,7 +119,7 @@ def test_typed_test_inputs_are_judged_by_hand(data_dir) -> None:
     }
     at.run()
     assert any("2 test inputs, no answers" in c.value for c in at.caption)
-    _click(at, "Start induction")
+    click(at, "Start induction")
     run = _run_job(at.session_state["ind_run"])
     assert run.status == "done", run.error
     assert [answers for _, answers in run.params["tests"]] == [[], []]

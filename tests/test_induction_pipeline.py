@@ -9,10 +9,8 @@ any test, so each test finds the same state whether it runs alone, first, last o
 from __future__ import annotations
 
 import csv
-import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +36,7 @@ from tests.conftest import (
     count_call_rows,
     kill_worker_when,
     llama_settings,
+    run_cli,
 )
 
 EMBEDDED = ModelSettings()
@@ -186,18 +185,8 @@ def test_search_selects_one_and_induced_accuracy_stays_the_papers_figure(work) -
 
 
 def _cli(data: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")
-    }
-    env["WORKBENCH_DATA_DIR"] = str(data)
-    return subprocess.run(
-        [sys.executable, "-m", "core.induction", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    without = ("DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+    return run_cli("core.induction", *args, env=app_env(data, without=without))
 
 
 def _run_id(stdout: str) -> int:

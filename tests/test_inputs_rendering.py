@@ -9,7 +9,6 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -18,16 +17,15 @@ from core.datasets.records import EvalTask, Instance
 from core.humaneval.campaign import CampaignSpec
 from core.llm import ModelSettings
 from core.plaintext import escape_markdown
-from core.store import dispose_all, evalset, get_engine
+from core.store import evalset
 from core.store import ratings as rating_store
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
+from tests.pages import open_page
 
 IMAGE = "![x](http://127.0.0.1:9/x.png)"
 PAYLOAD = f"{IMAGE} **bold** $x^2$ <script>alert(1)</script> [link](http://127.0.0.1:9/) :red[red]"
 # What must never reach a Markdown-rendering element unescaped.
 RAW = (IMAGE, "**bold**", "$x^2$", "<script>", "](http", ":red[")
-PASSWORD = "render-owner-password"
 
 # Elements whose text Streamlit renders as Markdown (bodies), and widget fields it renders as Markdown.
 MARKDOWN_ELEMENTS = {
@@ -46,13 +44,7 @@ MARKDOWN_ELEMENTS = {
 }
 MARKDOWN_FIELDS = ("label", "help", "placeholder")
 
-
-@pytest.fixture()
-def store(data_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("WORKBENCH_OWNER_PASSWORD", PASSWORD)
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
+pytestmark = pytest.mark.usefixtures("owner_password")
 
 
 def _nodes(at: AppTest) -> Iterator:
@@ -99,20 +91,10 @@ def assert_literal(at: AppTest, payload: str = PAYLOAD) -> None:
 
 
 def _open(page: str, owner: bool = False, rater: str = "ann", state: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    if page == "pages/humaneval.py":
-        at.query_params["rater"], at.query_params["role"] = ("olga", "owner") if owner else (rater, "rater")
-    for key, value in (state or {}).items():
-        at.session_state[key] = value
-    at.run()
-    at.switch_page(page)
-    at.run()
-    if owner:
-        at.text_input(key="heval-prove-secret").set_value(PASSWORD)
-        next(b for b in at.button if b.label == "Become owner").click()
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    """`page`; the Human Evaluation page as the rater `rater`, or as the owner (proved) with `owner`."""
+    if page != "pages/humaneval.py":
+        return open_page(page, state=state)
+    return open_page(page, rater="olga" if owner else rater, role="owner" if owner else "rater", state=state)
 
 
 def _seed(store) -> int:

@@ -5,19 +5,12 @@ from __future__ import annotations
 import pytest
 
 from core.llm import GenParams, LLMClient, LLMError, Request
-from core.llm.embedded import EmbeddedProvider, model_path
+from core.llm.embedded import EmbeddedProvider
 from core.llm.openai_compat import OpenAICompatProvider
 from core.store import calls as call_log
-from tests.llm_servers import FaultServer, LlamaServer
+from tests.llm_servers import FaultServer
 
 SHORT = GenParams(max_tokens=8)
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    server = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
-    yield server
-    server.stop()
 
 
 def test_embedded_model_generates_offline(sqlite_engine):

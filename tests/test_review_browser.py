@@ -12,7 +12,7 @@ from core.review.sampling import sample_items
 from core.review.spec import ReviewSpec
 from core.store import dispose_all, get_engine
 from core.store import reviews as review_store
-from tests.browser import chromium, running_app, wait_idle
+from tests.browser import FIRST_RENDER_MS, chromium, running_app, wait_idle
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.browser
@@ -48,7 +48,7 @@ def test_keyboard_review_saves_at_once_and_resumes(data_dir, tmp_path, artifacts
         page = browser.new_page(viewport={"width": 1300, "height": 1400})
         page.goto(f"{url}/review")
         main = page.get_by_test_id("stMain")
-        expect(main.get_by_role("heading", name="Who is rating?")).to_be_visible(timeout=30_000)
+        expect(main.get_by_role("heading", name="Who is rating?")).to_be_visible(timeout=FIRST_RENDER_MS)
         main.get_by_label("…or a new name").fill("ann")
         main.get_by_role("button", name="Start").click()
         heading = main.get_by_role("heading", name=re.compile(r"Item \d of 4"))
@@ -79,8 +79,12 @@ def test_keyboard_review_saves_at_once_and_resumes(data_dir, tmp_path, artifacts
         expect(heading).to_have_text("Item 3 of 4", timeout=30_000)
         wait_idle(page)
         # Letters typed into the comment are text, not answers.
-        page.get_by_label("Comment (optional, saved with each answer)").press_sequentially("yes no")
-        page.wait_for_timeout(500)
+        comment = page.get_by_label("Comment (optional, saved with each answer)")
+        comment.press_sequentially("yes no")
+        # The keys have reached the box and any rerun they might have started is over: nothing was answered.
+        expect(comment).to_have_value("yes no")
+        wait_idle(page)
+        expect(heading).to_have_text("Item 3 of 4")
         assert len(_labels(data_dir, rid)) == 2
         heading.click()
         wait_idle(page)

@@ -11,12 +11,10 @@ from sklearn.metrics import roc_auc_score
 from core.induction.prompts import INDUCTION_TEMPLATE
 from core.jobs import run_once, submit
 from core.llm import ModelSettings
-from core.llm.embedded import model_path
 from core.review import consistency
 from core.review.consistency import CheckTask, check_params, requests_for, separation, suspect, task_result
 from core.review.records import ReviewLabel
 from core.store import runs as run_store
-from tests.llm_servers import LlamaServer
 
 # One task whose instances follow its instruction, and one whose instruction has nothing to do with them.
 CONSISTENT = CheckTask(
@@ -29,13 +27,6 @@ INCONSISTENT = CheckTask(
     "Write a poem about the autumn forest.",
     (("cat", "7"), ("dog", "19")),
 )
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    server = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
-    yield server
-    server.stop()
 
 
 def test_requests_use_the_instruction_induction_prompts():

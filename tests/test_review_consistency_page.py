@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.review import consistency
 from core.review.records import ReviewLabel, SourceTask
 from core.review.sampling import sample_items
 from core.review.spec import ReviewSpec
-from core.store import dispose_all, get_engine
 from core.store import reviews as review_store
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
-from tests.owner import owner_password, prove_owner  # noqa: F401 (an autouse fixture)
+from tests.pages import ok, open_page
+
+pytestmark = pytest.mark.usefixtures("owner_password")
 
 TASKS = [
     SourceTask("good", "Write the word in capital letters.", (("cat", "CAT"), ("dog", "DOG"))),
     SourceTask("bad", "Write a poem about the autumn forest.", (("cat", "7"), ("dog", "19"))),
 ]
-
-
-@pytest.fixture()
-def store(data_dir: Path):
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
 
 
 def test_consistency_section(store):
@@ -37,18 +27,16 @@ def test_consistency_section(store):
     )
     rid = review_store.create_review(store, spec.name, spec.to_dict(), "olga")
     for item in items:
-        ok = item.task_id == "good"
+        good = item.task_id == "good"
         review_store.add_label(
-            store, rid, ReviewLabel(item.item_id, "olga", {"instruction": ok, "input": True, "output": ok})
+            store,
+            rid,
+            ReviewLabel(item.item_id, "olga", {"instruction": good, "input": True, "output": good}),
         )
 
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.query_params["rater"], at.query_params["role"] = "olga", "owner"
-    at.run()
-    at.switch_page("pages/review.py").run()
-    prove_owner(at)
+    at = open_page("pages/review.py", rater="olga", role="owner")
     at.segmented_control(key="review-section").set_value("Consistency").run()
-    assert not at.exception, [e.value for e in at.exception]
+    ok(at)
     assert any("At most 6 model calls" in c.value for c in at.caption)
     at.button(key="cons-start").click().run()
     assert not at.exception

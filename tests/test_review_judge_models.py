@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
-
 from core.humaneval.records import ResponseItem
 from core.jobs import run_once, submit
 from core.llm import ModelSettings
-from core.llm.embedded import model_path
 from core.review.judge_run import KIND, judge_params, quality_items, rating_items, summary
 from core.review.records import ReviewItem
 from core.store import calls as call_log
 from core.store import runs as run_store
-from tests.llm_servers import LlamaServer
 
 RESPONSES = [
     ResponseItem("t1", "m1", "Name the capital of France.", "", "Paris"),
     ResponseItem("t2", "m1", "Add the numbers.", "2 3", "7"),
     ResponseItem("t3", "m2", "Translate to French.", "Good morning", "Bonjour"),
 ]
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    server = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
-    yield server
-    server.stop()
 
 
 def _check_stored(engine, run_id: int, n: int) -> dict:

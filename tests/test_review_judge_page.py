@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -19,37 +17,19 @@ from core.review.records import ReviewLabel, SourceTask
 from core.review.results import table2
 from core.review.sampling import sample_items
 from core.review.spec import ReviewSpec
-from core.store import dispose_all, get_engine
 from core.store import ratings as rating_store
 from core.store import reviews as review_store
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
-from tests.owner import owner_password, prove_owner  # noqa: F401 (an autouse fixture)
+from tests.pages import ok, open_page
 
-
-@pytest.fixture()
-def store(data_dir: Path):
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
+pytestmark = pytest.mark.usefixtures("owner_password")
 
 
 def _page() -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=300)
-    at.query_params["rater"] = "olga"
-    at.query_params["role"] = "owner"
-    at.run()
-    at.switch_page("pages/review.py")
-    at.run()
-    _ok(at)
-    prove_owner(at)
+    at = open_page("pages/review.py", rater="olga", role="owner", timeout=300)
     at.segmented_control(key="review-section").set_value("Judge").run()
-    _ok(at)
+    ok(at)
     return at
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def _shown(at: AppTest) -> str:
@@ -75,17 +55,17 @@ def test_judge_review_items_with_the_embedded_model(store):
 
     at = _page()
     at.radio(key="judge-target").set_value("quality").run()
-    _ok(at)
+    ok(at)
     box = at.text_area(key="judge-template-quality")
     assert box.value.rstrip().endswith("1:")
     # An edited prompt that loses a placeholder is refused with a one-line reason.
     box.set_value(box.value.replace("{output}", "")).run()
     assert any("placeholder {output}" in e.value for e in at.error)
     box.set_value(box.value.replace("Output:\n", "Output:\n{output}")).run()
-    _ok(at)
+    ok(at)
     assert "At most 2 model calls" in _shown(at)
     at.button(key="judge-start").click().run()
-    _ok(at)
+    ok(at)
     (run,) = run_store.list_runs(store, kind=judge_run.KIND)
     assert run.params["template"] == box.value and run.params["source"] == {
         "kind": "review",
@@ -93,7 +73,7 @@ def test_judge_review_items_with_the_embedded_model(store):
     }
     assert run_once(store, model_settings=ModelSettings(provider="embedded")) == run.id
     at.run()
-    _ok(at)
+    ok(at)
     shown = _shown(at)
     assert "2 of 2 judged" in shown and "unparseable replies" in shown
     assert "not a meaningful judge" in "\n".join(w.value for w in at.warning)
@@ -105,7 +85,7 @@ def test_one_click_official_judge_and_figure6_from_its_ratings(store, data_dir, 
     import_folder(shared_datasets, data_dir / "datasets", groups=["user_oriented", "predictions"])
     at = _page()
     at.button(key="judge-official").click().run()
-    _ok(at)
+    ok(at)
     (run,) = run_store.list_runs(store, kind=judge_run.KIND)
     assert len(run.params["items"]) == 252 * 8 and len(run.params["source"]["models"]) == 8
     assert run.params["target"] == "rating" and run.params["template"] == DEFAULT_RATING_TEMPLATE
@@ -131,7 +111,7 @@ def test_one_click_official_judge_and_figure6_from_its_ratings(store, data_dir, 
         )
 
     at.run()
-    _ok(at)
+    ok(at)
     shown = _shown(at)
     assert "12 of 2016 judged · 1 unparseable replies" in shown
     assert "Figure 6 layout from the judge's ratings" in shown and "not human ratings" in shown

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.review.spec import ReviewSpec
 from core.selfinstruct.rows import iteration_record
 from core.selfinstruct.spec import KIND
-from core.store import dispose_all, get_engine
 from core.store import reviews as review_store
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
-from tests.owner import owner_password, prove_owner  # noqa: F401 (an autouse fixture)
+from tests.pages import ok, open_page
+
+pytestmark = pytest.mark.usefixtures("owner_password")
 
 INSTRUCTIONS = [f"Write item number {i} as *bold* text." for i in range(6)]
-
-
-@pytest.fixture()
-def store(data_dir: Path):
-    dispose_all()
-    yield get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
-    dispose_all()
 
 
 @pytest.fixture()
@@ -62,30 +53,17 @@ def run_id(store) -> int:
 
 
 def _page(rater: str = "olga", role: str = "owner") -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.query_params["rater"] = rater
-    at.query_params["role"] = role
-    at.run()
-    at.switch_page("pages/review.py")
-    at.run()
-    _ok(at)
-    if role == "owner":
-        prove_owner(at)
-    return at
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+    return open_page("pages/review.py", rater=rater, role=role)
 
 
 def _section(at: AppTest, name: str) -> None:
     at.segmented_control(key="review-section").set_value(name).run()
-    _ok(at)
+    ok(at)
 
 
 def _click(at: AppTest, key: str) -> None:
     at.button(key=key).click().run()
-    _ok(at)
+    ok(at)
 
 
 def _shown(at: AppTest) -> str:
@@ -102,7 +80,7 @@ def test_create_review_label_blind_resume_and_results(store, run_id):
     at.text_input(key="rev-name").set_value("audit one").run()
     at.number_input(key="rev-n").set_value(4).run()
     at.text_area(key="rev-who").set_value("olga").run()
-    _ok(at)
+    ok(at)
     assert "Departure: 4 items" in _shown(at)
     _click(at, "rev-create")
     (review,) = review_store.list_reviews(store)

@@ -7,23 +7,13 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-import pytest
-
 from core.llm import GenParams, LLMClient, Request
-from core.llm.embedded import model_path
 from core.llm.openai_compat import OpenAICompatProvider
 from core.store import calls as call_log
 from core.store import runs as run_store
 from tests.llm_servers import LlamaServer
 
 PATH = "/v1/completions"
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    server = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
-    yield server
-    server.stop()
 
 
 def _client(server: LlamaServer, engine, model: str = "gemma-3-270m", run_id: int | None = None) -> LLMClient:

@@ -4,34 +4,23 @@ Call log page are searched for them."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.generation import GenerationItem, generation_params
 from core.jobs.runner import execute, start_here
 from core.llm import GenParams, LLMClient, LLMError, ModelSettings, Request, make_provider
-from core.llm.embedded import model_path
 from core.llm.redact import public_url, redact, register_secret
 from core.store import calls as call_log
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
+from tests.conftest import app_env, run_cli
 from tests.llm_servers import FaultServer, LlamaServer
+from tests.pages import open_page, rendered
 from tests.safety import BASIC, KEY, PASSWORD, PLAIN_KEY, USER, assert_no_secret_in, leaks
 
 SECRETS = (KEY, PLAIN_KEY, PASSWORD, BASIC)
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    server = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
-    yield server
-    server.stop()
 
 
 @pytest.fixture()
@@ -120,18 +109,16 @@ def test_the_store_redacts_whatever_error_it_is_given(data_dir, sqlite_engine, m
 
 
 def _cli(data: Path, module: str, key: str, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "OPENAI_BASE_URL")}
-    env.update(WORKBENCH_DATA_DIR=str(data), OPENAI_API_KEY=key, WORKBENCH_MAX_RETRIES="1")
     # One request at a time, waited for patiently: the small llama.cpp server answers one after another.
-    env.update(WORKBENCH_MAX_CONCURRENCY="1", WORKBENCH_TIMEOUT_S="900")
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1500,
+    env = app_env(
+        data,
+        without=("DATABASE_URL", "OPENAI_BASE_URL"),
+        OPENAI_API_KEY=key,
+        WORKBENCH_MAX_RETRIES="1",
+        WORKBENCH_MAX_CONCURRENCY="1",
+        WORKBENCH_TIMEOUT_S="900",
     )
+    return run_cli(module, *args, env=env, timeout_s=1500)
 
 
 def _selfinstruct(data: Path, key: str, url: str, model: str) -> subprocess.CompletedProcess:
@@ -194,6 +181,7 @@ def _real(server: LlamaServer) -> str:
 
 
 def test_selfinstruct_and_its_exports_against_the_real_server(data_dir, tmp_path, llama_server):
+    served = llama_server.requests_served("/v1/completions")
     si = _selfinstruct(data_dir, KEY, _real(llama_server), "gemma-3-270m")
     assert si.returncode == 0, si.stderr
     run_id = si.stdout.split("run ", 1)[1].split(":", 1)[0]
@@ -204,7 +192,7 @@ def test_selfinstruct_and_its_exports_against_the_real_server(data_dir, tmp_path
         for out in ([], ["--out", str(exported)])
     ]
     assert all(e.returncode == 0 for e in exports), [e.stderr for e in exports]
-    assert llama_server.requests_served("/v1/completions") > 0
+    assert llama_server.requests_served("/v1/completions") > served  # this run reached the server
     _no_secret_anywhere(data_dir, si, *exports, extra=tmp_path)
 
 
@@ -213,24 +201,6 @@ def test_induction_against_the_real_server(data_dir, tmp_path, llama_server):
     assert ind.returncode == 0, ind.stderr
     assert list((tmp_path / "tables").glob("*.csv"))
     _no_secret_anywhere(data_dir, ind, extra=tmp_path)
-
-
-def _rendered(at: AppTest) -> str:
-    """Every value, label and protobuf field of every element of the page, expanders included."""
-    parts: list[str] = []
-
-    def walk(node) -> None:
-        if (proto := getattr(node, "proto", None)) is not None:
-            parts.append(str(proto))
-        for attr in ("value", "label", "body"):
-            with suppress(Exception):  # not every element has every attribute
-                parts.append(str(getattr(node, attr)))
-        children = getattr(node, "children", None)
-        for child in (children or {}).values():
-            walk(child)
-
-    walk(at._tree)
-    return "\n".join(parts)
 
 
 def test_the_call_log_page_shows_errors_as_plain_text_without_secrets(data_dir, sqlite_engine, fault):
@@ -243,12 +213,8 @@ def test_the_call_log_page_shows_errors_as_plain_text_without_secrets(data_dir, 
                 Request(prompt="**bold** ![x](http://evil/x.png)", params=GenParams(max_tokens=4)), on_text
             )
     client.generate(Request(prompt="fine", params=GenParams(max_tokens=4)))
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/calls.py")
-    at.run()
-    assert not at.exception
-    page = _rendered(at)
+    at = open_page("pages/calls.py")
+    page = rendered(at)
     # The search sees the page's content: the redacted errors, the prompt and the endpoint are all there...
     assert "Incorrect API key provided: [redacted]" in page
     assert "the stream reported an error: overloaded; your key Basic [redacted]" in page
@@ -264,16 +230,12 @@ def test_the_settings_page_shows_the_base_url_without_its_password(data_dir, mon
     monkeypatch.setenv("OPENAI_BASE_URL", url)
     monkeypatch.setenv("WORKBENCH_PROVIDER", "openai")
     monkeypatch.setenv("WORKBENCH_MODEL", "some-model")
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/settings.py")
-    at.run()
-    assert not at.exception
+    at = open_page("pages/settings.py")
     field = next(t for t in at.text_input if t.label == "Base URL")
     assert field.value == "http://127.0.0.1:9/v1"
-    assert not leaks(_rendered(at), PASSWORD)
+    assert not leaks(rendered(at), PASSWORD)
     # Applied as shown, the session's model keeps the credentials it came with (requests still need them).
     next(b for b in at.button if b.label == "Apply for this session").click()
     at.run()
     assert at.session_state["model_settings"].base_url == url
-    assert not leaks(_rendered(at), PASSWORD)
+    assert not leaks(rendered(at), PASSWORD)

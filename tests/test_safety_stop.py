@@ -21,7 +21,7 @@ import core.jobs.runner as runner_mod
 from core.jobs.registry import JOB_KINDS
 from core.store import calls as call_log
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, wait_for
 from tests.llm_servers import FaultServer
 
 HOUR = timedelta(hours=1)
@@ -51,14 +51,6 @@ def _resume_args(cli: str, run_id: int, out: Path, *extra: str) -> list[str]:
     return ["run", "--resume", str(run_id), "--out", str(out), *extra]
 
 
-def _until(condition, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def _start_stuck(cli: str, data: Path, server: FaultServer, out: Path) -> subprocess.Popen:
     """A command line whose first model call hangs at the endpoint (it never answers by itself)."""
     proc = subprocess.Popen(
@@ -69,7 +61,7 @@ def _start_stuck(cli: str, data: Path, server: FaultServer, out: Path) -> subpro
         stderr=subprocess.PIPE,
         text=True,
     )
-    _until(lambda: "hang" in server.seen or proc.poll() is not None, "the model call to start")
+    wait_for(lambda: "hang" in server.seen or proc.poll() is not None, "the model call to start")
     assert proc.poll() is None, proc.communicate()
     return proc
 
@@ -152,7 +144,7 @@ def test_a_worker_whose_run_is_taken_over_stops_and_leaves_the_run_alone(sqlite_
     outcome: list[str] = []
     thread = threading.Thread(target=lambda: outcome.append(runner_mod.execute(sqlite_engine, run, worker)))
     thread.start()
-    _until(lambda: run_store.get_run(sqlite_engine, run.id).message == "working", "the job to work")
+    wait_for(lambda: run_store.get_run(sqlite_engine, run.id).message == "working", "the job to work")
     assert run_store.claim(sqlite_engine, run.id, "newcomer", HOUR) is None  # alive: not free
     assert run_store.claim(sqlite_engine, run.id, "newcomer", HOUR, take_over=True) is not None
     thread.join(60)

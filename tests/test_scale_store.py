@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import create_engine, func, insert, select
 
 from core.llm import GenParams, LLMClient, Request
-from core.llm.embedded import model_path
 from core.llm.openai_compat import OpenAICompatProvider
 from core.llm.types import cache_key
 from core.store import calls as call_log
@@ -17,7 +16,6 @@ from core.store import compact
 from core.store.db import utcnow
 from core.store.migrations import LATEST, migrate
 from core.store.schema import call_dicts, calls
-from tests.llm_servers import LlamaServer
 
 TEMPLATE = "".join(
     f"Task: example instruction number {i} about topic {i * 7 % 13}.\nIs it classification? No\n\n"
@@ -159,13 +157,6 @@ def test_rows_written_before_migration_5_stay_readable_and_answer_from_the_cache
     assert response.cached and response.text == " Yes" and response.call_id == 1
     assert LATEST >= 4
     dispose_all()
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    server = LlamaServer(model_path(), tmp_path_factory.mktemp("llama") / "server.log")
-    yield server
-    server.stop()
 
 
 def test_compressed_calls_answer_from_the_cache_against_a_real_server(llama_server, sqlite_engine):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, running_app
+from tests.browser import FIRST_RENDER_MS, chromium, running_app, settle_for_screenshot
 from tests.test_selfinstruct_pipeline import share_model
 
 pytestmark = pytest.mark.browser
@@ -17,7 +17,7 @@ def test_step_through_one_iteration(data_dir, tmp_path, artifacts_dir):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         page.get_by_test_id("stSidebarNav").get_by_role("link", name="Self-Instruct").click()
-        expect(page.get_by_role("heading", name="Self-Instruct")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("heading", name="Self-Instruct")).to_be_visible(timeout=FIRST_RENDER_MS)
         expect(page.get_by_text("Start a run")).to_be_visible(timeout=30_000)
 
         for label, value in (
@@ -44,9 +44,11 @@ def test_step_through_one_iteration(data_dir, tmp_path, artifacts_dir):
         expect(page.get_by_text("Iteration 1 of 1", exact=False)).to_be_visible()
         # Once the run is done the page redraws without the live refresh: no Cancel button any more.
         expect(page.get_by_role("button", name="Cancel")).to_have_count(0, timeout=30_000)
-        expect(page.get_by_role("button", name="Run next iteration")).to_be_enabled()
+        # The whole page redraws after the live part does: the button comes back enabled with that rerun,
+        # which a busy machine can take well over expect's default 5 s to finish.
+        expect(page.get_by_role("button", name="Run next iteration")).to_be_enabled(timeout=60_000)
         assert page.get_by_test_id("stException").count() == 0
         # Streamlit scrolls inside its own container, so a tall window shows the whole iteration.
         page.set_viewport_size({"width": 1400, "height": 2800})
-        page.wait_for_timeout(1500)
+        settle_for_screenshot(page)
         page.screenshot(path=str(artifacts_dir / "selfinstruct.png"), full_page=True)

@@ -4,11 +4,9 @@ from the command line. A scripted model covers the logic quickly; the embedded m
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from tests.conftest import (
     count_call_rows,
     kill_worker_when,
     llama_settings,
+    run_cli,
 )
 
 EMBEDDED = ModelSettings().public_dict()
@@ -148,10 +147,8 @@ class ScriptedModel:
 
 
 @pytest.fixture()
-def scripted(monkeypatch):
-    model = ScriptedModel()
-    monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: model)
-    return model
+def scripted(use_model):
+    return use_model(ScriptedModel())
 
 
 def test_a_run_records_every_candidate_decision_and_unit(sqlite_engine, scripted):
@@ -206,17 +203,17 @@ def test_a_run_records_every_candidate_decision_and_unit(sqlite_engine, scripted
     assert run_store.results(sqlite_engine, run_id) == before
 
 
-def test_a_failed_run_resumes_to_the_same_pool_and_steps_on(engine, monkeypatch):
+def test_a_failed_run_resumes_to_the_same_pool_and_steps_on(engine, use_model):
     """On SQLite and PostgreSQL: a run that fails mid-way resumes where it stopped, asking the model only
     for the iterations it had not finished."""
     params = selfinstruct_params(EMBEDDED, seeds="starter", iterations=3, seed=11)
     whole = ScriptedModel("scripted:whole")
-    monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: whole)
+    use_model(whole)
     reference = submit(engine, KIND, params)
     run_once(engine)
     # The same run on another endpoint (so nothing comes from the call log) dies at its second iteration...
     crashing = ScriptedModel("scripted:other", fail_on_generation=2)
-    monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: crashing)
+    use_model(crashing)
     run_id = submit(engine, KIND, params)
     run_once(engine)
     assert run_store.get_run(engine, run_id).status == "failed"
@@ -276,10 +273,10 @@ def test_edits_and_deletions_are_logged_and_applied(sqlite_engine, scripted):
     assert not load_run(run_store.results(sqlite_engine, run_id)).item(second.key).deleted
 
 
-def test_a_chat_only_endpoint_gets_the_chat_rendering(sqlite_engine, monkeypatch):
+def test_a_chat_only_endpoint_gets_the_chat_rendering(sqlite_engine, use_model):
     model = ScriptedModel("scripted:chat")
     model.styles = ("chat",)
-    monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: model)
+    use_model(model)
     params = selfinstruct_params(EMBEDDED, seeds="starter", iterations=1, classification_only=True)
     run_id = submit(sqlite_engine, KIND, params)
     run_once(sqlite_engine)
@@ -469,17 +466,10 @@ def test_command_line_generate_resume_and_export(data_dir, tmp_path):
         )
     ]
     seeds.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    env = {**os.environ, "WORKBENCH_DATA_DIR": str(data_dir)}
+    env = app_env(data_dir)
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "core.selfinstruct", *args],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return run_cli("core.selfinstruct", *args, env=env)
 
     common = [
         "--max-tokens",

@@ -4,26 +4,16 @@ a message on stderr, never a traceback, and no run created for a refused `genera
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import app_env, run_cli
 
 
-def run_cli(module: str, args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WORKBENCH_DATA_DIR": str(data_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def _cli(module: str, args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
+    return run_cli(module, *args, env=app_env(data_dir), timeout_s=120)
 
 
 GEN = ["generate", "--seeds", "starter", "--iterations", "1"]
@@ -66,7 +56,7 @@ SELFINSTRUCT_REFUSED = [
     ("args", "word"), SELFINSTRUCT_REFUSED, ids=lambda v: " ".join(v) if isinstance(v, list) else v
 )
 def test_selfinstruct_refuses_nonsense_without_a_traceback(data_dir, args, word):
-    out = run_cli("core.selfinstruct", args, data_dir)
+    out = _cli("core.selfinstruct", args, data_dir)
     assert out.returncode != 0, out.stdout
     assert "Traceback" not in out.stderr + out.stdout
     assert word.lower() in out.stderr.lower(), out.stderr
@@ -89,7 +79,7 @@ def _broken_seed_files(tmp: Path) -> list[Path]:
 
 def test_broken_seed_files_are_one_line_errors(data_dir, tmp_path):
     for path in _broken_seed_files(tmp_path):
-        out = run_cli("core.selfinstruct", [*GEN, "--seeds", str(path)], data_dir)
+        out = _cli("core.selfinstruct", [*GEN, "--seeds", str(path)], data_dir)
         assert out.returncode != 0, path.name
         assert "Traceback" not in out.stderr, (path.name, out.stderr[-500:])
         lines = [line for line in out.stderr.splitlines() if line.strip()]
@@ -99,12 +89,12 @@ def test_broken_seed_files_are_one_line_errors(data_dir, tmp_path):
 
 def test_export_refuses_a_missing_folder_and_a_folder_as_out(data_dir, tmp_path):
     for out_path, word in ((tmp_path / "missing" / "x.json", "does not exist"), (tmp_path, "is a folder")):
-        out = run_cli(
+        out = _cli(
             "core.selfinstruct", ["export", "1", "--format", "alpaca", "--out", str(out_path)], data_dir
         )
         assert out.returncode != 0 and "Traceback" not in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1 and word in out.stderr, out.stderr
-    absent = run_cli("core.selfinstruct", ["export", "7", "--format", "alpaca"], data_dir)
+    absent = _cli("core.selfinstruct", ["export", "7", "--format", "alpaca"], data_dir)
     assert absent.returncode != 0 and "no Self-Instruct run 7" in absent.stderr
 
 
@@ -122,7 +112,7 @@ DATASETS_REFUSED = [
     ("args", "word"), DATASETS_REFUSED, ids=lambda v: " ".join(v) if isinstance(v, list) else v
 )
 def test_datasets_refuses_nonsense_without_a_traceback(data_dir, args, word):
-    out = run_cli("core.datasets", args, data_dir)
+    out = _cli("core.datasets", args, data_dir)
     assert out.returncode != 0
     assert "Traceback" not in out.stderr + out.stdout
     assert word in out.stderr, out.stderr
@@ -132,12 +122,12 @@ def test_datasets_dest_that_is_a_file_is_refused(data_dir, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     for args in (["--dest", str(blocker), "import", str(tmp_path)], ["--dest", str(blocker), "status"]):
-        out = run_cli("core.datasets", args, data_dir)
+        out = _cli("core.datasets", args, data_dir)
         assert out.returncode != 0 and "Traceback" not in out.stderr
         assert "is a file" in out.stderr
 
 
-def test_a_valid_export_still_works_and_names_its_templates(data_dir, tmp_path):
+def test_a_valid_export_still_works_and_names_its_templates(data_dir, tmp_path, use_model):
     # A run made in-process with a scripted model, then exported by the command line.
     from core.jobs import run_once, submit
     from core.llm import Choice, ModelSettings, Response
@@ -153,10 +143,7 @@ def test_a_valid_export_still_works_and_names_its_templates(data_dir, tmp_path):
         def call(self, request, on_text=None):
             return Response((Choice(" Name three rivers in Europe and their lengths.", "stop"),), 1, 1, 0.0)
 
-    import core.jobs.context as context
-
-    original = context.make_provider
-    context.make_provider = lambda settings: Echo()
+    use_model(Echo())
     try:
         engine = get_engine()
         run_id = submit(
@@ -164,10 +151,9 @@ def test_a_valid_export_still_works_and_names_its_templates(data_dir, tmp_path):
         )
         run_once(engine)
     finally:
-        context.make_provider = original
         dispose_all()
     target = tmp_path / "x.jsonl"
-    out = run_cli(
+    out = _cli(
         "core.selfinstruct", ["export", str(run_id), "--format", "provenance", "--out", str(target)], data_dir
     )
     assert out.returncode == 0, out.stderr

@@ -113,8 +113,8 @@ def sent(engine, run_id: int) -> list[dict]:
     return [{"prompt": r.prompt, "params": r.params} for r in reversed(rows)]
 
 
-def run_job(engine, monkeypatch, model, **options) -> tuple[int, run_store.Run]:
-    monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: model)
+def run_job(engine, use_model, model, **options) -> tuple[int, run_store.Run]:
+    use_model(model)
     run_id = submit(engine, KIND, selfinstruct_params(EMBEDDED, **options))
     assert run_once(engine) == run_id
     run = run_store.get_run(engine, run_id)
@@ -176,9 +176,9 @@ def test_template_files_are_read_never_run(tmp_path):
 # --- Prompts byte-equal to the reference -------------------------------------------------------------------------
 
 
-def test_a_default_run_sends_the_papers_prompts_byte_for_byte(sqlite_engine, monkeypatch, with_paper_files):
+def test_a_default_run_sends_the_papers_prompts_byte_for_byte(sqlite_engine, use_model, with_paper_files):
     oracle = reference_templates(with_paper_files)
-    run_id, run = run_job(sqlite_engine, monkeypatch, Scripted(), seeds="official", iterations=1)
+    run_id, run = run_job(sqlite_engine, use_model, Scripted(), seeds="official", iterations=1)
     assert run.status == "done", run.error
     assert run.params["templates"] == "templates: paper"
     assert (
@@ -201,8 +201,8 @@ def test_a_default_run_sends_the_papers_prompts_byte_for_byte(sqlite_engine, mon
         )
 
 
-def test_without_the_files_the_fallback_is_used_and_labelled(sqlite_engine, monkeypatch):
-    run_id, run = run_job(sqlite_engine, monkeypatch, Scripted(), seeds="starter", iterations=1)
+def test_without_the_files_the_fallback_is_used_and_labelled(sqlite_engine, use_model):
+    run_id, run = run_job(sqlite_engine, use_model, Scripted(), seeds="starter", iterations=1)
     assert run.status == "done", run.error
     assert run.params["templates"] == "templates: workbench fallback"
     prompts = [c["prompt"] for c in sent(sqlite_engine, run_id)]
@@ -216,7 +216,7 @@ def test_without_the_files_the_fallback_is_used_and_labelled(sqlite_engine, monk
 
 
 def test_an_edited_template_is_stored_with_the_run_and_labelled_a_departure(
-    sqlite_engine, monkeypatch, with_paper_files
+    sqlite_engine, use_model, with_paper_files
 ):
     base = default_config()
     assert base.template_source == "paper"
@@ -225,9 +225,7 @@ def test_an_edited_template_is_stored_with_the_run_and_labelled_a_departure(
         base, classify_template=edited_text, input_first_template=base.input_first_template
     )
     assert config.edited_templates == ("classify_template",)
-    run_id, run = run_job(
-        sqlite_engine, monkeypatch, Scripted(), seeds="official", iterations=1, prompt=config
-    )
+    run_id, run = run_job(sqlite_engine, use_model, Scripted(), seeds="official", iterations=1, prompt=config)
     assert run.params["templates"] == ("templates: paper · edited copy (departure): classification question")
     assert run.params["prompt"]["classify_template"] == edited_text
     prompts = [c["prompt"] for c in sent(sqlite_engine, run_id)]
@@ -245,7 +243,7 @@ def test_an_edited_template_is_stored_with_the_run_and_labelled_a_departure(
 
 
 def test_classification_only_pools_the_26_classification_seeds_and_still_classifies(
-    sqlite_engine, monkeypatch, with_paper_files
+    sqlite_engine, use_model, with_paper_files
 ):
     seeds = datasets.seed_tasks()
     clf_seeds = [s for s in seeds if s.is_classification]
@@ -261,7 +259,7 @@ def test_classification_only_pools_the_26_classification_seeds_and_still_classif
     copy = other  # a copy of a non-classification seed: novel only against the 26 classification seeds
     run_id, run = run_job(
         sqlite_engine,
-        monkeypatch,
+        use_model,
         Scripted(copies=[copy]),
         seeds="official",
         iterations=2,
@@ -286,7 +284,7 @@ def test_classification_only_pools_the_26_classification_seeds_and_still_classif
     assert view.item("0/2").verdict.answer == "no" and view.item("0/1").verdict.answer == "yes"
 
     normal_id, normal = run_job(
-        sqlite_engine, monkeypatch, Scripted(copies=[copy]), seeds="official", iterations=1
+        sqlite_engine, use_model, Scripted(copies=[copy]), seeds="official", iterations=1
     )
     normal_view = load_run(run_store.results(sqlite_engine, normal_id), normal.params)
     dropped = next(d for d in normal_view.iterations[0].records[0].decisions if d.text == copy)
@@ -296,8 +294,8 @@ def test_classification_only_pools_the_26_classification_seeds_and_still_classif
 # --- Decoding per task type and the stored evidence ----------------------------------------------------------------
 
 
-def test_instance_requests_use_300_tokens_for_classification_and_350_otherwise(sqlite_engine, monkeypatch):
-    run_id, run = run_job(sqlite_engine, monkeypatch, Scripted(), seeds="starter", iterations=1)
+def test_instance_requests_use_300_tokens_for_classification_and_350_otherwise(sqlite_engine, use_model):
+    run_id, run = run_job(sqlite_engine, use_model, Scripted(), seeds="starter", iterations=1)
     view = load_run(run_store.results(sqlite_engine, run_id), run.params)
     by_prompt = {c["prompt"]: c["params"] for c in sent(sqlite_engine, run_id)}
     seen = set()
@@ -310,8 +308,8 @@ def test_instance_requests_use_300_tokens_for_classification_and_350_otherwise(s
     assert seen == {True, False}
 
 
-def test_each_candidate_stores_the_mean_rouge_l_against_the_pool(sqlite_engine, monkeypatch):
-    run_id, run = run_job(sqlite_engine, monkeypatch, Scripted(), seeds="starter", iterations=3)
+def test_each_candidate_stores_the_mean_rouge_l_against_the_pool(sqlite_engine, use_model):
+    run_id, run = run_job(sqlite_engine, use_model, Scripted(), seeds="starter", iterations=3)
     view = load_run(run_store.results(sqlite_engine, run_id), run.params)
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)  # the reference's scorer
     pool = [s.instruction for s in view.seeds]
@@ -343,8 +341,8 @@ def test_each_candidate_stores_the_mean_rouge_l_against_the_pool(sqlite_engine, 
 # --- Fine-tuning export ---------------------------------------------------------------------------------------------
 
 
-def test_the_finetune_export_includes_the_seed_tasks_by_default(sqlite_engine, monkeypatch):
-    run_id, run = run_job(sqlite_engine, monkeypatch, Scripted(), seeds="starter", iterations=1)
+def test_the_finetune_export_includes_the_seed_tasks_by_default(sqlite_engine, use_model):
+    run_id, run = run_job(sqlite_engine, use_model, Scripted(), seeds="starter", iterations=1)
     view = load_run(run_store.results(sqlite_engine, run_id), run.params)
     seed_rows = sum(len(s.instances) for s in view.seeds)
     generated = sum(len(t.instances) for t in view.tasks)

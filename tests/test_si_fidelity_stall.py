@@ -5,10 +5,8 @@ injector: every candidate it "generates" is an instruction already in the prompt
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -20,7 +18,7 @@ from core.selfinstruct.job import STALL_PREFIX, set_idle_limits
 from core.selfinstruct.spec import KIND, selfinstruct_params
 from core.selfinstruct.view import load_run
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
+from tests.conftest import app_env, run_cli
 
 
 class EchoEndpoint:
@@ -192,9 +190,9 @@ class NoInstances:
         return Response((Choice(text, "stop"),), 1, 1, 0.0)
 
 
-def test_a_run_whose_instances_all_fail_stops_too(sqlite_engine, monkeypatch):
+def test_a_run_whose_instances_all_fail_stops_too(sqlite_engine, use_model):
     model = NoInstances()
-    monkeypatch.setattr("core.jobs.context.make_provider", lambda settings: model)
+    use_model(model)
     params = selfinstruct_params(
         ModelSettings().public_dict(), seeds="starter", target=50, max_idle_instances=3
     )
@@ -209,17 +207,10 @@ def test_a_run_whose_instances_all_fail_stops_too(sqlite_engine, monkeypatch):
 
 
 def test_the_command_line_reports_the_stall_and_resumes_with_a_larger_limit(data_dir, echo):
-    env = {**os.environ, "WORKBENCH_DATA_DIR": str(data_dir), "OPENAI_API_KEY": "none"}
+    env = app_env(data_dir, OPENAI_API_KEY="none")
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "core.selfinstruct", *args],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return run_cli("core.selfinstruct", *args, env=env)
 
     common = ["--model", "echo", "--base-url", echo.base_url, "--styles", "completion"]
     out = cli("generate", "--seeds", "starter", "--target", "20", "--max-idle-iterations", "3", *common)

@@ -9,6 +9,7 @@ answers instance requests with nothing usable for the stall test.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -16,25 +17,15 @@ import pytest
 import core.jobs.runner as runner_mod
 from core.jobs import run_once, submit
 from core.llm import ModelSettings
-from core.selfinstruct.prompts import PromptConfig
-from core.selfinstruct.spec import KIND, selfinstruct_params, with_decoding
+from core.selfinstruct.spec import KIND, selfinstruct_params
 from core.selfinstruct.view import load_run
 from core.store import runs as run_store
 from core.store.schema import calls
 from tests.conftest import app_env, count_call_rows, kill_worker_when
 from tests.si_scale_endpoint import LoopbackEndpoint
-from tests.test_selfinstruct_pipeline import share_model
+from tests.test_selfinstruct_pipeline import share_model, small_prompts
 
 EMBEDDED = ModelSettings().public_dict()
-
-
-def small_prompts(max_tokens: int = 48, instance_max_tokens: int = 24) -> PromptConfig:
-    return with_decoding(
-        PromptConfig(),
-        max_tokens=max_tokens,
-        instance_max_tokens=instance_max_tokens,
-        clf_instance_max_tokens=instance_max_tokens,
-    )
 
 
 def loopback_model(endpoint: LoopbackEndpoint, concurrency: int) -> dict:
@@ -180,7 +171,14 @@ def test_a_killed_overlapped_run_resumes_redoing_nothing(engine, data_dir, endpo
     """On SQLite and PostgreSQL: a worker process killed while classification and instances are under way
     (several requests in flight); the next worker finishes the run. No request that was answered is asked
     again, every kept instruction has its classification and instances, and what was stored stays."""
-    endpoint = endpoint_factory(latency_s=0.2)  # so the run is still going when the worker is killed
+    # Generation past the first two iterations waits until the worker is dead: the kill lands mid-run by
+    # construction, not because answers are slow.
+    worker_gone = threading.Event()
+
+    def gate(kind: str, seen: list) -> bool:
+        return worker_gone.is_set() or kind != "generate" or sum(s.kind == "generate" for s in seen) <= 2 * 2
+
+    endpoint = endpoint_factory(gate=gate, gate_timeout_s=600)
     params = selfinstruct_params(
         loopback_model(endpoint, concurrency=8),
         seeds="starter",
@@ -195,6 +193,7 @@ def test_a_killed_overlapped_run_resumes_redoing_nothing(engine, data_dir, endpo
         app_env(data_dir),
         "the first instances stored",
     )
+    worker_gone.set()  # the held requests are answered (to nobody) once the next worker's requests arrive
     partial = run_store.results(engine, run_id)
     assert "iter/000005" not in partial, "the worker should have died mid-run"
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import chromium, record_outside_requests, running_app, wait_idle
+from tests.browser import FIRST_RENDER_MS, chromium, record_outside_requests, running_app, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -70,7 +70,9 @@ def test_every_page_reads_cleanly_at_two_sizes_and_stays_offline(data_dir, tmp_p
             page = browser.new_page(viewport={"width": width, "height": height})
             record_outside_requests(page, outside)
             page.goto(url)
-            expect(page.get_by_role("heading", name="Instruction Workbench")).to_be_visible(timeout=30_000)
+            expect(page.get_by_role("heading", name="Instruction Workbench")).to_be_visible(
+                timeout=FIRST_RENDER_MS
+            )
             for title in PAGES:
                 page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
                 expect(page.get_by_role("heading", name=_heading(title)).first).to_be_visible(timeout=30_000)

@@ -18,7 +18,7 @@ from core.humaneval.campaign import RATING_SCALE, CampaignSpec
 from core.humaneval.records import Rating
 from core.store import dispose_all, evalset, get_engine
 from core.store import ratings as rating_store
-from tests.browser import chromium, record_outside_requests, running_app
+from tests.browser import FIRST_RENDER_MS, chromium, record_outside_requests, running_app
 from tests.test_tour_browser import RAW_VALUE, _overflow_px, _screenshots, _settle, _visible_text
 
 pytestmark = pytest.mark.browser
@@ -84,7 +84,9 @@ def test_humaneval_workflow_reads_cleanly_with_buttons_in_view(
             if width == VIEWPORTS[0][0]:
                 # A rater picks a profile once; a reload keeps it (it is in the URL).
                 page.goto(f"{url}/humaneval")
-                expect(main.get_by_role("heading", name="Who is rating?")).to_be_visible(timeout=60_000)
+                expect(main.get_by_role("heading", name="Who is rating?")).to_be_visible(
+                    timeout=FIRST_RENDER_MS
+                )
                 main.get_by_label("…or a new name").fill("ann")
                 main.get_by_role("button", name="Start").click()
                 expect(main.get_by_text("Rating as ann", exact=False)).to_be_visible(timeout=30_000)
