@@ -206,13 +206,18 @@ def step_tab(run: run_store.Run, spec: RunSpec, state: int, active: bool) -> Non
 
 def _header(run: run_store.Run, spec: RunSpec) -> None:
     model = run.params.get("model") or {}
-    model_label = "embedded Gemma 3 270M" if model.get("provider") == "embedded" else model.get("model", "?")
+    model_label = (
+        "embedded Gemma 3 270M"
+        if model.get("provider") == "embedded"
+        else (model.get("model") or "not recorded")
+    )
     # Model names and upload file names come from outside: plain text, not a Markdown caption.
     st.text(
         f"Model: {model_label} · seeds: {spec.seeds} · {spec.k_human}+{spec.k_machine} per prompt · "
         f"{spec.requests_per_iteration} request(s) per iteration · seed {spec.seed} · threshold {spec.threshold} · "
         f"stops at {spec.iterations if spec.iterations is not None else '∞'} iterations / pool "
-        f"{spec.target if spec.target is not None else '∞'} · template {run.params.get('prompt_version', '')} · "
+        f"{spec.target if spec.target is not None else '∞'} · template "
+        f"{run.params.get('prompt_version') or spec.prompt.version} · "
         f"{spec.prompt.templates_label} · instance max_tokens {spec.prompt.instance_decoding.max_tokens} "
         f"(classification {spec.prompt.instance_decoding_classification.max_tokens})"
         + (" · classification-only" if spec.classification_only else "")
