@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import chromium, running_app, wait_idle
+from tests.browser import chromium, running_app, shorten_selfinstruct_limits, wait_idle
 from tests.test_induction_browser import _share_model
 from tests.test_tour_browser import _overflow_px
 
@@ -67,15 +67,7 @@ def test_results_in_view_and_the_live_step_at_1440(data_dir, tmp_path, artifacts
         # Self-Instruct: short generations, then the live view of iteration 1.
         page.get_by_test_id("stSidebarNav").get_by_role("link", name="Self-Instruct").click()
         expect(page.get_by_text("Start a run")).to_be_visible(timeout=30_000)
-        for label, value in (
-            ("Max tokens per generation (paper: 1024)", "48"),
-            ("Max tokens for instances of other tasks (paper: 350)", "16"),
-            ("Max tokens for instances of classification tasks (paper: 300)", "16"),
-        ):
-            box = page.get_by_label(label)
-            box.fill(value)
-            box.press("Enter")
-            expect(box).to_have_value(value)
+        shorten_selfinstruct_limits(page)
         expect(page.get_by_text("Duration, about")).to_be_visible()
         page.get_by_role("button", name="Start: run the first iteration").click()
         now = page.get_by_text("Now: iteration 1 of 1")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import FIRST_RENDER_MS, chromium, running_app, settle_for_screenshot
+from tests.browser import (
+    FIRST_RENDER_MS,
+    chromium,
+    running_app,
+    settle_for_screenshot,
+    shorten_selfinstruct_limits,
+)
 from tests.test_selfinstruct_pipeline import share_model
 
 pytestmark = pytest.mark.browser
@@ -20,15 +26,7 @@ def test_step_through_one_iteration(data_dir, tmp_path, artifacts_dir):
         expect(page.get_by_role("heading", name="Self-Instruct")).to_be_visible(timeout=FIRST_RENDER_MS)
         expect(page.get_by_text("Start a run")).to_be_visible(timeout=30_000)
 
-        for label, value in (
-            ("Max tokens per generation (paper: 1024)", "48"),
-            ("Max tokens for instances of other tasks (paper: 350)", "16"),
-            ("Max tokens for instances of classification tasks (paper: 300)", "16"),
-        ):
-            box = page.get_by_label(label)
-            box.fill(value)
-            box.press("Enter")
-            expect(box).to_have_value(value)
+        shorten_selfinstruct_limits(page)
         page.get_by_text("Prompt and filter settings").click()
         page.get_by_text("drop only the last, possibly cut, candidate").click()
         page.get_by_role("button", name="Start: run the first iteration").click()
