@@ -8,7 +8,6 @@ import json
 import pandas as pd
 import pyarrow as pa
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import JobRunner, submit
@@ -17,7 +16,7 @@ from core.selfinstruct.rows import seed_row
 from core.selfinstruct.spec import KIND, selfinstruct_params
 from core.store import dispose_all, get_engine
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
+from tests.pages import open_page
 from tests.test_demo_selfinstruct_live import _store_iteration
 from ui.charts import NO_DATA, blank_reason
 
@@ -99,8 +98,6 @@ def test_figure6_leaves_out_unrated_models_and_names_them() -> None:
 @pytest.fixture()
 def si_page(data_dir, monkeypatch):
     monkeypatch.setattr(JobRunner, "_loop", lambda self: None)
-    # Run views are cached per (run id, newest result id): a run of an earlier test can share both.
-    st.cache_data.clear()
     dispose_all()
     yield
     dispose_all()
@@ -116,9 +113,7 @@ def test_self_instruct_run_charts_are_titled_or_a_note(si_page) -> None:
     # Iteration 1 keeps nothing (an empty response), so the pool stays at zero: a note, not a flat line.
     _store_iteration(engine, run_id, 0, "")
     run_store.update_run(engine, run_id, status="done")
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/selfinstruct.py").run()
+    at = open_page("pages/selfinstruct.py")
     at.selectbox(key="si_run").set_value(run_id).run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(i.value.startswith("pool size: Every value is zero") for i in at.info)

@@ -4,14 +4,13 @@ the embedded model's defaults stay near a minute; a run estimated over ten minut
 from __future__ import annotations
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import JobRunner, submit
 from core.selfinstruct.spec import KIND, selfinstruct_params
 from core.store import dispose_all, get_engine
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
+from tests.pages import ok, open_page
 from tests.test_humaneval_page import _page as humaneval_page
 from tests.test_humaneval_page import _section, official  # noqa: F401 (a fixture)
 from ui.run_estimate import ASSUMED_SECONDS_PER_CALL, CONFIRM_OVER_SECONDS
@@ -33,26 +32,12 @@ def _button(at: AppTest, key: str):
     return next(b for b in at.button if b.key == key)
 
 
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
 @pytest.fixture()
 def si_page(data_dir, monkeypatch):
     monkeypatch.setattr(JobRunner, "_loop", lambda self: None)  # runs stay where the test puts them
-    # Run views are cached per (run id, newest result id): a run of an earlier test can share both.
-    st.cache_data.clear()
     dispose_all()
 
-    def open_page() -> AppTest:
-        at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-        at.run()
-        at.switch_page("pages/selfinstruct.py")
-        at.run()
-        _ok(at)
-        return at
-
-    yield open_page
+    yield lambda: open_page("pages/selfinstruct.py")
     dispose_all()
 
 
@@ -78,7 +63,7 @@ def test_self_instruct_start_shows_the_four_figures_and_long_runs_need_a_tick(si
     at.checkbox(key="si_confirm_long").check().run()
     assert not _button(at, "si_start").disabled
     at.button(key="si_start").click().run()
-    _ok(at)
+    ok(at)
     run = run_store.get_run(get_engine(), at.session_state["si_run"])
     assert run.params["target"] == 1000
 
@@ -90,7 +75,7 @@ def test_self_instruct_go_on_shows_an_estimate_for_each_choice(si_page):
     run_store.update_run(engine, run_id, status="done")
     at = si_page()
     at.selectbox(key="si_run").set_value(run_id).run()
-    _ok(at)
+    ok(at)
     # One more iteration: the figures are there and the button needs no tick.
     assert {m.label for m in at.metric} >= FIGURES
     assert not _button(at, f"si_next_{run_id}").disabled
@@ -104,7 +89,7 @@ def test_self_instruct_go_on_shows_an_estimate_for_each_choice(si_page):
     at.checkbox(key=f"si_go_{run_id}_confirm_long").check().run()
     assert not _button(at, f"si_more_btn_{run_id}").disabled
     at.button(key=f"si_more_btn_{run_id}").click().run()
-    _ok(at)
+    ok(at)
     assert run_store.get_run(engine, run_id).params["iterations"] == 100  # none stored yet: 0 + 100
 
 
@@ -127,6 +112,6 @@ def test_generate_responses_defaults_to_a_handful_on_the_embedded_model(official
     box = next(n for n in at.number_input if n.key.startswith("heval-gen-n-"))
     box.set_value(5).run()
     next(b for b in at.button if b.label == "Generate responses").click().run()
-    _ok(at)
+    ok(at)
     run = run_store.get_run(store, at.session_state["heval-gen-run"])
     assert len(run.params["items"]) == 5

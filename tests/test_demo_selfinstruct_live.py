@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.jobs import JobRunner, submit
@@ -24,7 +23,7 @@ from core.selfinstruct.view import load_run
 from core.similarity import NoveltyIndex
 from core.store import dispose_all, get_engine
 from core.store import runs as run_store
-from tests.conftest import REPO_ROOT
+from tests.pages import ok, open_page
 from ui.selfinstruct_live import counter
 
 RESPONSES = [
@@ -59,19 +58,9 @@ def _store_iteration(engine, run_id: int, t: int, response: str) -> dict:
 @pytest.fixture()
 def page(data_dir, monkeypatch):
     monkeypatch.setattr(JobRunner, "_loop", lambda self: None)  # the test moves the run along itself
-    # Run views are cached per (run id, newest result id): a run of an earlier test can share both.
-    st.cache_data.clear()
     dispose_all()
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/selfinstruct.py")
-    at.run()
-    yield at
+    yield open_page("pages/selfinstruct.py")
     dispose_all()
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def _counter_number(engine, run_id: int) -> tuple[int, str]:
@@ -105,9 +94,9 @@ def test_a_run_mid_iteration_shows_only_that_iteration_as_current(page):
     # "Run next iteration": the run is queued, then a worker takes it and streams iteration 3's response.
     at.run()  # the selector lists the run made above
     at.selectbox(key="si_run").set_value(run_id).run()
-    _ok(at)
+    ok(at)
     at.button(key=f"si_next_{run_id}").click().run()
-    _ok(at)
+    ok(at)
     assert run_store.get_run(engine, run_id).status == "queued"
     numbers.append(_counter_number(engine, run_id))
     streamed = "Name three rivers that flow through"
@@ -115,7 +104,7 @@ def test_a_run_mid_iteration_shows_only_that_iteration_as_current(page):
     numbers.append(_counter_number(engine, run_id))
     assert numbers[-1][1].startswith("iteration 3 of 3 running")
     at.run()
-    _ok(at)
+    ok(at)
     # The page's bar (read from its index) says what the stored records say.
     assert _bar(at).endswith(numbers[-1][1]), _bar(at)
 
@@ -147,7 +136,7 @@ def test_a_run_mid_iteration_shows_only_that_iteration_as_current(page):
     run_store.update_run(engine, run_id, live=None)
     numbers.append(_counter_number(engine, run_id))
     at.run()
-    _ok(at)
+    ok(at)
     markdown = [m.value for m in at.markdown]
     assert "**Now: iteration 3 of 3**" not in markdown
     assert any(c.value.startswith("Finished iteration 3 of 3") for c in at.caption)
@@ -155,7 +144,7 @@ def test_a_run_mid_iteration_shows_only_that_iteration_as_current(page):
     run_store.update_run(engine, run_id, status="done")
     numbers.append(_counter_number(engine, run_id))
     at.run()
-    _ok(at)
+    ok(at)
     assert _bar(at).endswith(numbers[-1][1]), _bar(at)
     assert not [m for m in at.markdown if m.value.startswith("**Now:")]
     assert any(c.value.startswith("Iteration 3 of 3") for c in at.caption)
@@ -174,7 +163,7 @@ def test_the_stages_after_the_last_iteration_are_shown_as_the_current_step(page)
     run_store.update_run(engine, run_id, status="running")
     at.run()  # the selector lists the run made above
     at.selectbox(key="si_run").set_value(run_id).run()
-    _ok(at)
+    ok(at)
     markdown = [m.value for m in at.markdown]
     assert "**Now: classification and instances**" in markdown
     assert any(
