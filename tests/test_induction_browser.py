@@ -35,6 +35,8 @@ def test_induce_from_own_demonstrations(data_dir, tmp_path, artifacts_dir) -> No
         # The example table: five antonym demonstrations and three held-out pairs, greedy, K=1.
         page.get_by_text("My own demonstrations").click()
         expect(page.get_by_text("5 demonstrations · 3 held-out examples")).to_be_visible(timeout=30_000)
+        # Mid-rerun the task form's estimate can still stand beside the new one: read the page at rest.
+        wait_idle(page)
         expect(page.get_by_text("Model calls, at most")).to_be_visible()
         start = page.get_by_role("button", name="Start induction")
         expect(start).to_be_enabled(timeout=30_000)
