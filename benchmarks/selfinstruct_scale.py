@@ -21,28 +21,31 @@ client path alone: N distinct calls through one `LLMClient` (cache lookup, trans
 printed beside the client's. Start-up imports (the job kinds pull in scikit-learn, the openai SDK) happen
 before the clock starts and are printed apart. `--profile FILE` writes a cProfile of every thread's CPU time.
 
-Measured on the 2-core development machine, shared (load average 10-17 during these runs, so the client got
-about half a core; client CPU per request is the figure that does not depend on the neighbours). "before" is
-the code before issue #12's client work, run by this same script and endpoint:
+Measured on the 2-core development machine. Wall times there vary by up to half between hours (the host's
+steal time went from 1% to 23% during one run), so client CPU per request is the figure to compare; the
+52K rows below are one run each. "earlier" is issue #12's first client work (a shared machine, load 10-17);
+"now" adds the hand-written HTTP/1.1 exchange, the one-statement cache look-up, a 64-connection SQLite pool,
+one database writer for calls and results, the kept instructions' evidence scored once per iteration, and
+parsed induction tasks kept while their files are unchanged:
 
-| run | before | after |
+| run | earlier | now |
 |---|---|---|
-| `--client 3000` (C=64, instant) | 2.9 ms CPU/call, 159-174 calls/s | 0.66-0.71 ms CPU/call, 539-602 calls/s |
-| `--latency 0.05 --target 3000` (paper: 5 requests, no lookahead) | 5.9 ms/request, 82.7 s, 7% | 2.9 ms/request, 47.8 s, 12% |
-| the same with `--lookahead 2` (a departure) | - | 2.8 ms/request, 34.4 s, 16% |
-| `--induction --latency 0.05 --n-sets 10 --limit 10` | 5.4 ms/request, 72.4 s, 6% | 1.8 ms/request, 26.1 s, 16% |
+| `--client 3000` (C=64, instant) | 0.66-1.74 ms CPU/call, 539-632 calls/s | 0.84-1.00 ms CPU/call, 1,051-1,321 calls/s |
+| `--target 3000` (instant) | - | 1.57-2.45 ms CPU/request, 10.1-16.6 s |
+| `--latency 0.05 --target 3000` (paper: 5 requests per iteration) | 2.9 ms/request, 47.8 s, 12% | 1.6-2.9 ms/request, 18.0-24.1 s, 23-31% |
+| the same with `--requests 16` (a labelled option) | - | 1.6-2.5 ms/request, 11.2-18.9 s, 30-50% |
+| `--induction --latency 0.05 --n-sets 10 --limit 10` | 1.8 ms/request, 26.1 s, 16% | 1.9-2.1 ms/request, 10.4-11.6 s, 37-41% |
+| `--target 10000` (instant) | 4.3 ms/request, 24,262 requests, 57.7 MB | 1.83 ms/request, 42.7 s, 44 MB |
+| `--target 52000` (instant) | - | 169,630 requests, 601 s (3.75 ms/request) and 949 s (5.88 ms/request, a slower hour: a 15K run of both versions took 94-96 s), 350 MB peak memory, 393 MB of database |
 
-Instant endpoint, `--target 10000` (after): 24,262 requests, 4.3 ms client CPU/request (the novelty filter
-grows with the pool), 104 s CPU in 397 s wall at load 11, peak memory 649 MB (the page views at the end
-included), database 57.7 MB (2,380 bytes/request: results 37 MB, calls 17 MB). Projected to 52K: ~126K
-requests and ~300 MB of database; at least ~10 min of client CPU on one whole core, so the 5-minute target
-is not met.
+The 52K run judged 459,410 candidates to keep 52,000 (the load generator's grammar repeats itself as the
+pool grows, so 89% are dropped as too similar), in 13,126 iterations; its database is 212 MB of iteration
+records (every candidate with its reason) and 143 MB of call log. Its peak memory was 2.9 GB while the
+command line's closing summary read the whole run; it now reads the page's index.
 
-The old threaded endpoint stalled every answer ~40 ms on delayed ACK (headers and body in two writes), so
-figures taken with it before this change understate efficiency further. With the paper's 5 generation
-requests per iteration and exactly sequential decisions, a 3,000-instruction run needs ~211 iterations one
-after another, i.e. at least 211 x 50 ms = 10.5 s against an ideal of 5.5 s: 52% is the ceiling at 50 ms
-whatever the client does; `--lookahead` (or more `--requests`) lifts it.
+With the paper's 5 generation requests per iteration and exactly sequential decisions, a 3,000-instruction
+run needs ~211 iterations one after another, i.e. at least 211 x 50 ms = 10.5 s against an ideal of 5.5 s:
+52% is the ceiling at 50 ms whatever the client does; `--lookahead` (or more `--requests`) lifts it.
 """
 
 from __future__ import annotations
@@ -677,7 +680,10 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.client:
+        profiles = _profile_threads() if args.profile else None
         _client_calls(args.client, args.concurrency, args.latency)
+        if profiles is not None:
+            _dump_profiles(profiles, args.profile)
         return 0
     if args.call_log:
         _call_log_ab(args.call_log, args.concurrency)

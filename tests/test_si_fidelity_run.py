@@ -309,25 +309,45 @@ def test_instance_requests_use_300_tokens_for_classification_and_350_otherwise(s
 
 
 def test_each_candidate_stores_the_mean_rouge_l_against_the_pool(sqlite_engine, use_model):
-    run_id, run = run_job(sqlite_engine, use_model, Scripted(), seeds="starter", iterations=3)
+    """As the reference: a kept instruction stores its 10 most similar pool instructions and its mean ROUGE-L
+    against the pool as it stood when it was judged. A candidate dropped as too similar stores the pool
+    instruction that exceeded the threshold (its closest), and no mean."""
+    # The second text is the first with one word changed (ROUGE-L 0.9): never novel once the first is kept.
+    twins = [
+        "Write a short story about a lighthouse keeper and a storm.",
+        "Write a short story about a lighthouse keeper and a whale.",
+    ]
+    run_id, run = run_job(sqlite_engine, use_model, Scripted(copies=twins), seeds="starter", iterations=3)
     view = load_run(run_store.results(sqlite_engine, run_id), run.params)
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)  # the reference's scorer
     pool = [s.instruction for s in view.seeds]
-    checked = 0
+    checked = dropped = 0
     for it in view.iterations:
         for row in it.raw["requests"]:
             for c in row["candidates"]:
-                if c["kept"] or c["stage"] == "novelty":
-                    scores = [scorer.score(c["text"], p)["rougeL"].fmeasure for p in pool]
+                scores = [scorer.score(c["text"], p)["rougeL"].fmeasure for p in pool]
+                if c["kept"]:
                     assert c["avg_similarity_score"] == pytest.approx(sum(scores) / len(scores), abs=1e-9)
+                    assert len(c["evidence"]) == min(10, sum(1 for s in scores if s > 0))
                     top = sorted(scores, reverse=True)[: len(c["evidence"])]
                     assert [s for _, s in c["evidence"]] == pytest.approx(top, abs=1e-9)
                     checked += 1
+                elif c["stage"] == "novelty":
+                    ((text, score),) = c["evidence"]
+                    assert score == pytest.approx(max(scores), abs=1e-9) and score > 0.7
+                    assert scorer.score(c["text"], text)["rougeL"].fmeasure == pytest.approx(score, abs=1e-9)
+                    assert c["avg_similarity_score"] is None
+                    dropped += 1
                 else:
                     assert c["avg_similarity_score"] is None
                 if c["kept"]:
                     pool.append(c["text"])
-    assert checked >= 6
+    assert checked >= 6 and dropped >= 3, [
+        (c["text"], c["reason"])
+        for it in view.iterations
+        for r in it.raw["requests"]
+        for c in r["candidates"]
+    ]
     stored = [
         c["avg_similarity_score"]
         for it in view.iterations

@@ -94,7 +94,7 @@ def candidate_card(d: CandidateDecision, seed_rouge: float | None = None, avg: f
                 [{"ROUGE-L": round(s.score, 3), "closest pool instruction": s.text} for s in d.evidence]
             )
             if d.stage == "novelty":
-                st.caption("Closest pool instructions (ROUGE-L above the threshold drops the candidate)")
+                st.caption("The closest pool instruction (ROUGE-L above the threshold drops the candidate)")
                 st.dataframe(frame, hide_index=True)
             else:
                 with st.expander(f"Closest pool instructions (max ROUGE-L {d.evidence[0].score:.3f})"):

@@ -7,7 +7,9 @@ A file is refused by its size before it is read, so a huge upload costs nothing.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from core.config import setting
@@ -409,11 +411,42 @@ def induction_path(root: Path, kind: str, task: str) -> Path:
     return root / INDUCTION_DIR / kind / f"{task}.json"
 
 
+# Parsed tasks by folder, name, limit and the files' (mtime, size): a benchmark run resolves each task
+# several times (its estimate, its spec, its report), and parsing the files was a third of its client time.
+_parsed: dict[tuple, InductionTask] = {}
+_parsed_lock = threading.Lock()
+_KINDS = ("induce", "execute", "annotations", "induction_input")
+
+
 def load_induction_task(root: Path, task: str, limit: int | None = None) -> InductionTask:
-    """One of the 24 tasks from a datasets folder (`root/instruction-induction/...`)."""
+    """One of the 24 tasks from a datasets folder (`root/instruction-induction/...`). Each call returns its
+    own lists (a caller may reorder them), parsed once while the files stay unchanged."""
     if task not in TASK_METRICS:
         raise KeyError(f"unknown Instruction Induction task {task!r}")
+    try:
+        stamps = tuple(
+            (st.st_mtime_ns, st.st_size) for st in (induction_path(root, k, task).stat() for k in _KINDS)
+        )
+    except OSError:
+        stamps = None  # a file is missing: parse, which says which one
+    key = (str(root), task, limit, stamps)
+    with _parsed_lock:
+        found = _parsed.get(key) if stamps is not None else None
+    if found is None:
+        found = _parse_induction_task(root, task, limit)
+        if stamps is not None:
+            with _parsed_lock:
+                _parsed[key] = found
+    return replace(
+        found,
+        induce=list(found.induce),
+        execute=list(found.execute),
+        annotations=list(found.annotations),
+        paper_demos=list(found.paper_demos),
+    )
 
+
+def _parse_induction_task(root: Path, task: str, limit: int | None) -> InductionTask:
     def text(kind: str) -> str:
         return read_text(induction_path(root, kind, task), f"{kind}/{task}.json", limit)
 

@@ -235,7 +235,9 @@ class LLMClient:
                 yield i, self.generate(req, bind(i), urgent=urgent)
             return
         error: LLMError | None = None
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        drained = False
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
             queue = iter(pending_requests)
             running: dict[Future[Response], int] = {}
 
@@ -259,6 +261,12 @@ class LLMClient:
                         continue
                     yield i, result
                 fill()
+            drained = True
+        finally:
+            # Once every request has ended, the idle threads exit on their own: joining them put a context
+            # switch per thread on every Self-Instruct iteration's critical path. A caller that stops
+            # reading early still waits for the requests in flight (they are logged, hence cached).
+            pool.shutdown(wait=not drained, cancel_futures=True)
         if error is not None:
             raise error
 

@@ -25,6 +25,8 @@ from core.jobs.progress import add_take_over_argument, claim_for_resume, execute
 from core.jobs.runner import start_here
 from core.llm import ModelSettings
 from core.llm.settings import settings_from_name, settings_from_public
+from core.selfinstruct import index as page_index
+from core.selfinstruct import pages as si_pages
 from core.selfinstruct.fidelity import departures, departures_label
 from core.selfinstruct.job import resolve_seeds
 from core.selfinstruct.prompts import FALLBACK_SOURCE
@@ -170,11 +172,11 @@ def _generate(args: argparse.Namespace, engine: Engine) -> int:
         print(departures_label(departures(spec)))
     status = execute_with_progress(engine, run_id, worker, settings)
     run = run_store.get_run(engine, run_id)
-    view = load_run(run_store.results(engine, run_id), run.params)
-    counts = ", ".join(f"{k} {v}" for k, v in view.counts_by_reason().most_common())
-    print(
-        f"run {run_id} {status}: {len(view.iterations)} iterations, pool {len(view.pool)}; candidates: {counts}"
-    )
+    # From the page's index (SQL counts), not the whole run: a 52K run's records would take gigabytes.
+    page_index.sync(engine, run_id)
+    totals = si_pages.summary(engine, run_id)
+    counts = ", ".join(f"{k} {v}" for k, v in totals.outcomes.most_common())
+    print(f"run {run_id} {status}: {totals.iterations} iterations, pool {totals.pool}; candidates: {counts}")
     if status == "failed" and run.error:
         print(run.error.splitlines()[0], file=sys.stderr)
     return {"done": 0, "cancelled": 130}.get(status, 1)

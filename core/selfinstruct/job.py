@@ -38,7 +38,7 @@ from core.selfinstruct.classify import parse_classification
 from core.selfinstruct.instances import build_task_instances
 from core.selfinstruct.records import Task
 from core.selfinstruct.requests import PlannedRequest, plan_iteration, render_request
-from core.selfinstruct.rows import iteration_record, judge_response, seed_row
+from core.selfinstruct.rows import EvidenceBatch, iteration_record, judge_response, seed_row
 from core.selfinstruct.spec import KIND, RunSpec, Style, clf_key, inst_key, iter_key
 from core.selfinstruct.stages import Outcome, StageStream, Unit
 from core.similarity import NoveltyIndex
@@ -189,6 +189,7 @@ class _Loop:
     def _judge(
         self, t: int, planned: list[PlannedRequest], answers: Mapping[int, Response]
     ) -> dict[str, Any]:
+        batch = EvidenceBatch(self.pool)  # the iteration's kept instructions scored in one pass
         requests = [
             judge_response(
                 self.spec,
@@ -200,9 +201,11 @@ class _Loop:
                 self.style,
                 self.pool,
                 self.seed_pool,
+                batch,
             )
             for p in planned
         ]
+        batch.fill()
         return iteration_record(t, requests, len(self.machine), self.spec.prompt.version)
 
     # --- the overlapped stages: one kept instruction at a time, on the stage stream's threads ---------------

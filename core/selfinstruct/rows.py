@@ -41,6 +41,29 @@ def candidate_row(d: CandidateDecision, seed_hit: Similar | None, avg: float | N
     }
 
 
+class EvidenceBatch:
+    """The reference's stored evidence for kept instructions (`most_similar`, top 10, and
+    `avg_similarity_score`), computed for a whole iteration at once once its decisions are made.
+
+    Decisions never wait for it: each is made by the novelty index's exact check, and a dropped candidate
+    carries the pool instruction that exceeded the threshold (its closest). A kept one is scored against the
+    pool as it stood when it was judged (its first `size` items), the same numbers as scoring it then."""
+
+    def __init__(self, pool: NoveltyIndex):
+        self.pool = pool
+        self._rows: list[tuple[dict[str, Any], str, int]] = []
+
+    def add(self, row: dict[str, Any], text: str, pool_size: int) -> None:
+        self._rows.append((row, text, pool_size))
+
+    def fill(self) -> None:
+        found = self.pool.top_k_and_mean_at([(text, size) for _, text, size in self._rows], EVIDENCE_SIZE)
+        for (row, _, _), (top, mean) in zip(self._rows, found, strict=True):
+            row["evidence"] = [[n.text or "", float(n.score)] for n in top]
+            row["avg_similarity_score"] = mean
+        self._rows.clear()
+
+
 def judge_response(
     spec: RunSpec,
     t: int,
@@ -51,14 +74,17 @@ def judge_response(
     style: Style,
     pool: NoveltyIndex,
     seed_pool: NoveltyIndex,
+    batch: EvidenceBatch | None = None,
 ) -> dict[str, Any]:
     """Stages 3-4 for one response: parse, filter, and add each kept instruction to `pool` before the next
-    candidate is judged. Returns the request's stored record."""
-    means: list[float] = []  # one per candidate that reached the novelty check, in order
+    candidate is judged. Returns the request's stored record; the kept instructions' evidence is filled by
+    `batch.fill()` (at once when no batch is given)."""
+    sizes: list[int] = []  # the pool's size when each candidate that reached the novelty check was judged
 
     def similar(text: str) -> list:
-        means.append(pool.mean_score(text))  # against the pool as it stands before this candidate
-        return pool.top_k(text, EVIDENCE_SIZE)
+        sizes.append(len(pool))
+        decision = pool.check(text)  # exact; the full ranking of kept ones comes from the batch
+        return [] if decision.kept else [decision.neighbour]
 
     record = process_response(
         t,
@@ -75,16 +101,23 @@ def judge_response(
         template_version=spec.prompt.version,
         call_id=call_id,
     )
+    own = batch is None
+    batch = batch or EvidenceBatch(pool)
     candidates = []
-    checked = iter(means)
+    checked = iter(sizes)
     for d in record.decisions:
-        hit, avg = None, None
+        hit, size = None, None
         if d.kept or d.stage == "novelty":
-            avg = next(checked)
+            size = next(checked)
         if d.kept:
             top = seed_pool.top_k(d.text, 1)
             hit = Similar(top[0].text or "", top[0].score) if top else None
-        candidates.append(candidate_row(d, hit, avg))
+        row = candidate_row(d, hit)
+        if d.kept and size is not None:
+            batch.add(row, d.text, size)
+        candidates.append(row)
+    if own:
+        batch.fill()
     request = planned.request
     return {
         "j": planned.j,

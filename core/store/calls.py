@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 
 from core.store import compact
 from core.store.db import utcnow
@@ -50,7 +50,7 @@ def _values(record: CallRecord) -> dict[str, Any]:
 def log_call(engine: Engine, record: CallRecord) -> int:
     """Log one call; returns its id once committed. Concurrent callers share a transaction (group commit)."""
     values = compact.encode_row(engine, _values(record))
-    return writer(engine, calls).insert({**values, "created_at": utcnow()})
+    return writer(engine).insert(calls, {**values, "created_at": utcnow()})
 
 
 def log_calls(engine: Engine, records: Sequence[CallRecord]) -> list[int]:
@@ -68,20 +68,26 @@ def _record(engine: Engine, row) -> CallRecord:
     return CallRecord(**compact.decode_row(engine, row._mapping))
 
 
-# Built once: constructing the statement cost more than running it (every model call looks up the cache).
-_FIND_CACHED = (
-    select(calls)
-    .where(calls.c.cache_key == bindparam("cache_key"), calls.c.error.is_(None))
-    .order_by(calls.c.id)
-    .limit(1)
-)
+def _lookup_sql(engine: Engine) -> str:
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    return f"SELECT id FROM calls WHERE cache_key = {mark} AND error IS NULL ORDER BY id LIMIT 1"
 
 
 def find_cached(engine: Engine, cache_key: str) -> CallRecord | None:
-    """The earliest successful call with this key: replays always see the same answer."""
-    with engine.connect() as conn:
-        row = conn.execute(_FIND_CACHED, {"cache_key": cache_key}).first()
-    return _record(engine, row) if row else None
+    """The earliest successful call with this key: replays always see the same answer.
+
+    Every model call looks here first and almost every look in a new run misses, so the look is one plain
+    statement on the driver's connection (SQLAlchemy's statement handling cost several times the query);
+    a hit then reads its row the usual way."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(_lookup_sql(engine), (cache_key,))
+        row = cursor.fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    return None if row is None else get_call(engine, row[0])
 
 
 def get_call(engine: Engine, call_id: int) -> CallRecord | None:

@@ -11,6 +11,7 @@ from core.config import data_dir, setting
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+SQLITE_POOL = 64  # connections kept open per SQLite database (each costs little: no server process)
 
 
 def utcnow() -> datetime:
@@ -39,7 +40,11 @@ def get_engine(url: str | None = None) -> Engine:
         engine = _engines.get(url)
         if engine is None:
             if url.startswith("sqlite"):
-                engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+                # A run's request threads (up to its concurrency) each look in the call log: connections
+                # opened and closed per look (the default pool keeps 5) cost more than the looks.
+                in_memory = url in ("sqlite://", "sqlite:///:memory:")  # one connection per thread there
+                pool = {} if in_memory else {"pool_size": SQLITE_POOL, "max_overflow": SQLITE_POOL}
+                engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 if url.startswith("postgresql://"):

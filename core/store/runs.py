@@ -257,7 +257,7 @@ def save_result(engine: Engine, run_id: int, key: str, value: Any) -> bool:
     stages) share one transaction (group commit, `core.store.writer`): one commit, not one each."""
     row = {"run_id": run_id, "key": key, "created_at": utcnow(), **compact.encode_result(engine, key, value)}
     try:
-        writer(engine, run_results).insert(row)
+        writer(engine).insert(run_results, row)
         return True
     except IntegrityError:
         return False

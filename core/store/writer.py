@@ -2,8 +2,10 @@
 
 With dozens of request threads each logging its call (and storing its result) in a transaction of its own,
 SQLite serialises them on its write lock (each waiting thread sleeps in the busy handler) and the connection
-pool runs dry. Here every `insert` is queued to one writer thread per engine and table, which takes whatever
-is queued and inserts it with one executemany and one commit.
+pool runs dry. Here every `insert` is queued to one writer thread per engine, which takes whatever is
+queued, for every table, and inserts it with one executemany per table and one commit. One thread for all
+tables, not one per table: two writers of one SQLite file would wait for each other's lock, and SQLite's
+busy handler waits in sleeps of milliseconds, which a Self-Instruct iteration's critical path then waits for.
 
 Durability is unchanged: `insert` returns only once its row is committed, so a call row is in the database
 before the model's answer is handed to the code that stores a result citing it, and a result is stored
@@ -28,23 +30,29 @@ IDLE_EXIT_S = 1.0
 
 
 class GroupWriter:
-    def __init__(self, engine: Engine, table: Table):
+    def __init__(self, engine: Engine):
         self._engine = weakref.ref(engine)
-        self._table = table
-        self._queue: queue.SimpleQueue[tuple[dict[str, Any], Future[int]]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Table, dict[str, Any], Future[int]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
-        # Built once (SQLAlchemy memoises its cache key on the object): no statement construction per batch.
-        self._statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        # Built once per table (SQLAlchemy memoises its cache key on the object): none built per batch.
+        self._statements: dict[str, Any] = {}
 
-    def insert(self, row: dict[str, Any]) -> int:
+    def _statement(self, table: Table) -> Any:
+        statement = self._statements.get(table.name)
+        if statement is None:
+            statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+            self._statements[table.name] = statement
+        return statement
+
+    def insert(self, table: Table, row: dict[str, Any]) -> int:
         """Insert one row (all rows of a table must carry the same keys); returns its id once committed."""
         done: Future[int] = Future()
         with self._lock:
-            self._queue.put((row, done))
+            self._queue.put((table, row, done))
             if not self._running:
                 self._running = True
-                threading.Thread(target=self._loop, name="call-log-writer", daemon=True).start()
+                threading.Thread(target=self._loop, name="db-writer", daemon=True).start()
         return done.result()
 
     def _loop(self) -> None:
@@ -64,38 +72,44 @@ class GroupWriter:
                     break
             self._write(batch)
 
-    def _write(self, batch: list[tuple[dict[str, Any], Future[int]]]) -> None:
+    def _write(self, batch: list[tuple[Table, dict[str, Any], Future[int]]]) -> None:
         engine = self._engine()
         if engine is None:
-            for _, done in batch:
+            for _, _, done in batch:
                 done.set_exception(RuntimeError("the database engine was closed"))
             return
-        statement = self._statement
+        by_table: dict[str, list[tuple[Table, dict[str, Any], Future[int]]]] = {}
+        for item in batch:  # calls before the results citing them: queue order is kept within a table
+            by_table.setdefault(item[0].name, []).append(item)
         try:
             with engine.begin() as conn:
-                ids = list(conn.execute(statement, [row for row, _ in batch]).scalars())
+                outcomes = []
+                for items in by_table.values():
+                    statement = self._statement(items[0][0])
+                    ids = list(conn.execute(statement, [row for _, row, _ in items]).scalars())
+                    outcomes += zip(items, ids, strict=True)
         except Exception:
             # One bad row must not fail its neighbours: write them one by one, each getting its own outcome.
-            for row, done in batch:
+            for table, row, done in batch:
                 try:
                     with engine.begin() as conn:
-                        row_id = conn.execute(statement, [row]).scalar_one()
+                        row_id = conn.execute(self._statement(table), [row]).scalar_one()
                 except Exception as exc:
                     done.set_exception(exc)
                 else:  # only once committed: the caller may read its row right away
                     done.set_result(row_id)
             return
-        for (_, done), row_id in zip(batch, ids, strict=True):
+        for (_, _, done), row_id in outcomes:
             done.set_result(row_id)
 
 
-_writers: weakref.WeakKeyDictionary[Engine, dict[str, GroupWriter]] = weakref.WeakKeyDictionary()
+_writers: weakref.WeakKeyDictionary[Engine, GroupWriter] = weakref.WeakKeyDictionary()
 _writers_lock = threading.Lock()
 
 
-def writer(engine: Engine, table: Table) -> GroupWriter:
+def writer(engine: Engine) -> GroupWriter:
     with _writers_lock:
-        per_engine = _writers.setdefault(engine, {})
-        if table.name not in per_engine:
-            per_engine[table.name] = GroupWriter(engine, table)
-        return per_engine[table.name]
+        found = _writers.get(engine)
+        if found is None:
+            found = _writers[engine] = GroupWriter(engine)
+        return found

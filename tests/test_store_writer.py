@@ -1,0 +1,65 @@
+"""One group-commit writer per database for the call log and the run results together: rows of both
+tables written at once from many threads all land, each caller gets its own id or its own failure, and a
+duplicate result key fails alone."""
+
+from __future__ import annotations
+
+import threading
+
+from core.store import calls as call_log
+from core.store import runs as run_store
+from core.store.writer import writer
+
+
+def _record(i: int, run_id: int) -> call_log.CallRecord:
+    return call_log.CallRecord(
+        cache_key=f"{i:064d}",
+        provider="openai",
+        endpoint="http://x/v1",
+        model="m",
+        style="completion",
+        prompt=f"prompt {i}",
+        messages=None,
+        params={"max_tokens": 4},
+        sample_index=0,
+        choices=[{"text": f"answer {i}", "finish_reason": "stop"}],
+        run_id=run_id,
+    )
+
+
+def test_calls_and_results_from_many_threads_share_one_writer(engine):
+    run_id = run_store.create_run(engine, "generate", {})
+    ids: dict[int, int] = {}
+    saved: dict[int, bool] = {}
+    errors: list[Exception] = []
+    start = threading.Barrier(16)
+
+    def work(worker: int) -> None:
+        try:
+            start.wait()
+            for i in range(worker * 20, worker * 20 + 20):
+                ids[i] = call_log.log_call(engine, _record(i, run_id))
+                saved[i] = run_store.save_result(engine, run_id, f"r/{i}", {"call_id": ids[i]})
+                # Every fourth key again: the first value stays, and only this caller hears of it.
+                if i % 4 == 0:
+                    saved[-i - 1] = run_store.save_result(engine, run_id, f"r/{i}", {"call_id": -1})
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(set(ids.values())) == 320  # one distinct id per call
+    assert all(saved[i] for i in range(320)) and not any(v for k, v in saved.items() if k < 0)
+    stored = run_store.results(engine, run_id)
+    assert len(stored) == 320
+    for i in range(320):
+        call_id = stored[f"r/{i}"]["call_id"]
+        assert call_id == ids[i]
+        assert call_log.get_call(engine, call_id).choices[0]["text"] == f"answer {i}"  # committed, readable
+        assert call_log.find_cached(engine, f"{i:064d}").id == call_id
+    assert call_log.find_cached(engine, "9" * 64) is None
+    assert writer(engine) is writer(engine)  # one per database, whichever table
