@@ -21,7 +21,7 @@ from core.selfinstruct.spec import RunSpec, Style
 from core.similarity import NoveltyIndex
 
 
-def candidate_row(d: CandidateDecision, seed_hit: Similar | None, avg: float | None = None) -> dict[str, Any]:
+def candidate_row(d: CandidateDecision, seed_hit: Similar | None) -> dict[str, Any]:
     c = d.candidate
     return {
         "position": c.position,
@@ -33,8 +33,8 @@ def candidate_row(d: CandidateDecision, seed_hit: Similar | None, avg: float | N
         "reason": d.reason,
         "stage": d.stage,
         "evidence": [[s.text, s.score] for s in d.evidence],
-        # The reference's avg_similarity_score: mean ROUGE-L against the whole pool when it was judged.
-        "avg_similarity_score": avg,
+        # The reference's avg_similarity_score for a kept instruction, filled by EvidenceBatch.
+        "avg_similarity_score": None,
         # The paper's Figure 4: the kept instruction's highest ROUGE-L against the human seeds.
         "seed_rouge": seed_hit.score if seed_hit else (0.0 if d.kept else None),
         "closest_seed": seed_hit.text if seed_hit else None,
@@ -47,18 +47,18 @@ class EvidenceBatch:
 
     Decisions never wait for it: each is made by the novelty index's exact check, and a dropped candidate
     carries the pool instruction that exceeded the threshold (its closest). A kept one is scored against the
-    pool as it stood when it was judged (its first `size` items), the same numbers as scoring it then."""
+    pool items added before it: the pool as it stood when it was judged, so the same numbers as then."""
 
     def __init__(self, pool: NoveltyIndex):
         self.pool = pool
-        self._rows: list[tuple[dict[str, Any], str, int]] = []
+        self._rows: list[tuple[dict[str, Any], int]] = []
 
-    def add(self, row: dict[str, Any], text: str, pool_size: int) -> None:
-        self._rows.append((row, text, pool_size))
+    def add(self, row: dict[str, Any], pool_index: int) -> None:
+        self._rows.append((row, pool_index))
 
     def fill(self) -> None:
-        found = self.pool.top_k_and_mean_at([(text, size) for _, text, size in self._rows], EVIDENCE_SIZE)
-        for (row, _, _), (top, mean) in zip(self._rows, found, strict=True):
+        found = self.pool.top_k_and_mean_before([pid for _, pid in self._rows], EVIDENCE_SIZE)
+        for (row, _), (top, mean) in zip(self._rows, found, strict=True):
             row["evidence"] = [[n.text or "", float(n.score)] for n in top]
             row["avg_similarity_score"] = mean
         self._rows.clear()
@@ -79,7 +79,9 @@ def judge_response(
     """Stages 3-4 for one response: parse, filter, and add each kept instruction to `pool` before the next
     candidate is judged. Returns the request's stored record; the kept instructions' evidence is filled by
     `batch.fill()` (at once when no batch is given)."""
-    sizes: list[int] = []  # the pool's size when each candidate that reached the novelty check was judged
+    # The pool's size when each candidate that reached the novelty check was judged: a kept one is added
+    # next, so this is also its index in the pool.
+    sizes: list[int] = []
 
     def similar(text: str) -> list:
         sizes.append(len(pool))
@@ -114,7 +116,7 @@ def judge_response(
             hit = Similar(top[0].text or "", top[0].score) if top else None
         row = candidate_row(d, hit)
         if d.kept and size is not None:
-            batch.add(row, d.text, size)
+            batch.add(row, size)
         candidates.append(row)
     if own:
         batch.fill()

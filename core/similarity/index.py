@@ -325,51 +325,26 @@ class NoveltyIndex:
         seq = self._vocab.seq(self._vocab.ids(tokens, grow=False))
         return self._top(seq, len(tokens), k)
 
-    def mean_score(self, candidate: str) -> float:
-        """Mean ROUGE-L of `candidate` against every pool item (0.0 for an empty pool or candidate): the
-        Self-Instruct reference's `avg_similarity_score`. Exact, every item scored in compiled code."""
-        return self.top_k_and_mean(candidate, 0)[1]
-
-    def top_k_and_mean(self, candidate: str, k: int = 10) -> tuple[list[Neighbour], float]:
-        """`top_k` and `mean_score` from one scoring of the pool: both need every item's score, and that
-        pass is what a Self-Instruct run spends most of its novelty time on."""
-        tokens = tokenize(candidate, stemmer=self.stemmer)
-        if not tokens or not self._seqs:
-            return [], 0.0
-        seq = self._vocab.seq(self._vocab.ids(tokens, grow=False))
-        scores = self._scores(seq, len(tokens))
-        return self._best(scores, k), float(np.mean(scores))
-
-    def top_k_and_mean_at(
-        self, judged: Sequence[tuple[str, int]], k: int = 10
-    ) -> list[tuple[list[Neighbour], float]]:
-        """`top_k_and_mean` for each (candidate, pool size when it was judged), against the pool's first
-        `size` items: the same numbers as asking at the time (the pool only grows at its end), from one
-        compiled pass. rapidfuzz spends most of a one-candidate pass preparing the pool's strings, so a
-        batch of n candidates costs little more than one."""
-        rows = []
-        for text, size in judged:
-            tokens = tokenize(text, stemmer=self.stemmer)
-            size = min(size, len(self._seqs))
-            seq = self._vocab.seq(self._vocab.ids(tokens, grow=False)) if tokens and size else None
-            rows.append((seq, len(tokens), size))
-        wanted = [r for r in rows if r[0] is not None]
-        if not wanted:
-            return [([], 0.0)] * len(rows)
-        width = max(size for _, _, size in wanted)
-        lcs = process.cdist(
-            [seq for seq, _, _ in wanted], self._seqs[:width], scorer=LCSseq.similarity, dtype=np.int64
-        )
-        out: list[tuple[list[Neighbour], float]] = []
-        i = 0
-        for seq, m, size in rows:
-            if seq is None:
-                out.append(([], 0.0))
-                continue
-            scores = self._f_measures(lcs[i, :size], m, size)
-            out.append((self._best(scores, k), float(np.mean(scores))))
-            i += 1
-        return out
+    def top_k_and_mean_before(self, pids: Sequence[int], k: int = 10) -> list[tuple[list[Neighbour], float]]:
+        """For each pool item, its k most similar items among those added before it and its mean ROUGE-L
+        against them: the Self-Instruct reference's `most_similar` and `avg_similarity_score`, as they were
+        when the item was judged (the pool only grows at its end, so the same numbers). One compiled pass for
+        all of them: rapidfuzz spends most of a one-item pass preparing the pool's strings, so a batch of n
+        items costs little more than one. An item without a token, or the first one, gets ([], 0.0)."""
+        lens = self._lens
+        wanted = sorted({p for p in pids if p > 0 and lens[p] > 0})
+        found: dict[int, tuple[list[Neighbour], float]] = {}
+        if wanted:
+            lcs = process.cdist(
+                [self._seqs[p] for p in wanted],
+                self._seqs[: wanted[-1]],
+                scorer=LCSseq.similarity,
+                dtype=np.int64,
+            )
+            for row, p in zip(lcs, wanted, strict=True):
+                scores = self._f_measures(row[:p], lens[p], p)
+                found[p] = (self._best(scores, k), float(np.mean(scores)))
+        return [found.get(p, ([], 0.0)) for p in pids]
 
     def _scores(self, seq: str | tuple[int, ...], m: int) -> np.ndarray:
         lcs = process.cdist([seq], self._seqs, scorer=LCSseq.similarity, dtype=np.int64)[0]
