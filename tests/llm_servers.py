@@ -15,6 +15,16 @@ from pathlib import Path
 import httpx
 
 
+class KeepAliveHandler(BaseHTTPRequestHandler):
+    """A test endpoint's request handler: HTTP/1.1 keep-alive, as model servers answer, and no access log
+    on the test output."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -142,12 +152,7 @@ class FaultServer:
         self.release = threading.Event()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(KeepAliveHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length", 0)))
                 try:

@@ -13,9 +13,10 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 from benchmarks.selfinstruct_scale import answer
+from tests.llm_servers import KeepAliveHandler
 
 
 def request_kind(prompt: str) -> str:
@@ -60,12 +61,7 @@ class LoopbackEndpoint:
         self._cond = threading.Condition()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(KeepAliveHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 chat = self.path.endswith("/chat/completions")

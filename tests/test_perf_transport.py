@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
@@ -19,7 +19,7 @@ from core.llm import GenParams, LLMClient, LLMError, Request
 from core.llm.openai_compat import OpenAICompatProvider
 from core.llm.transport import lean_path_for
 from core.store import calls as call_log
-from tests.llm_servers import FaultServer, completion_body
+from tests.llm_servers import FaultServer, KeepAliveHandler, completion_body
 
 
 class KeepAliveServer:
@@ -31,12 +31,7 @@ class KeepAliveServer:
         self.peers: list[tuple[str, int]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(KeepAliveHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers["Content-Length"]))
                 outer.peers.append(self.client_address)
