@@ -22,25 +22,30 @@ printed beside the client's. Start-up imports (the job kinds pull in scikit-lear
 before the clock starts and are printed apart. `--profile FILE` writes a cProfile of every thread's CPU time.
 
 Measured on the 2-core development machine. Wall times there vary by up to half between hours (the host's
-steal time went from 1% to 23% during one run), so client CPU per request is the figure to compare; the
-52K rows below are one run each. "earlier" is issue #12's first client work (a shared machine, load 10-17);
-"now" adds the hand-written HTTP/1.1 exchange, the one-statement cache look-up, a 64-connection SQLite pool,
-one database writer for calls and results, the kept instructions' evidence scored once per iteration, and
-parsed induction tasks kept while their files are unchanged:
+steal time went from 1% to 23% during one run), so client CPU per request is the figure to compare, and a
+change is judged by runs of the old and new code taken in turn; the 52K rows below are one run each.
+"earlier" is issue #12's first client work (a shared machine, load 10-17); "before" adds the hand-written
+HTTP/1.1 exchange, the one-statement cache look-up, a 64-connection SQLite pool, one database writer for
+calls and results, the kept instructions' evidence scored once per iteration, and parsed induction tasks
+kept while their files are unchanged; "now" adds one cache look-up for many requests (`generate_many`, an
+iteration's stage requests), requests refilled as each ends rather than when the caller reads, the
+writer's own SQLite connection and driver-level inserts, compression in the writer's thread, and the
+induction task files checked in one pass:
 
-| run | earlier | now |
-|---|---|---|
-| `--client 3000` (C=64, instant) | 0.66-1.74 ms CPU/call, 539-632 calls/s | 0.84-1.00 ms CPU/call, 1,051-1,321 calls/s |
-| `--target 3000` (instant) | - | 1.57-2.45 ms CPU/request, 10.1-16.6 s |
-| `--latency 0.05 --target 3000` (paper: 5 requests per iteration) | 2.9 ms/request, 47.8 s, 12% | 1.6-2.9 ms/request, 18.0-24.1 s, 23-31% |
-| the same with `--requests 16` (a labelled option) | - | 1.6-2.5 ms/request, 11.2-18.9 s, 30-50% |
-| `--induction --latency 0.05 --n-sets 10 --limit 10` | 1.8 ms/request, 26.1 s, 16% | 1.9-2.1 ms/request, 10.4-11.6 s, 37-41% |
-| `--target 10000` (instant) | 4.3 ms/request, 24,262 requests, 57.7 MB | 1.83 ms/request, 42.7 s, 44 MB |
-| `--target 52000` (instant) | - | 169,630 requests, 601 s (3.75 ms/request) and 949 s (5.88 ms/request, a slower hour: a 15K run of both versions took 94-96 s), 350 MB peak memory, 393 MB of database |
+| run | earlier | before | now |
+|---|---|---|---|
+| `--client 3000` (C=64, instant) | 0.66-1.74 ms CPU/call, 539-632 calls/s | 0.84-1.00 ms CPU/call, 1,051-1,321 calls/s | 0.53-0.57 ms CPU/call, 1,905-2,051 calls/s |
+| `--latency 0.05 --target 3000` (paper: 5 requests per iteration) | 2.9 ms/request, 47.8 s, 12% | 1.6-2.9 ms/request, 18.0-24.1 s, 23-31% | 1.9-2.0 ms/request, 19.6-20.1 s, 27-28% |
+| the same with `--requests 16` (a labelled option) | - | 1.6-2.5 ms/request, 11.2-18.9 s, 30-50% | 2.0-2.1 ms/request, 14.8-15.8 s, 35-38% |
+| `--induction --latency 0.05 --n-sets 10 --limit 10` | 1.8 ms/request, 26.1 s, 16% | 1.5-1.8 ms/request, 7.8-9.1 s, 47-55% (this session's runs) | 1.2-1.3 ms/request, 6.5-7.0 s, 61-65% (taken in turn with "before") |
+| `--induction --latency 0.05 --n-sets 100 --k 1 --limit 20` (53,050 requests) | - | - | 1.04 ms/request, 59.3 s, 70% |
+| `--target 10000` (instant) | 4.3 ms/request, 24,262 requests, 57.7 MB | 1.83 ms/request, 42.7 s, 44 MB; 2.69-2.72 ms/request, 62.5-62.8 s in a slower hour | 2.18-2.21 ms/request, 50.6-51.3 s (taken in turn with "before"), 44 MB |
+| `--target 52000` (instant) | - | 169,630 requests, 601 s (3.75 ms/request) and 949 s (5.88 ms/request, a slower hour), 350 MB peak memory, 393 MB of database | 169,630 requests, 1,049.5 s (5.92 ms/request, an hour in which the 10K run of "before" took 62.5-62.8 s and of "now" 50.6-51.3 s), 342 MB peak memory, 330 MB of database (148 MB iteration and stage records, 144 MB call log) |
 
 The 52K run judged 459,410 candidates to keep 52,000 (the load generator's grammar repeats itself as the
-pool grows, so 89% are dropped as too similar), in 13,126 iterations; its database is 212 MB of iteration
-records (every candidate with its reason) and 143 MB of call log. Its peak memory was 2.9 GB while the
+pool grows, so 89% are dropped as too similar), in 13,126 iterations. The "before" run's 393 MB (212 MB
+of records, 143 MB of call log) was measured on code from partway through that work; this session's change
+leaves sizes as they were (the 10K database is 44 MB with both), and the "now" run's records are 148 MB. Its peak memory was 2.9 GB while the
 command line's closing summary read the whole run; it now reads the page's index.
 
 With the paper's 5 generation requests per iteration and exactly sequential decisions, a 3,000-instruction

@@ -35,3 +35,14 @@ def test_a_task_is_parsed_once_and_read_again_when_its_file_changes(tmp_path, sh
     edited = load_induction_task(tmp_path, TASK)
     assert any(e.input == "edited input" for e in edited.execute)
     assert not any(e.input == "edited input" for e in first.execute)
+
+
+def test_the_one_pass_check_reads_every_task_exactly_as_the_field_by_field_one(shared_datasets, monkeypatch):
+    from core.datasets import loaders
+    from core.datasets.registry import TASK_NAMES
+
+    quick = {name: loaders._parse_induction_task(shared_datasets, name, None) for name in TASK_NAMES}
+    monkeypatch.setattr(loaders, "_plain_examples", lambda examples, answer_key: None)
+    careful = {name: loaders._parse_induction_task(shared_datasets, name, None) for name in TASK_NAMES}
+    assert quick == careful
+    assert sum(len(t.induce) + len(t.execute) for t in quick.values()) > 60_000

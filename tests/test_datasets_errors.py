@@ -123,6 +123,11 @@ def test_induction_file_errors(sum_root: Path):
     err = error_of(load_induction_task, sum_root, "sum")
     assert str(err) == "execute/sum.json, field 'examples.7.output': missing (expected a string)"
 
+    edit_json(execute, lambda d: d["examples"]["7"].update(output="1"))
+    edit_json(execute, lambda d: d["examples"]["9"].update(input="   "))
+    err = error_of(load_induction_task, sum_root, "sum")
+    assert str(err).startswith("execute/sum.json, field 'examples.9.input': ")
+
     execute.write_text('{"metadata": {"num_examples": 1},\n "examples": {"1": {"input": "1 2",}}}')
     err = error_of(load_induction_task, sum_root, "sum")
     assert str(err).startswith("execute/sum.json, line 2: invalid JSON")

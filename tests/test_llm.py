@@ -175,3 +175,27 @@ def test_streaming_a_chat_response(sqlite_engine):
     seen: list[str] = []
     response = LLMClient(EmbeddedProvider(), sqlite_engine).generate(request, on_text=seen.append)
     assert len(seen) > 1 and seen[-1] == response.text
+
+
+def test_a_request_that_cannot_be_sent_fails_the_batch_instead_of_vanishing(sqlite_engine, monkeypatch):
+    """Requests after the first chunk are sent from the threads of requests that ended: one that cannot be
+    prepared there (here its cache key fails) is an error the caller sees, not a shorter result."""
+    server = FaultServer([])
+    try:
+        client, _ = _fault_client(server, sqlite_engine, max_concurrency=2)
+        real_key = LLMClient._key
+
+        def key(self, request):
+            if request.prompt == "p70":
+                raise ValueError("no key for p70")
+            return real_key(self, request)
+
+        monkeypatch.setattr(LLMClient, "_key", key)
+        requests = [Request(prompt=f"p{i}", params=SHORT) for i in range(80)]
+        got = []
+        with pytest.raises(ValueError, match="no key for p70"):
+            for i, _ in client.generate_many(requests):
+                got.append(i)
+        assert sorted(got) == list(range(64))  # the first chunk, whose keys were made before it was sent
+    finally:
+        server.stop()

@@ -81,3 +81,70 @@ def test_identical_requests_in_flight_at_once_reach_the_server_once(llama_server
     assert {a.call_id for a in answers} == {logged.id} and {a.text for a in answers} == {
         logged.choices[0]["text"]
     }
+
+
+def test_a_batch_looks_up_its_requests_at_once_and_still_reaches_the_server_once_per_new_request(
+    llama_server, sqlite_engine, monkeypatch
+):
+    """`generate_many` looks its requests up in the log a chunk at a time, not one query each. Answers
+    logged before are hits; a request repeated within the batch reaches the server once, because the
+    repeat sees that this process logged its key after the chunk was looked up, and looks again."""
+    client = _client(llama_server, sqlite_engine)
+    old = [Request(prompt=f"Count: {i}, {i + 1},", params=GenParams(max_tokens=3)) for i in range(3)]
+    earlier = [client.generate(r) for r in old]
+    new = [Request(prompt=f"Letters: {c}, {c}{c},", params=GenParams(max_tokens=3)) for c in "abc"]
+    batch = [old[0], new[0], new[0], old[1], new[1], new[1], new[1], old[2], new[2]]
+    looks: dict[str, list] = {"one": [], "many": []}
+    real_one, real_many = call_log.find_cached, call_log.find_cached_many
+
+    def one(engine, key):
+        looks["one"].append(key)
+        return real_one(engine, key)
+
+    def many(engine, keys):
+        looks["many"].append(list(keys))
+        return real_many(engine, keys)
+
+    monkeypatch.setattr(call_log, "find_cached", one)
+    monkeypatch.setattr(call_log, "find_cached_many", many)
+    before = llama_server.requests_served(PATH)
+    got = dict(client.generate_many(batch))
+    assert llama_server.requests_served(PATH) == before + len(new)
+    for i in (0, 3, 7):
+        assert got[i].cached and got[i].call_id == earlier[old.index(batch[i])].call_id
+    for request in new:
+        answers = [got[i] for i, r in enumerate(batch) if r == request]
+        assert len({a.call_id for a in answers}) == 1 and sum(not a.cached for a in answers) == 1
+    assert len(looks["many"]) == 1 and len(looks["many"][0]) == len(batch)  # one query for the batch
+    assert len(looks["one"]) == len(batch) - len(set(batch))  # only the repeats looked again
+    assert len(call_log.list_calls(sqlite_engine)) == len(old) + len(new)
+
+
+def test_a_look_up_older_than_the_window_of_recent_calls_is_looked_up_again(sqlite_engine, monkeypatch):
+    monkeypatch.setattr(call_log, "RECENT_MAX", 4)
+    start = call_log.log_sequence()
+    record = call_log.CallRecord(
+        cache_key="a" * 64,
+        provider="openai",
+        endpoint="http://x/v1",
+        model="m",
+        style="completion",
+        prompt="p",
+        messages=None,
+        params={},
+        sample_index=0,
+        choices=[{"text": "t", "finish_reason": "stop"}],
+    )
+    assert not call_log.logged_since("a" * 64, start)
+    call_log.log_call(sqlite_engine, record)
+    assert call_log.logged_since("a" * 64, start) and not call_log.logged_since("b" * 64, start)
+    failed = replace(record, cache_key="b" * 64, choices=None, error="boom")
+    call_log.log_call(sqlite_engine, failed)
+    assert not call_log.logged_since("b" * 64, start)  # a failure is never a cache answer
+    for i in range(4):
+        call_log.log_call(sqlite_engine, replace(record, cache_key=f"{i:064d}"))
+    assert call_log.logged_since("z" * 64, start)  # too far back to tell: look again
+    assert call_log.find_cached_many(sqlite_engine, ["a" * 64, "b" * 64, "0" * 64, "c" * 64]) == {
+        "a" * 64: call_log.find_cached(sqlite_engine, "a" * 64).id,
+        "0" * 64: call_log.find_cached(sqlite_engine, "0" * 64).id,
+    }

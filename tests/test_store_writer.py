@@ -8,6 +8,7 @@ import threading
 
 from core.store import calls as call_log
 from core.store import runs as run_store
+from core.store.schema import run_results
 from core.store.writer import writer
 
 
@@ -63,3 +64,64 @@ def test_calls_and_results_from_many_threads_share_one_writer(engine):
         assert call_log.find_cached(engine, f"{i:064d}").id == call_id
     assert call_log.find_cached(engine, "9" * 64) is None
     assert writer(engine) is writer(engine)  # one per database, whichever table
+
+
+def test_the_writer_stores_sqlite_rows_exactly_as_sqlalchemy_would(sqlite_engine):
+    """On SQLite the writer inserts through the driver, each value through its column type's own bind
+    processor: dates, JSON (a Python None is JSON null) and compressed texts come out the same."""
+    import sqlite3
+
+    from sqlalchemy import insert
+
+    from core.store import compact
+    from core.store.db import utcnow
+    from core.store.schema import calls
+
+    record = _record(1, run_store.create_run(sqlite_engine, "generate", {}))
+    record.messages, record.prompt, record.choices, record.error = (
+        [{"role": "user", "content": "héllo"}],
+        None,
+        None,
+        "x",
+    )
+    record.params = {"max_tokens": 3, "stop": ["\n"], "seed": None}
+    through_writer = call_log.log_call(sqlite_engine, record)
+    values = {**compact.encode_row(sqlite_engine, call_log._values(record)), "created_at": utcnow()}
+    with sqlite_engine.begin() as conn:
+        through_sqlalchemy = conn.execute(insert(calls).values(**values).returning(calls.c.id)).scalar_one()
+    raw = sqlite3.connect(sqlite_engine.url.database)
+    a, b = (
+        raw.execute("SELECT * FROM calls WHERE id = ?", (i,)).fetchone()
+        for i in (through_writer, through_sqlalchemy)
+    )
+    names = [c[1] for c in raw.execute("PRAGMA table_info(calls)")]
+    differing = {n for n, x, y in zip(names, a, b, strict=True) if (x, type(x)) != (y, type(y))}
+    assert differing == {"id", "created_at"}
+    assert len(a[names.index("created_at")]) == len(b[names.index("created_at")])  # same format, no zone
+    assert call_log.get_call(sqlite_engine, through_writer).messages == record.messages
+
+
+def test_a_row_whose_final_values_cannot_be_made_fails_alone(engine):
+    run_id = run_store.create_run(engine, "generate", {})
+    outcomes: dict[int, object] = {}
+    start = threading.Barrier(8)
+
+    def broken(row):
+        raise ValueError("cannot encode this one")
+
+    def work(i: int) -> None:
+        start.wait()
+        try:
+            if i == 3:
+                writer(engine).insert(run_results, {"run_id": run_id, "key": "bad"}, prepare=broken)
+            outcomes[i] = run_store.save_result(engine, run_id, f"ok/{i}", {"i": i})
+        except ValueError as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert isinstance(outcomes.pop(3), ValueError) and all(v is True for v in outcomes.values())
+    assert sorted(run_store.results(engine, run_id)) == sorted(f"ok/{i}" for i in outcomes)

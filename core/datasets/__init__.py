@@ -72,7 +72,8 @@ def load_task(name: str, folder: Path | str | None = None) -> InductionTask:
     if name in STARTER_METRICS:
         return starter_task(name)
     if name in TASK_METRICS:
-        if not has_official("instruction_induction", folder):
+        # This task's files only: a benchmark run loads each task several times.
+        if not group_present("instruction_induction", _root(folder), f"{name}.json"):
             raise DatasetError(
                 f"{name}.json",
                 "the Instruction Induction files are not in the datasets folder; "

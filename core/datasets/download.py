@@ -287,8 +287,15 @@ def status(dest: Path | None = None) -> list[GroupStatus]:
     return result
 
 
-def group_present(group: str, root: Path) -> bool:
-    """Cheap presence check used to choose official data over the starter set (sizes, no hashing)."""
-    return all(
-        (root / e.path).is_file() and (root / e.path).stat().st_size == e.bytes for e in entries_for([group])
-    )
+def group_present(group: str, root: Path, file_name: str | None = None) -> bool:
+    """Cheap presence check used to choose official data over the starter set (sizes, no hashing); with
+    `file_name`, only the group's files of that name (one induction task's four)."""
+    entries = [e for e in entries_for([group]) if file_name is None or Path(e.path).name == file_name]
+    return all(_size(root / e.path) == e.bytes for e in entries)
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_size if os.path.isfile(path) else None
+    except OSError:
+        return None

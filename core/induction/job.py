@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from core.induction import bertscore
@@ -61,11 +62,15 @@ def induce_request(spec: InductionSpec, demos: tuple[Demo, ...], sample: int, st
     )
 
 
+@lru_cache(maxsize=64)
+def _execute_params(max_tokens: int, temperature: float, top_p: float) -> GenParams:
+    # One object per setting: its dict, built once, then serves every execution request's key and log row.
+    return GenParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p)
+
+
 def execute_request(spec: InductionSpec, instruction: str, input_: str, style: str) -> Request:
     # Greedy, as in the paper: by default through temperature 0; the paper preset sends its top_p 0.
-    params = GenParams(
-        max_tokens=spec.execute_max_tokens, temperature=spec.execute_temperature, top_p=spec.execute_top_p
-    )
+    params = _execute_params(spec.execute_max_tokens, spec.execute_temperature, spec.execute_top_p)
     if style == "completion":
         return Request(
             prompt=render_execution_prompt(instruction, input_, spec.execute_template), params=params

@@ -5,14 +5,22 @@ request identical to a logged one (same provider, model, prompt, parameters and 
 from the log without touching the model, so re-scoring or replaying a run costs nothing. Identical requests
 in flight at once in this process (two runs asking the same thing) reach the model once: the later ones
 wait for the first answer and read it from the log.
+
+Requests sent many at a time (`generate_many`, a Self-Instruct iteration's stage requests) are looked up
+in the log with one query per chunk, just before they go, instead of one query each; a request whose key
+this process logged after that look-up looks again. A request another process answers in between is
+asked again, as it would be if both were sent at the same moment: the log's earliest answer stays the one
+every replay reads.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -111,20 +119,42 @@ class LLMClient:
         )
 
     def generate(
-        self, request: Request, on_text: Callable[[str], None] | None = None, *, urgent: bool = False
+        self,
+        request: Request,
+        on_text: Callable[[str], None] | None = None,
+        *,
+        urgent: bool = False,
+        looked_up: LookedUp | None = None,
     ) -> Response:
         """Answer from the log if this exact request was answered before, else ask the model and log it.
 
         `on_text` receives the first choice's text as it grows (streaming), or whole when it is cached.
         `urgent` requests take a free place in the in-flight budget before waiting background ones.
+        `looked_up`: this request's look in the log, made earlier with others at once (`look_up`).
         """
+        return self._generate(request, self._key(request), on_text, urgent, looked_up)
+
+    def look_up(self, requests: Iterable[Request]) -> LookedUp | None:
+        """One look in the log for requests about to be sent one by one with `generate(..., looked_up=)`:
+        one query for all of them instead of one each."""
+        return self._look_up([self._key(r) for r in requests])
+
+    def _generate(
+        self,
+        request: Request,
+        key: str,
+        on_text: Callable[[str], None] | None,
+        urgent: bool,
+        looked_up: LookedUp | None,
+    ) -> Response:
+        """`generate` for a request whose key is known; `looked_up`: a look-up of many keys at once that
+        stands for this request's own look in the log unless this process logged the key since."""
         if request.style not in self.provider.styles:
             raise LLMError(
                 f"{self.provider.endpoint} ({self.provider.model}) does not serve {request.style}-style requests; "
                 f"it serves: {', '.join(self.provider.styles)}",
                 endpoint=self.provider.endpoint,
             )
-        key = self._key(request)
         if not self.use_cache:
             return self._ask(request, key, on_text, urgent)
         while True:
@@ -140,8 +170,14 @@ class LLMClient:
                     llm_abort.check()
         try:
             # One look in the log, as the leader: a call that ended before this one took the lead has logged
-            # its answer by then (a leader logs before it steps down). One query per call, not two.
-            if (hit := self._cached(key, on_text)) is not None:
+            # its answer by then (a leader logs before it steps down). One query per call, not two; none
+            # when a look-up of many keys at once answers for it and no call with this key was logged since.
+            if looked_up is not None and not call_log.logged_since(key, looked_up.sequence):
+                hit_id = looked_up.ids.get(key)
+                hit = None if hit_id is None else self._hit(call_log.get_call(self.engine, hit_id), on_text)
+            else:
+                hit = self._hit(call_log.find_cached(self.engine, key), on_text)
+            if hit is not None:
                 return hit
             return self._ask(request, key, on_text, urgent)
         finally:
@@ -149,8 +185,7 @@ class LLMClient:
                 del _in_flight[key]
             mine.set()
 
-    def _cached(self, key: str, on_text: Callable[[str], None] | None) -> Response | None:
-        hit = call_log.find_cached(self.engine, key)
+    def _hit(self, hit: call_log.CallRecord | None, on_text: Callable[[str], None] | None) -> Response | None:
         if hit is None:
             return None
         with self._stats_lock:
@@ -205,6 +240,16 @@ class LLMClient:
             call_id=call_id,
         )
 
+    def _look_up(self, keys: list[str]) -> LookedUp | None:
+        """One look in the log for many requests about to be sent (None: each looks for itself)."""
+        if not self.use_cache or not keys:
+            return None
+        sequence = call_log.log_sequence()  # before the query: a call logged during it counts as "since"
+        try:
+            return LookedUp(sequence, call_log.find_cached_many(self.engine, keys))
+        except Exception:  # the per-request look reports a real database problem where it belongs
+            return None
+
     def generate_many(
         self,
         requests: Iterable[Request],
@@ -234,41 +279,102 @@ class LLMClient:
             for i, req in pending_requests:
                 yield i, self.generate(req, bind(i), urgent=urgent)
             return
+        # Each request that ends sends the next one from its own thread, so the budget stays full while the
+        # caller is busy with what it was given (say, storing a result): refilling only when the caller came
+        # back for more let answers queue up unread and the requests in flight fall to a fraction of it.
+        pool = ThreadPoolExecutor(max_workers=workers)
+        finished: queue.SimpleQueue[Future[Response]] = queue.SimpleQueue()
+        lock = threading.Lock()
+        # Requests ready to send with their keys, looked up in the log a chunk at a time just before they go.
+        ready: deque[tuple[int, Request, str, LookedUp | None]] = deque()
+        prepared = 0
+        unread: dict[Future[Response], int] = {}  # sent and not yet read by the caller
+        stopped = False  # a request failed or the caller stopped reading: send nothing more
+        unsent: list[BaseException] = []  # why a request that was due could not be sent
+
+        def prepare() -> None:
+            nonlocal prepared
+            part = pending_requests[prepared : prepared + max(LOOKUP_CHUNK, workers)]
+            prepared += len(part)
+            keys = [self._key(r) for _, r in part]
+            looked_up = self._look_up(keys)
+            ready.extend((i, r, k, looked_up) for (i, r), k in zip(part, keys, strict=True))
+
+        def send_next() -> None:
+            with lock:
+                if stopped:
+                    return
+                if not ready and prepared < len(pending_requests):
+                    prepare()
+                if not ready:
+                    return
+                i, req, key, looked_up = ready.popleft()
+                future = pool.submit(self._generate, req, key, bind(i), urgent, looked_up)
+                unread[future] = i
+            future.add_done_callback(ended)
+
+        def ended(future: Future[Response]) -> None:
+            nonlocal stopped
+            if future.cancelled():  # never sent: the caller stopped reading and is not waiting for it
+                return
+            try:
+                if future.exception() is None:
+                    send_next()
+                else:
+                    with lock:
+                        stopped = True
+            except BaseException as exc:  # the next request could not be sent: the caller hears why
+                with lock:
+                    stopped = True
+                    unsent.append(exc)
+            finally:
+                finished.put(future)  # after its successor was sent: see the loop's end test below
+
         error: LLMError | None = None
         drained = False
-        pool = ThreadPoolExecutor(max_workers=workers)
         try:
-            queue = iter(pending_requests)
-            running: dict[Future[Response], int] = {}
-
-            def fill() -> None:
-                while error is None and len(running) < workers:
-                    try:
-                        i, req = next(queue)
-                    except StopIteration:
-                        return
-                    running[pool.submit(self.generate, req, bind(i), urgent=urgent)] = i
-
-            fill()
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    i = running.pop(fut)
-                    try:
-                        result = fut.result()
-                    except LLMError as exc:
-                        error = error or exc
-                        continue
-                    yield i, result
-                fill()
+            for _ in range(min(workers, len(pending_requests))):
+                send_next()
+            while True:
+                with lock:
+                    # Every future read so far had sent its successor before it was queued: nothing
+                    # unread means nothing more will come.
+                    if not unread:
+                        break
+                future = finished.get()
+                with lock:
+                    i = unread.pop(future)
+                try:
+                    result = future.result()
+                except LLMError as exc:
+                    error = error or exc
+                    continue
+                yield i, result
+            if unsent:
+                raise unsent[0]
             drained = True
         finally:
+            with lock:
+                stopped = True
             # Once every request has ended, the idle threads exit on their own: joining them put a context
             # switch per thread on every Self-Instruct iteration's critical path. A caller that stops
             # reading early still waits for the requests in flight (they are logged, hence cached).
             pool.shutdown(wait=not drained, cancel_futures=True)
         if error is not None:
             raise error
+
+
+# Requests looked up in the log at once, just before they are sent (see `generate_many`).
+LOOKUP_CHUNK = 64
+
+
+@dataclass(frozen=True)
+class LookedUp:
+    """Requests looked up in the log at once; it stands for each one's own look unless this process logged
+    that request's key after the look-up began."""
+
+    sequence: int  # `call_log.log_sequence()` when the look-up began
+    ids: dict[str, int]  # key -> earliest successful call, for the keys found
 
 
 def _bind(on_text: Callable[[int, str], None] | None, index: int) -> Callable[[str], None] | None:

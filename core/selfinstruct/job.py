@@ -40,7 +40,7 @@ from core.selfinstruct.records import Task
 from core.selfinstruct.requests import PlannedRequest, plan_iteration, render_request
 from core.selfinstruct.rows import EvidenceBatch, iteration_record, judge_response, seed_row
 from core.selfinstruct.spec import KIND, RunSpec, Style, clf_key, inst_key, iter_key
-from core.selfinstruct.stages import Outcome, StageStream, Unit
+from core.selfinstruct.stages import Outcome, SharedLookUp, StageStream, Unit
 from core.similarity import NoveltyIndex
 from core.store import runs as run_store
 
@@ -226,7 +226,8 @@ class _Loop:
         cfg = self.spec.prompt
         prompt = cfg.classify_prompt(unit.instruction)
         response = self.llm.generate(
-            render_request(prompt, "classify", self.style, cfg, cfg.classify_decoding)
+            render_request(prompt, "classify", self.style, cfg, cfg.classify_decoding),
+            looked_up=unit.looked_up and unit.looked_up.get(),
         )
         verdict = parse_classification(unit.instruction, response.text, self.spec.classification_rule)
         row = {
@@ -246,8 +247,10 @@ class _Loop:
             return _kept_any(self._stored(key))
         cfg = self.spec.prompt
         prompt = cfg.instance_prompt(unit.instruction, is_clf)
-        request = render_request(prompt, "instances", self.style, cfg, cfg.instance_settings(is_clf))
-        response = self.llm.generate(request)
+        response = self.llm.generate(
+            self._instance_request(unit.instruction, is_clf),
+            looked_up=unit.looked_up and unit.looked_up.get(),
+        )
         task = build_task_instances(
             unit.instruction,
             is_clf,
@@ -273,6 +276,23 @@ class _Loop:
         }
         self.ctx.save(key, row)
         return _kept_any(row)
+
+    def _stage_requests(self, kept: list[str]) -> list[Request]:
+        """The classification request of each kept instruction and both forms its instance request can
+        take: looked up in the log in one query rather than one per request."""
+        cfg = self.spec.prompt
+        requests = [
+            render_request(cfg.classify_prompt(text), "classify", self.style, cfg, cfg.classify_decoding)
+            for text in kept
+        ]
+        if self.spec.instances:
+            requests += [self._instance_request(text, is_clf) for text in kept for is_clf in (True, False)]
+        return requests
+
+    def _instance_request(self, instruction: str, is_clf: bool) -> Request:
+        cfg = self.spec.prompt
+        prompt = cfg.instance_prompt(instruction, is_clf)
+        return render_request(prompt, "instances", self.style, cfg, cfg.instance_settings(is_clf))
 
     def stage_unit(self, unit: Unit) -> Outcome:
         is_clf = self.classify_one(unit)
@@ -309,8 +329,9 @@ class _Loop:
                 outcome = _kept_any(stored.get(inst_key(t, i))) if self.spec.instances else None
                 self.stages.known(Unit(t, i, text), outcome)
             return
+        looked_up = SharedLookUp(lambda: self.llm.look_up(self._stage_requests(kept)))
         for i, text in enumerate(kept):
-            self.stages.submit(Unit(t, i, text))
+            self.stages.submit(Unit(t, i, text, looked_up))
 
     def count_idle_instances(self) -> None:
         """Advance the stall streak over the units finished so far, in the order they were kept."""

@@ -18,7 +18,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from core.llm.client import LookedUp
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,24 @@ class Unit:
     t: int
     i: int
     instruction: str
+    # Its iteration's requests looked up in the call log at once (None: each request looks for itself).
+    looked_up: SharedLookUp | None = field(default=None, compare=False, repr=False)
+
+
+class SharedLookUp:
+    """The look-up of one iteration's stage requests, made by the first of its units to start (on a stage
+    thread, so the generation loop does not wait for it) and then used by all of them."""
+
+    def __init__(self, make: Callable[[], LookedUp | None]):
+        self._make: Callable[[], LookedUp | None] | None = make
+        self._value: LookedUp | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> LookedUp | None:
+        with self._lock:
+            if self._make is not None:
+                self._value, self._make = self._make(), None
+            return self._value
 
 
 # What a unit yields: whether its instance generation kept anything (None: instances are not generated).

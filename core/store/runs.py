@@ -255,9 +255,11 @@ def save_result(engine: Engine, run_id: int, key: str, value: Any) -> bool:
 
     Returns once the row is committed. Results saved at once from several threads (a run's overlapped
     stages) share one transaction (group commit, `core.store.writer`): one commit, not one each."""
-    row = {"run_id": run_id, "key": key, "created_at": utcnow(), **compact.encode_result(engine, key, value)}
+    row = {"run_id": run_id, "key": key, "created_at": utcnow()}
     try:
-        writer(engine).insert(run_results, row)
+        writer(engine).insert(
+            run_results, row, prepare=lambda row: {**row, **compact.encode_result(engine, key, value)}
+        )
         return True
     except IntegrityError:
         return False

@@ -3,7 +3,9 @@
 With dozens of request threads each logging its call (and storing its result) in a transaction of its own,
 SQLite serialises them on its write lock (each waiting thread sleeps in the busy handler) and the connection
 pool runs dry. Here every `insert` is queued to one writer thread per engine, which takes whatever is
-queued, for every table, and inserts it with one executemany per table and one commit. One thread for all
+queued, for every table, makes the rows' final values (compression happens here, in one thread), and
+inserts them in one transaction: on SQLite through the driver on a connection the thread keeps while it
+runs, elsewhere with one executemany per table. One thread for all
 tables, not one per table: two writers of one SQLite file would wait for each other's lock, and SQLite's
 busy handler waits in sleeps of milliseconds, which a Self-Instruct iteration's critical path then waits for.
 
@@ -17,9 +19,11 @@ thread stops when idle.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -28,15 +32,20 @@ from sqlalchemy import Engine, Table, insert
 MAX_BATCH = 512
 IDLE_EXIT_S = 1.0
 
+# A queued row: its table, its values, its caller's outcome and what makes its final values.
+_Queued = tuple[Table, dict[str, Any], Future[int], Callable[[dict[str, Any]], dict[str, Any]] | None]
+
 
 class GroupWriter:
     def __init__(self, engine: Engine):
         self._engine = weakref.ref(engine)
-        self._queue: queue.SimpleQueue[tuple[Table, dict[str, Any], Future[int]]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Queued] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running = False
         # Built once per table (SQLAlchemy memoises its cache key on the object): none built per batch.
         self._statements: dict[str, Any] = {}
+        self._plans: dict[tuple[str, tuple[str, ...]], tuple[str, list]] = {}
+        self._raw: Any = None  # the writer thread's own SQLite connection while it runs
 
     def _statement(self, table: Table) -> Any:
         statement = self._statements.get(table.name)
@@ -45,11 +54,19 @@ class GroupWriter:
             self._statements[table.name] = statement
         return statement
 
-    def insert(self, table: Table, row: dict[str, Any]) -> int:
-        """Insert one row (all rows of a table must carry the same keys); returns its id once committed."""
+    def insert(
+        self,
+        table: Table,
+        row: dict[str, Any],
+        prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> int:
+        """Insert one row (all rows of a table must carry the same keys); returns its id once committed.
+
+        `prepare(row)`, if given, makes the row's final values in the writer's thread (say, compressing its
+        texts): done there once per row, not in dozens of request threads contending for the interpreter."""
         done: Future[int] = Future()
         with self._lock:
-            self._queue.put((table, row, done))
+            self._queue.put((table, row, done, prepare))
             if not self._running:
                 self._running = True
                 threading.Thread(target=self._loop, name="db-writer", daemon=True).start()
@@ -62,6 +79,7 @@ class GroupWriter:
             except queue.Empty:
                 with self._lock:
                     if self._queue.empty():
+                        self._release()  # before a new writer thread can start (and would take it over)
                         self._running = False
                         return
                 continue
@@ -72,22 +90,42 @@ class GroupWriter:
                     break
             self._write(batch)
 
-    def _write(self, batch: list[tuple[Table, dict[str, Any], Future[int]]]) -> None:
+    def _release(self) -> None:
+        if self._raw is not None:
+            raw, self._raw = self._raw, None
+            # One that cannot be returned is dropped; the pool opens another when it is needed.
+            with contextlib.suppress(Exception):
+                raw.close()
+
+    def _write(self, batch: list[_Queued]) -> None:
         engine = self._engine()
         if engine is None:
-            for _, _, done in batch:
+            for _, _, done, _ in batch:
                 done.set_exception(RuntimeError("the database engine was closed"))
             return
+        ready: list[tuple[Table, dict[str, Any], Future[int]]] = []
+        for table, row, done, prepare in batch:
+            if prepare is not None:
+                try:
+                    row = prepare(row)
+                except Exception as exc:
+                    done.set_exception(exc)
+                    continue
+            ready.append((table, row, done))
+        batch = ready
         by_table: dict[str, list[tuple[Table, dict[str, Any], Future[int]]]] = {}
         for item in batch:  # calls before the results citing them: queue order is kept within a table
             by_table.setdefault(item[0].name, []).append(item)
         try:
-            with engine.begin() as conn:
-                outcomes = []
-                for items in by_table.values():
-                    statement = self._statement(items[0][0])
-                    ids = list(conn.execute(statement, [row for _, row, _ in items]).scalars())
-                    outcomes += zip(items, ids, strict=True)
+            if engine.dialect.name == "sqlite":
+                outcomes = self._write_sqlite(engine, by_table)
+            else:
+                with engine.begin() as conn:
+                    outcomes = []
+                    for items in by_table.values():
+                        statement = self._statement(items[0][0])
+                        ids = list(conn.execute(statement, [row for _, row, _ in items]).scalars())
+                        outcomes += zip(items, ids, strict=True)
         except Exception:
             # One bad row must not fail its neighbours: write them one by one, each getting its own outcome.
             for table, row, done in batch:
@@ -101,6 +139,50 @@ class GroupWriter:
             return
         for (_, _, done), row_id in outcomes:
             done.set_result(row_id)
+
+    def _write_sqlite(self, engine: Engine, by_table: dict[str, list]) -> list:
+        """The batch through the driver itself: SQLAlchemy's statement handling for an executemany cost
+        more than the inserts. Values go through each column type's own bind processor (JSON, dates), so
+        the rows are exactly what SQLAlchemy would have written."""
+        # The writer keeps its connection while it runs: batches of a few rows came and went through the
+        # pool's check-out and check-in, which cost as much as their inserts.
+        if self._raw is None:
+            self._raw = engine.raw_connection()
+        raw = self._raw
+        try:
+            cursor = raw.cursor()
+            outcomes = []
+            try:
+                for items in by_table.values():
+                    table, first = items[0][0], items[0][1]
+                    sql, columns = self._plan(engine, table, tuple(first))
+                    for item in items:
+                        row = item[1]
+                        values = [row[k] if p is None else p(row[k]) for k, p in columns]
+                        cursor.execute(sql, values)
+                        ((row_id,),) = cursor.fetchall()  # to the end: the statement is then complete
+                        outcomes.append((item, row_id))
+                raw.commit()
+            finally:
+                cursor.close()
+            return outcomes
+        except BaseException:
+            with contextlib.suppress(Exception):  # the connection is dropped just below either way
+                raw.rollback()
+            self._release()  # a fresh connection for the next batch, whatever went wrong with this one
+            raise
+
+    def _plan(self, engine: Engine, table: Table, keys: tuple[str, ...]) -> tuple[str, list]:
+        """The INSERT for rows with these keys, and each key with its column's bind processor."""
+        plan = self._plans.get((table.name, keys))
+        if plan is None:
+            names = ", ".join(f'"{k}"' for k in keys)
+            marks = ", ".join("?" for _ in keys)
+            sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks}) RETURNING "id"'
+            dialect = engine.dialect  # the dialect's own form of each type (SQLite writes dates as text)
+            columns = [(k, table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) for k in keys]
+            plan = self._plans[(table.name, keys)] = (sql, columns)
+        return plan
 
 
 _writers: weakref.WeakKeyDictionary[Engine, GroupWriter] = weakref.WeakKeyDictionary()
