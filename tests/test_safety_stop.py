@@ -53,14 +53,20 @@ def _resume_args(cli: str, run_id: int, out: Path, *extra: str) -> list[str]:
 
 def _start_stuck(cli: str, data: Path, server: FaultServer, out: Path) -> subprocess.Popen:
     """A command line whose first model call hangs at the endpoint (it never answers by itself)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", cli, *_start_args(cli, server.base_url, out)],
-        cwd=REPO_ROOT,
-        env=_env(data),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A test run started as a background shell job ignores SIGINT, and a child would inherit that: with a
+    # handler here, the child starts with SIGINT at its default, as from a terminal.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", cli, *_start_args(cli, server.base_url, out)],
+            cwd=REPO_ROOT,
+            env=_env(data),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     wait_for(lambda: "hang" in server.seen or proc.poll() is not None, "the model call to start")
     assert proc.poll() is None, proc.communicate()
     return proc
