@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
+import stat
 import time
 import urllib.error
 import urllib.request
@@ -295,7 +296,9 @@ def group_present(group: str, root: Path, file_name: str | None = None) -> bool:
 
 
 def _size(path: Path) -> int | None:
+    """The size of a regular file, None when there is none (one stat call)."""
     try:
-        return os.stat(path).st_size if os.path.isfile(path) else None
+        info = os.stat(path)
     except OSError:
         return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None

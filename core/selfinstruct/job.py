@@ -223,11 +223,9 @@ class _Loop:
         if self.ctx.done(key):
             row = self._stored(key)
             return bool(row) and row.get("answer") == "yes"
-        cfg = self.spec.prompt
-        prompt = cfg.classify_prompt(unit.instruction)
+        prompt = self.spec.prompt.classify_prompt(unit.instruction)
         response = self.llm.generate(
-            render_request(prompt, "classify", self.style, cfg, cfg.classify_decoding),
-            looked_up=unit.looked_up and unit.looked_up.get(),
+            self._classify_request(prompt), looked_up=unit.looked_up and unit.looked_up.get()
         )
         verdict = parse_classification(unit.instruction, response.text, self.spec.classification_rule)
         row = {
@@ -245,11 +243,9 @@ class _Loop:
         key = inst_key(unit.t, unit.i)
         if self.ctx.done(key):
             return _kept_any(self._stored(key))
-        cfg = self.spec.prompt
-        prompt = cfg.instance_prompt(unit.instruction, is_clf)
+        prompt = self.spec.prompt.instance_prompt(unit.instruction, is_clf)
         response = self.llm.generate(
-            self._instance_request(unit.instruction, is_clf),
-            looked_up=unit.looked_up and unit.looked_up.get(),
+            self._instance_request(prompt, is_clf), looked_up=unit.looked_up and unit.looked_up.get()
         )
         task = build_task_instances(
             unit.instruction,
@@ -281,17 +277,21 @@ class _Loop:
         """The classification request of each kept instruction and both forms its instance request can
         take: looked up in the log in one query rather than one per request."""
         cfg = self.spec.prompt
-        requests = [
-            render_request(cfg.classify_prompt(text), "classify", self.style, cfg, cfg.classify_decoding)
-            for text in kept
-        ]
+        requests = [self._classify_request(cfg.classify_prompt(text)) for text in kept]
         if self.spec.instances:
-            requests += [self._instance_request(text, is_clf) for text in kept for is_clf in (True, False)]
+            requests += [
+                self._instance_request(cfg.instance_prompt(text, is_clf), is_clf)
+                for text in kept
+                for is_clf in (True, False)
+            ]
         return requests
 
-    def _instance_request(self, instruction: str, is_clf: bool) -> Request:
+    def _classify_request(self, prompt: str) -> Request:
         cfg = self.spec.prompt
-        prompt = cfg.instance_prompt(instruction, is_clf)
+        return render_request(prompt, "classify", self.style, cfg, cfg.classify_decoding)
+
+    def _instance_request(self, prompt: str, is_clf: bool) -> Request:
+        cfg = self.spec.prompt
         return render_request(prompt, "instances", self.style, cfg, cfg.instance_settings(is_clf))
 
     def stage_unit(self, unit: Unit) -> Outcome:

@@ -114,31 +114,19 @@ def _record(engine: Engine, row) -> CallRecord:
     return CallRecord(**compact.decode_row(engine, row._mapping))
 
 
-def _lookup_sql(engine: Engine) -> str:
-    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-    return f"SELECT id FROM calls WHERE cache_key = {mark} AND error IS NULL ORDER BY id LIMIT 1"
-
-
 def find_cached(engine: Engine, cache_key: str) -> CallRecord | None:
-    """The earliest successful call with this key: replays always see the same answer.
-
-    Every model call looks here first and almost every look in a new run misses, so the look is one plain
-    statement on the driver's connection (SQLAlchemy's statement handling cost several times the query);
-    a hit then reads its row the usual way."""
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute(_lookup_sql(engine), (cache_key,))
-        row = cursor.fetchone()
-        cursor.close()
-    finally:
-        raw.close()
-    return None if row is None else get_call(engine, row[0])
+    """The earliest successful call with this key: replays always see the same answer."""
+    call_id = find_cached_many(engine, [cache_key]).get(cache_key)
+    return None if call_id is None else get_call(engine, call_id)
 
 
 def find_cached_many(engine: Engine, cache_keys: Sequence[str]) -> dict[str, int]:
-    """For the keys that have one, the id of their earliest successful call: one statement for many keys
-    (a run sending thousands of new requests paid a query each, a quarter of its client time)."""
+    """For the keys that have one, the id of their earliest successful call.
+
+    Every model call looks here first and almost every look in a new run misses, so the look is a plain
+    statement on the driver's connection (SQLAlchemy's statement handling cost several times the query),
+    one for many keys (a run sending thousands of new requests paid a query each, a quarter of its client
+    time); a hit then reads its row the usual way."""
     found: dict[str, int] = {}
     mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
     raw = engine.raw_connection()
