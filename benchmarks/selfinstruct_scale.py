@@ -27,26 +27,32 @@ change is judged by runs of the old and new code taken in turn; the 52K rows bel
 "earlier" is issue #12's first client work (a shared machine, load 10-17); "before" adds the hand-written
 HTTP/1.1 exchange, the one-statement cache look-up, a 64-connection SQLite pool, one database writer for
 calls and results, the kept instructions' evidence scored once per iteration, and parsed induction tasks
-kept while their files are unchanged; "now" adds one cache look-up for many requests (`generate_many`, an
-iteration's stage requests), requests refilled as each ends rather than when the caller reads, the
+kept while their files are unchanged; "client" adds one cache look-up for many requests (`generate_many`,
+an iteration's stage requests), requests refilled as each ends rather than when the caller reads, the
 writer's own SQLite connection and driver-level inserts, compression in the writer's thread, and the
-induction task files checked in one pass:
+induction task files checked in one pass; "now" adds records that name their call instead of repeating its
+prompt and answer, the call log's parameters compressed, the page index folding in the records the job
+hands it rather than reading them back, and one cache key per looked-up request. "now" was taken in turn
+with "client" in the same minutes (the 52K row is one run each):
 
-| run | earlier | before | now |
-|---|---|---|---|
-| `--client 3000` (C=64, instant) | 0.66-1.74 ms CPU/call, 539-632 calls/s | 0.84-1.00 ms CPU/call, 1,051-1,321 calls/s | 0.53-0.57 ms CPU/call, 1,905-2,051 calls/s |
-| `--latency 0.05 --target 3000` (paper: 5 requests per iteration) | 2.9 ms/request, 47.8 s, 12% | 1.6-2.9 ms/request, 18.0-24.1 s, 23-31% | 1.9-2.0 ms/request, 19.6-20.1 s, 27-28% |
-| the same with `--requests 16` (a labelled option) | - | 1.6-2.5 ms/request, 11.2-18.9 s, 30-50% | 2.0-2.1 ms/request, 14.8-15.8 s, 35-38% |
-| `--induction --latency 0.05 --n-sets 10 --limit 10` | 1.8 ms/request, 26.1 s, 16% | 1.5-1.8 ms/request, 7.8-9.1 s, 47-55% (this session's runs) | 1.2-1.3 ms/request, 6.5-7.0 s, 61-65% (taken in turn with "before") |
-| `--induction --latency 0.05 --n-sets 100 --k 1 --limit 20` (53,050 requests) | - | - | 1.04 ms/request, 59.3 s, 70% |
-| `--target 10000` (instant) | 4.3 ms/request, 24,262 requests, 57.7 MB | 1.83 ms/request, 42.7 s, 44 MB; 2.69-2.72 ms/request, 62.5-62.8 s in a slower hour | 2.18-2.21 ms/request, 50.6-51.3 s (taken in turn with "before"), 44 MB |
-| `--target 52000` (instant) | - | 169,630 requests, 601 s (3.75 ms/request) and 949 s (5.88 ms/request, a slower hour), 350 MB peak memory, 393 MB of database | 169,630 requests, 1,049.5 s (5.92 ms/request, an hour in which the 10K run of "before" took 62.5-62.8 s and of "now" 50.6-51.3 s), 342 MB peak memory, 330 MB of database (148 MB iteration and stage records, 144 MB call log) |
+| run | earlier | before | client | now |
+|---|---|---|---|---|
+| `--client 3000` (C=64, instant) | 0.66-1.74 ms CPU/call, 539-632 calls/s | 0.84-1.00 ms CPU/call, 1,051-1,321 calls/s | 0.42-0.55 ms CPU/call, 1,946-2,594 calls/s | 0.45-0.54 ms CPU/call, 1,989-2,380 calls/s |
+| `--latency 0.05 --target 3000` (paper: 5 requests per iteration) | 2.9 ms/request, 47.8 s, 12% | 1.6-2.9 ms/request, 18.0-24.1 s, 23-31% | 1.91-1.97 ms/request, 19.9-20.3 s, 27-28%, 13 MB database | 1.63-1.71 ms/request, 18.7-19.2 s, 29%, 9 MB database |
+| the same with `--requests 16` (a labelled option) | - | 1.6-2.5 ms/request, 11.2-18.9 s, 30-50% | 1.74-1.91 ms/request, 12.8-14.4 s, 39-44%, 17.6 MB | 1.56-1.75 ms/request, 11.8-13.5 s, 41-47% (median 1.56 ms, 47%), 9.1 MB |
+| `--induction --latency 0.05 --n-sets 10 --limit 10` | 1.8 ms/request, 26.1 s, 16% | 1.5-1.8 ms/request, 7.8-9.1 s, 47-55% | 1.2-1.3 ms/request, 6.5-7.0 s, 61-65% | 1.17 ms/request, 6.4 s, 67% |
+| `--induction --latency 0.05 --n-sets 100 --k 1 --limit 20` (53,050 requests) | - | - | 1.04 ms/request, 59.3 s, 70% | - |
+| `--target 10000` (instant) | 4.3 ms/request, 24,262 requests, 57.7 MB | 1.83 ms/request, 42.7 s, 44 MB; 2.69-2.72 ms/request, 62.5-62.8 s in a slower hour | 2.18-2.21 ms/request, 50.6-51.3 s, 44 MB; 1.94 ms/request, 44.0 s this session | 1.66 ms/request, 38.6 s, 31 MB (in turn with "client" at 44.0 s) |
+| `--target 52000` (instant) | - | 169,630 requests, 601 s (3.75 ms/request) and 949 s (5.88 ms/request, a slower hour), 350 MB peak memory, 393 MB of database | 169,630 requests, 1,049.5 s (5.92 ms/request, a slow hour), 342 MB peak memory, 330 MB of database (148 MB iteration and stage records, 144 MB call log) | 169,630 requests, 941.7 s (5.61 ms/request), 334 MB peak memory, 248.8 MB of database (90 MB records, 120 MB call log, 18 MB page index) |
 
 The 52K run judged 459,410 candidates to keep 52,000 (the load generator's grammar repeats itself as the
-pool grows, so 89% are dropped as too similar), in 13,126 iterations. The "before" run's 393 MB (212 MB
-of records, 143 MB of call log) was measured on code from partway through that work; this session's change
-leaves sizes as they were (the 10K database is 44 MB with both), and the "now" run's records are 148 MB. Its peak memory was 2.9 GB while the
-command line's closing summary read the whole run; it now reads the page's index.
+pool grows, so 89% are dropped as too similar), in 13,126 iterations. Late in that run most of the time is
+the novelty check (~27% of samples at a 32K pool: about 500 exact LCS checks per candidate, each a call into
+rapidfuzz that costs ~0.6 us; one compiled call over all of a candidate's pairs was measured no faster) and
+the kept instructions' evidence (~14%: each scored against every instruction before it, as the reference's
+`avg_similarity_score` needs). The "before" run's 393 MB was measured on code from partway through that work.
+A provenance export of the 52K run reads the run (12.5 s), builds the view (13.5 s) and reads the prompts
+and answers back from the call log (10.6 s, `--views-only --full-read`).
 
 With the paper's 5 generation requests per iteration and exactly sequential decisions, a 3,000-instruction
 run needs ~211 iterations one after another, i.e. at least 211 x 50 ms = 10.5 s against an ideal of 5.5 s:
@@ -409,7 +415,7 @@ def _page_views(engine, run_id: int, full: bool = False) -> list[tuple[str, floa
     """What the Self-Instruct page does when it opens the run, then when it pages, searches and sorts
     (each step as the page calls it, without Streamlit's caches); with `full`, also the whole-run read
     that only an export does now (and that the page did on every open before the index)."""
-    from core.selfinstruct import analysis_job, index
+    from core.selfinstruct import analysis_job, calltexts, index
     from core.selfinstruct import pages as si_pages
     from core.selfinstruct.view import load_run
     from core.store import runs as run_store
@@ -443,6 +449,8 @@ def _page_views(engine, run_id: int, full: bool = False) -> list[tuple[str, floa
     if full:
         results = _timed("full read (exports)", lambda: run_store.results(engine, run_id), timings)
         _timed("load_run (exports)", lambda: load_run(results, run.params), timings)
+        # The provenance export also reads back the prompts and answers the records leave to the call log.
+        _timed("restore texts (provenance)", lambda: calltexts.restore(engine, results), timings)
     return timings
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import zlib
 
@@ -87,7 +88,11 @@ def test_a_shared_template_is_stored_once(engine):
     raw = sum(len(r.prompt.encode()) for r in records)
     with engine.connect() as conn:
         stored = conn.execute(select(func.sum(func.length(calls.c.prompt_z)))).scalar_one()
-        dicts = conn.execute(select(func.count(), func.sum(func.length(call_dicts.c.data)))).one()
+        dicts = conn.execute(
+            select(func.count(), func.sum(func.length(call_dicts.c.data))).where(
+                call_dicts.c.family != compact.PARAMS_FAMILY
+            )
+        ).one()
     assert dicts[0] == 1  # one family, one dictionary
     # The ~5 KB template costs a few dozen bytes per row once it is in the dictionary.
     assert stored + dicts[1] < raw / 50, (stored, dicts[1], raw)
@@ -109,9 +114,37 @@ def test_generation_prompts_with_different_first_instructions_share_one_dictiona
     assert len({r.prompt[:64] for r in records}) == len(records)
     call_log.log_calls(engine, records)
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(call_dicts)).scalar_one() == 1
+        prompt_dicts = select(func.count()).where(call_dicts.c.family != compact.PARAMS_FAMILY)
+        assert conn.execute(prompt_dicts).scalar_one() == 1
         assert conn.execute(select(func.count()).where(calls.c.prompt_z.is_not(None))).scalar_one() == 3
     assert [r.prompt for r in call_log.list_calls(engine, limit=10)][::-1] == [r.prompt for r in records]
+
+
+def test_call_parameters_are_stored_compressed_and_read_back_unchanged(engine):
+    """Decoding parameters (a seed apart between neighbours) share one dictionary of their own; a row stored
+    with plain parameters, as before migration 8, reads the same."""
+    records = [_record(i) for i in range(40)]
+    for i, r in enumerate(records):
+        r.params = {"max_tokens": 1024, "temperature": 0.7, "stop": ["\n\n", "16."], "seed": 1000 + i}
+    records[3].params = {"max_tokens": 3, "temperature": 0.0, "stop": ["\n"], "seed": None, "note": "é ✓"}
+    ids = call_log.log_calls(engine, records[:20]) + [call_log.log_call(engine, r) for r in records[20:]]
+    with engine.begin() as conn:
+        stored = conn.execute(
+            select(calls.c.params_z, calls.c.params_dict).where(calls.c.params_z.is_not(None))
+        ).all()
+        assert len(stored) == 40 and len({row.params_dict for row in stored}) == 1
+        assert all(len(row.params_z) < 60 for row in stored)  # against ~100 bytes of JSON each
+        # As an older row was stored: plain parameters, nothing compressed.
+        conn.execute(
+            calls.update()
+            .where(calls.c.id == ids[5])
+            .values(params={"max_tokens": 7, "seed": 5}, params_z=None, params_dict=None)
+        )
+    found = call_log.get_calls(engine, ids)
+    assert [found[i].params for i in ids] == [
+        {"max_tokens": 7, "seed": 5} if i == 5 else r.params for i, r in enumerate(records)
+    ]
+    assert call_log.find_cached(engine, records[3].cache_key).params == records[3].params
 
 
 def test_rows_written_before_migration_5_stay_readable_and_answer_from_the_cache(data_dir):
@@ -290,3 +323,39 @@ def test_prefix_reads_stay_exact_with_the_index_range(engine):
     }
     assert set(run_store.results(engine, run_id, "a%b/")) == {"a%b/1"}
     assert set(run_store.results(engine, run_id, "a_b/")) == {"a_b/1"}
+
+
+def test_records_that_name_their_call_get_its_texts_back_and_older_records_keep_theirs(engine):
+    """A Self-Instruct record leaves its prompt, parameters and raw answer to the call it names; the page
+    and the provenance export read them back from the log. A record stored with its texts (before this) is
+    read as it is, and a call the log does not have is named in the texts' place."""
+    from core.selfinstruct import calltexts
+
+    (logged,) = call_log.log_calls(engine, [_record(1, params={"max_tokens": 5, "seed": 9})])
+    old = {"call_id": logged, "prompt": "old prompt", "params": {"n": 1}, "response": "old answer"}
+    results = {
+        "iter/000000": {"requests": [{"j": 0, "call_id": logged}, old, {"j": 2, "call_id": None}]},
+        "inst/000000/0": {"instruction": "x", "call_id": logged, "decisions": []},
+        "inst/000000/1": {"instruction": "y", "call_id": logged + 99, "decisions": []},
+        "clf/000000/0": {"instruction": "x", "answer": "no", "call_id": logged},
+    }
+    restored = calltexts.restore(engine, copy.deepcopy(results))
+    new, kept, unnamed = restored["iter/000000"]["requests"]
+    record = _record(1)
+    assert new == {
+        "j": 0,
+        "call_id": logged,
+        "prompt": record.prompt,
+        "messages": None,
+        "params": {"max_tokens": 5, "seed": 9},
+        "response": " No",
+    }
+    assert kept == old and unnamed == {"j": 2, "call_id": None}
+    assert restored["inst/000000/0"] == {
+        **results["inst/000000/0"],
+        "prompt": record.prompt,
+        "response": " No",
+    }
+    missing = f"[call {logged + 99} is not in this database's call log]"
+    assert restored["inst/000000/1"] == {**results["inst/000000/1"], "prompt": missing, "response": missing}
+    assert restored["clf/000000/0"] == results["clf/000000/0"]

@@ -17,6 +17,7 @@ import core.jobs.runner as runner_mod
 from core.jobs import run_once, submit
 from core.llm import Choice, ModelSettings, Response
 from core.llm.settings import settings_from_env
+from core.selfinstruct import calltexts
 from core.selfinstruct.job import extend_run, record_edit
 from core.selfinstruct.prompts import (
     CLASSIFICATION_HEADER,
@@ -26,6 +27,7 @@ from core.selfinstruct.prompts import (
 )
 from core.selfinstruct.spec import KIND, RunSpec, selfinstruct_params, with_decoding
 from core.selfinstruct.view import export_run, load_run
+from core.store import calls as call_log
 from core.store import runs as run_store
 from core.store.schema import calls, run_results
 from tests.conftest import (
@@ -64,7 +66,7 @@ def small_prompts(max_tokens: int = 48, instance_max_tokens: int = 24) -> Prompt
 
 
 def pool_of(engine, run_id: int) -> list[str]:
-    return [x.instruction for x in load_run(run_store.results(engine, run_id)).pool]
+    return [x.instruction for x in load_run(calltexts.results(engine, run_id)).pool]
 
 
 # --- A scripted model: fast, and every filter gets something to decide --------------------------------------------
@@ -159,7 +161,14 @@ def test_a_run_records_every_candidate_decision_and_unit(sqlite_engine, scripted
     assert run.status == "done", run.error
     assert run.progress_done == run.progress_total == 3
     results = run_store.results(sqlite_engine, run_id)
-    view = load_run(results, run.params)
+    # The records name their calls rather than repeat the call log's prompts, parameters and answers...
+    requests = [r for k, v in results.items() if k.startswith("iter/") for r in v["requests"]]
+    instances = [v for k, v in results.items() if k.startswith("inst/")]
+    assert requests and instances
+    assert not any({"prompt", "params", "response"} & set(r) for r in requests)
+    assert not any({"prompt", "response"} & set(v) for v in instances)
+    # ...which the page and the provenance export read back from the log.
+    view = load_run(calltexts.restore(sqlite_engine, results), run.params)
     assert [it.t for it in view.iterations] == [0, 1, 2] and view.missing == []
     assert len(view.seeds) == 12  # the starter seeds, stored with the run
     counts = view.counts_by_reason()
@@ -170,6 +179,9 @@ def test_a_run_records_every_candidate_decision_and_unit(sqlite_engine, scripted
         for record, raw in zip(it.records, it.raw["requests"], strict=True):
             assert record.prompt.startswith(INSTRUCTION_HEADER) and record.prompt.endswith("9.")
             assert record.call_id is not None and raw["finish_reason"] == "stop"
+            logged = call_log.get_call(sqlite_engine, record.call_id)
+            assert (record.prompt, record.response) == (logged.prompt, logged.choices[0]["text"])
+            assert raw["params"] == logged.params and raw["params"]["temperature"] == 0.7
             assert {s.origin for s in record.sample.items} <= {"human", "machine"}
             for d in record.decisions:
                 if d.code == "too_similar":
@@ -181,6 +193,9 @@ def test_a_run_records_every_candidate_decision_and_unit(sqlite_engine, scripted
     assert len(view.items) == view.n_kept > 0
     for item in view.items:
         assert item.verdict is not None and item.instances is not None
+        logged = call_log.get_call(sqlite_engine, item.instances.call_id)
+        assert item.instances.prompt == logged.prompt and item.instruction in logged.prompt
+        assert item.instances.response == logged.choices[0]["text"] != ""
         assert item.is_classification == ("classify" in item.instruction.lower())
         reasons = {d.code for d in item.instances.decisions if not d.kept}
         assert reasons == (
@@ -252,7 +267,7 @@ def test_a_failed_run_resumes_to_the_same_pool_and_steps_on(engine, use_model):
 def test_edits_and_deletions_are_logged_and_applied(sqlite_engine, scripted):
     run_id = submit(sqlite_engine, KIND, selfinstruct_params(EMBEDDED, seeds="starter", iterations=1))
     run_once(sqlite_engine)
-    view = load_run(run_store.results(sqlite_engine, run_id))
+    view = load_run(calltexts.results(sqlite_engine, run_id))
     first, second = view.items[0], view.items[1]
     assert (
         record_edit(sqlite_engine, run_id, first.key, "edit", "  Rewrite the text in plain words.  ")
@@ -261,7 +276,7 @@ def test_edits_and_deletions_are_logged_and_applied(sqlite_engine, scripted):
     record_edit(sqlite_engine, run_id, second.key, "delete")
     with pytest.raises(ValueError):
         record_edit(sqlite_engine, run_id, first.key, "edit", "  ")
-    view = load_run(run_store.results(sqlite_engine, run_id))
+    view = load_run(calltexts.results(sqlite_engine, run_id))
     assert (
         view.item(first.key).instruction == "Rewrite the text in plain words." and view.item(first.key).edited
     )
@@ -270,7 +285,7 @@ def test_edits_and_deletions_are_logged_and_applied(sqlite_engine, scripted):
     rows = [json.loads(line) for line in export_run(view, "provenance").splitlines()]
     assert [r["op"] for r in rows if r["kind"] == "edit"] == ["edit", "delete"]
     record_edit(sqlite_engine, run_id, second.key, "restore")
-    assert not load_run(run_store.results(sqlite_engine, run_id)).item(second.key).deleted
+    assert not load_run(calltexts.results(sqlite_engine, run_id)).item(second.key).deleted
 
 
 def test_a_chat_only_endpoint_gets_the_chat_rendering(sqlite_engine, use_model):
@@ -281,7 +296,7 @@ def test_a_chat_only_endpoint_gets_the_chat_rendering(sqlite_engine, use_model):
     run_id = submit(sqlite_engine, KIND, params)
     run_once(sqlite_engine)
     assert run_store.get_run(sqlite_engine, run_id).status == "done"
-    view = load_run(run_store.results(sqlite_engine, run_id))
+    view = load_run(calltexts.results(sqlite_engine, run_id))
     (raw,) = view.iterations[0].raw["requests"]
     assert raw["style"] == "chat" and [m["role"] for m in raw["messages"]] == ["system", "user"]
     assert raw["messages"][1]["content"] == raw["prompt"]
@@ -326,7 +341,7 @@ def test_two_iterations_end_to_end_on_the_embedded_model(sqlite_engine, data_dir
     assert run_once(sqlite_engine) == run_id
     run = run_store.get_run(sqlite_engine, run_id)
     assert run.status == "done", run.error
-    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
+    view = load_run(calltexts.results(sqlite_engine, run_id), run.params)
     assert [it.t for it in view.iterations] == [0, 1]
     with sqlite_engine.connect() as conn:
         logged = set(conn.execute(select(calls.c.id).where(calls.c.run_id == run_id)).scalars())
@@ -379,7 +394,7 @@ def test_a_killed_worker_resumes_with_no_duplicate_and_no_gap(engine, data_dir, 
             .where(run_results.c.run_id == run_id, run_results.c.key.startswith("iter/"))
         ).scalar_one()
     assert stored == 2
-    assert load_run(run_store.results(engine, run_id)).missing == []
+    assert load_run(calltexts.results(engine, run_id)).missing == []
     # One request per iteration: two call rows, two requests at the server (and at most one more, the
     # request in flight when the worker died, which it never logged).
     assert count_call_rows(engine, run_id) == (2, 0)
@@ -422,7 +437,7 @@ def test_a_run_on_a_chat_only_llama_server(sqlite_engine, llama_server, monkeypa
     assert run_once(sqlite_engine) == run_id
     run = run_store.get_run(sqlite_engine, run_id)
     assert run.status == "done", run.error
-    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
+    view = load_run(calltexts.results(sqlite_engine, run_id), run.params)
     assert view.iterations and view.missing == []
     if view.n_kept == 0:
         assert len(view.iterations) == 2  # nothing kept: the cap ended the run
@@ -434,6 +449,10 @@ def test_a_run_on_a_chat_only_llama_server(sqlite_engine, llama_server, monkeypa
         assert raw["messages"][1]["content"] == raw["prompt"]
     for item in view.items:  # classification and instances went through chat too
         assert item.verdict is not None and item.instances is not None
+        # A chat call logs messages: the record keeps its completion-form prompt, the log has the answer.
+        logged = call_log.get_call(sqlite_engine, item.instances.call_id)
+        assert logged.prompt is None and logged.messages[1]["content"] == item.instances.prompt
+        assert item.instances.response == logged.choices[0]["text"]
     with sqlite_engine.connect() as conn:
         styles = list(conn.execute(select(calls.c.style).where(calls.c.run_id == run_id)).scalars())
     assert styles and set(styles) == {"chat"}
@@ -498,7 +517,7 @@ def test_command_line_generate_resume_and_export(data_dir, tmp_path):
     engine = get_engine()
     run = run_store.get_run(engine, run_id)
     assert run.params["seeds"] == "upload:my_seeds.jsonl" and run.params["k_human"] == 6
-    view = load_run(run_store.results(engine, run_id), run.params)
+    view = load_run(calltexts.results(engine, run_id), run.params)
     assert [it.t for it in view.iterations] == [0, 1]
     assert {s.instruction for s in view.seeds} == {r["instruction"] for r in rows}
     for fmt in ("alpaca", "finetune", "chat", "provenance"):

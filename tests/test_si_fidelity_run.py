@@ -17,6 +17,7 @@ import core.datasets as datasets
 from core.datasets.templates import read_string_constants
 from core.jobs import run_once, submit
 from core.llm import Choice, ModelSettings, Response
+from core.selfinstruct import calltexts
 from core.selfinstruct.filters import rejection_reason
 from core.selfinstruct.prompts import CLASSIFY_TEMPLATE, INPUT_FIRST_TEMPLATE, OUTPUT_FIRST_TEMPLATE
 from core.selfinstruct.spec import KIND, selfinstruct_params
@@ -184,7 +185,7 @@ def test_a_default_run_sends_the_papers_prompts_byte_for_byte(sqlite_engine, use
     assert (
         run.params["prompt"]["template_source"] == "paper" and run.params["prompt"]["edited_templates"] == []
     )
-    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
+    view = load_run(calltexts.results(sqlite_engine, run_id), run.params)
     kept = [x.original for x in view.items]
     assert len(kept) == 2
     prompts = [c["prompt"] for c in sent(sqlite_engine, run_id)]
@@ -206,7 +207,7 @@ def test_without_the_files_the_fallback_is_used_and_labelled(sqlite_engine, use_
     assert run.status == "done", run.error
     assert run.params["templates"] == "templates: workbench fallback"
     prompts = [c["prompt"] for c in sent(sqlite_engine, run_id)]
-    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
+    view = load_run(calltexts.results(sqlite_engine, run_id), run.params)
     for x in view.items:
         assert CLASSIFY_TEMPLATE + " " + x.original + "\n" + QUESTION in prompts
         template = OUTPUT_FIRST_TEMPLATE if x.is_classification else INPUT_FIRST_TEMPLATE
@@ -231,7 +232,7 @@ def test_an_edited_template_is_stored_with_the_run_and_labelled_a_departure(
     prompts = [c["prompt"] for c in sent(sqlite_engine, run_id)]
     assert any(p.startswith("Could the following task") for p in prompts)
     assert not any(p.startswith("Can the following task") for p in prompts)
-    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
+    view = load_run(calltexts.results(sqlite_engine, run_id), run.params)
     assert (
         "edited copy (departure)" in json.loads(export_run(view, "provenance").splitlines()[0])["templates"]
     )
@@ -266,7 +267,7 @@ def test_classification_only_pools_the_26_classification_seeds_and_still_classif
         classification_only=True,
     )
     assert run.status == "done", run.error
-    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
+    view = load_run(calltexts.results(sqlite_engine, run_id), run.params)
     clf_texts = {s.instruction for s in clf_seeds}
     for it in view.iterations:
         for record in it.records:
@@ -286,7 +287,7 @@ def test_classification_only_pools_the_26_classification_seeds_and_still_classif
     normal_id, normal = run_job(
         sqlite_engine, use_model, Scripted(copies=[copy]), seeds="official", iterations=1
     )
-    normal_view = load_run(run_store.results(sqlite_engine, normal_id), normal.params)
+    normal_view = load_run(calltexts.results(sqlite_engine, normal_id), normal.params)
     dropped = next(d for d in normal_view.iterations[0].records[0].decisions if d.text == copy)
     assert not dropped.kept and dropped.code in ("too_similar", "repeats_prompt")
 
@@ -296,7 +297,7 @@ def test_classification_only_pools_the_26_classification_seeds_and_still_classif
 
 def test_instance_requests_use_300_tokens_for_classification_and_350_otherwise(sqlite_engine, use_model):
     run_id, run = run_job(sqlite_engine, use_model, Scripted(), seeds="starter", iterations=1)
-    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
+    view = load_run(calltexts.results(sqlite_engine, run_id), run.params)
     by_prompt = {c["prompt"]: c["params"] for c in sent(sqlite_engine, run_id)}
     seen = set()
     for x in view.items:
@@ -318,7 +319,7 @@ def test_each_candidate_stores_the_mean_rouge_l_against_the_pool(sqlite_engine, 
         "Write a short story about a lighthouse keeper and a whale.",
     ]
     run_id, run = run_job(sqlite_engine, use_model, Scripted(copies=twins), seeds="starter", iterations=3)
-    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
+    view = load_run(calltexts.results(sqlite_engine, run_id), run.params)
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)  # the reference's scorer
     pool = [s.instruction for s in view.seeds]
     checked = dropped = 0
@@ -363,7 +364,7 @@ def test_each_candidate_stores_the_mean_rouge_l_against_the_pool(sqlite_engine, 
 
 def test_the_finetune_export_includes_the_seed_tasks_by_default(sqlite_engine, use_model):
     run_id, run = run_job(sqlite_engine, use_model, Scripted(), seeds="starter", iterations=1)
-    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
+    view = load_run(calltexts.results(sqlite_engine, run_id), run.params)
     seed_rows = sum(len(s.instances) for s in view.seeds)
     generated = sum(len(t.instances) for t in view.tasks)
     assert seed_rows > 0 and generated > 0

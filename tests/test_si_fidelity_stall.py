@@ -14,6 +14,7 @@ import pytest
 
 from core.jobs import run_once, submit
 from core.llm import Choice, ModelSettings, Response
+from core.selfinstruct import calltexts
 from core.selfinstruct.job import STALL_PREFIX, set_idle_limits
 from core.selfinstruct.spec import KIND, selfinstruct_params
 from core.selfinstruct.view import load_run
@@ -127,7 +128,7 @@ def test_a_run_that_keeps_nothing_stops_with_a_reason_and_resumes_with_a_larger_
     run = run_store.get_run(sqlite_engine, run_id)
     assert run.status == "failed" and run.error.startswith(STALL_PREFIX), run.error
     assert "4 iterations in a row kept no new instruction" in run.error and "Traceback" not in run.error
-    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
+    view = load_run(calltexts.results(sqlite_engine, run_id), run.params)
     # The echoed prompt's header may pass once as a "new" instruction; its numbered lines never do.
     assert view.n_kept <= 1 and idle_tail(view) == 4
     assert len(view.iterations) == 4 + (1 if view.n_kept else 0)
@@ -145,7 +146,7 @@ def test_a_run_that_keeps_nothing_stops_with_a_reason_and_resumes_with_a_larger_
     run_once(sqlite_engine)
     run = run_store.get_run(sqlite_engine, run_id)
     assert run.status == "failed" and "7 iterations in a row" in run.error
-    view = load_run(run_store.results(sqlite_engine, run_id))
+    view = load_run(calltexts.results(sqlite_engine, run_id))
     assert idle_tail(view) == 7 and echo.requests == served + 3  # one generation request per new iteration
     with pytest.raises(ValueError):
         set_idle_limits(sqlite_engine, run_id, iterations=0)
@@ -201,7 +202,7 @@ def test_a_run_whose_instances_all_fail_stops_too(sqlite_engine, use_model):
     run = run_store.get_run(sqlite_engine, run_id)
     assert run.status == "failed" and run.error.startswith(STALL_PREFIX)
     assert "3 instructions in a row got no usable instance" in run.error
-    view = load_run(run_store.results(sqlite_engine, run_id), run.params)
+    view = load_run(calltexts.results(sqlite_engine, run_id), run.params)
     # Instances overlap the generation loop, which may have kept a few more instructions meanwhile.
     assert len(view.items) >= 3 and all(not x.instances.kept for x in view.items if x.instances)
 

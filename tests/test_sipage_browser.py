@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from core.selfinstruct import calltexts
 from core.selfinstruct.view import export_run, load_run
 from core.store import dispose_all, get_engine
 from core.store import runs as run_store
@@ -43,5 +44,5 @@ def test_pool_view_with_consistency_columns(data_dir, tmp_path, artifacts_dir):
         got = Path(download.value.path()).read_text(encoding="utf-8")
     engine = get_engine(f"sqlite:///{data_dir / 'workbench.db'}")
     run = run_store.get_run(engine, run_id)
-    assert got == export_run(load_run(run_store.results(engine, run_id), run.params), "provenance")
+    assert got == export_run(load_run(calltexts.results(engine, run_id), run.params), "provenance")
     dispose_all()

@@ -3,11 +3,12 @@ the pool pages return the right rows in order across pages, with search, deletio
 
 from __future__ import annotations
 
+import copy
 import random
 from collections import Counter
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy import text as sql_text
 
 from core.selfinstruct import index
@@ -18,7 +19,7 @@ from core.selfinstruct.spec import KIND, clf_key, inst_key, iter_key
 from core.selfinstruct.view import load_run
 from core.store import runs as run_store
 from core.store.db import utcnow
-from core.store.schema import run_results
+from core.store.schema import run_results, si_index_state, si_items, si_iterations
 
 WORDS = [
     "write",
@@ -208,6 +209,51 @@ def test_the_step_view_reads_one_iteration_as_load_run_does(engine):
         full.items[0].instances,
         full.items[0].seed_rouge,
     )
+
+
+def _index_rows(engine, run_id: int) -> tuple[list, list]:
+    with engine.connect() as conn:
+        items = conn.execute(select(si_items).where(si_items.c.run_id == run_id).order_by("t", "i")).all()
+        its = conn.execute(select(si_iterations).where(si_iterations.c.run_id == run_id).order_by("t")).all()
+    return [tuple(r) for r in items], [tuple(r) for r in its]
+
+
+def test_records_the_job_hands_over_fold_into_the_same_index_as_records_read_back(engine):
+    """The job's sync takes the values of the records it stored itself from memory (`index.Unindexed`)
+    rather than read back and decode them: the index it builds equals one built from the database."""
+    run_id = make_run(engine, iterations=5, seed=3)
+    r = run_results.c
+    with engine.connect() as conn:
+        ids = dict(conn.execute(select(r.key, r.id).where(r.run_id == run_id)).all())
+    stored = run_store.results(engine, run_id)
+    keys = sorted(stored, key=ids.__getitem__)
+    handed = [key for n, key in enumerate(keys) if n % 5 != 4]  # the others: stored elsewhere, read back
+    misfiled = handed[3]  # handed over under another key (never expected): read back too
+    # Proof that handed-over values are used: this verdict says the opposite of what is stored.
+    flipped = next(k for k in handed if k.startswith("clf/") and k != misfiled)
+    known = index.Unindexed()
+    for key in handed:
+        value = copy.deepcopy(stored[key])
+        if key == flipped:
+            value["answer"] = "no" if value["answer"] == "yes" else "yes"
+        known.add(ids[key], key if key != misfiled else "clf/999999/0", value)
+    known.add(10**9, "inst/000000/0", {"decisions": []})  # an id the run never stored: never read
+    index.sync(engine, run_id, batch=7, known=known)
+    assert len(known) == 1  # every value consumed but the one the run never stored
+    from_memory = _index_rows(engine, run_id)
+
+    with engine.begin() as conn:  # the same run indexed from the database alone
+        conn.execute(si_items.delete().where(si_items.c.run_id == run_id))
+        conn.execute(si_iterations.delete().where(si_iterations.c.run_id == run_id))
+        conn.execute(si_index_state.delete().where(si_index_state.c.run_id == run_id))
+    index.sync(engine, run_id)
+    from_database = _index_rows(engine, run_id)
+    assert from_memory[1] == from_database[1] and len(from_memory[0]) == len(from_database[0])
+    t, i = (int(p) for p in flipped.split("/")[1:])
+    differs = [(a[1], a[2]) for a, b in zip(from_memory[0], from_database[0], strict=True) if a != b]
+    assert differs == [(t, i)]  # only the item whose handed-over verdict was changed on purpose
+    known.drop_upto(10**9)
+    assert len(known) == 0
 
 
 @pytest.fixture()

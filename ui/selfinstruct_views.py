@@ -13,7 +13,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.selfinstruct import index
+from core.selfinstruct import calltexts, index
 from core.selfinstruct import pages as si_pages
 from core.selfinstruct.filters import CandidateDecision
 from core.selfinstruct.reasons import REASONS
@@ -63,10 +63,12 @@ def iteration_view(run_id: int, t: int, state: int) -> tuple[IterationView, RunV
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
-def full_view(run_id: int, state: int) -> RunView:
-    """Every record of the run: only for exports, built when a download is asked for."""
+def full_view(run_id: int, state: int, texts: bool = False) -> RunView:
+    """Every record of the run: only for exports, built when a download is asked for. `texts`: with the
+    prompts and raw answers the records leave to the call log (the provenance export's)."""
     run = run_store.get_run(engine(), run_id)
-    return load_run(run_store.results(engine(), run_id), run.params if run else {})
+    results = (calltexts.results if texts else run_store.results)(engine(), run_id)
+    return load_run(results, run.params if run else {})
 
 
 # --- One iteration -----------------------------------------------------------------------------------------------
@@ -258,7 +260,8 @@ def export_tab(run: run_store.Run, state: int) -> None:
 
         def build(fmt: str = fmt, seeds: bool | None = seeds) -> str:
             # Deferred: runs on the click, not on every page draw (a 52K run's export takes seconds).
-            return export_run(full_view(run.id, state), fmt, include_seed_tasks=seeds)
+            view = full_view(run.id, state, texts=fmt == "provenance")
+            return export_run(view, fmt, include_seed_tasks=seeds)
 
         st.download_button(
             EXPORT_LABELS[fmt],

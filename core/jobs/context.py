@@ -62,7 +62,11 @@ class JobContext:
 
     def save(self, key: str, value: Any) -> bool:
         """Store a unit's result exactly once (a unit already stored is not stored again)."""
-        stored = run_store.save_result(self.engine, self.run.id, key, value)
+        return self.store(key, value) is not None
+
+    def store(self, key: str, value: Any) -> int | None:
+        """`save`, returning the stored result's id (None: the unit was stored already)."""
+        stored = run_store.store_result(self.engine, self.run.id, key, value)
         self._done.add(key)
         return stored
 

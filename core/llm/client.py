@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -130,14 +130,18 @@ class LLMClient:
 
         `on_text` receives the first choice's text as it grows (streaming), or whole when it is cached.
         `urgent` requests take a free place in the in-flight budget before waiting background ones.
-        `looked_up`: this request's look in the log, made earlier with others at once (`look_up`).
+        `looked_up`: this request's look in the log, made earlier with others at once by this client's
+        `look_up`.
         """
-        return self._generate(request, self._key(request), on_text, urgent, looked_up)
+        key = looked_up.keys.get(request) if looked_up is not None else None
+        return self._generate(request, key or self._key(request), on_text, urgent, looked_up)
 
     def look_up(self, requests: Iterable[Request]) -> LookedUp | None:
         """One look in the log for requests about to be sent one by one with `generate(..., looked_up=)`:
-        one query for all of them instead of one each."""
-        return self._look_up([self._key(r) for r in requests])
+        one query for all of them instead of one each (and one cache key made for each, not two)."""
+        keys = {r: self._key(r) for r in requests}
+        found = self._look_up(list(keys.values()))
+        return None if found is None else LookedUp(found.sequence, found.ids, keys)
 
     def _generate(
         self,
@@ -375,6 +379,9 @@ class LookedUp:
 
     sequence: int  # `call_log.log_sequence()` when the look-up began
     ids: dict[str, int]  # key -> earliest successful call, for the keys found
+    # The requests' cache keys, when looked up as requests (`look_up`): an equal request asked later need
+    # not serialise and hash its prompt again.
+    keys: dict[Request, str] = field(default_factory=dict)
 
 
 def _bind(on_text: Callable[[int, str], None] | None, index: int) -> Callable[[str], None] | None:

@@ -25,6 +25,7 @@ from core.jobs.progress import add_take_over_argument, claim_for_resume, execute
 from core.jobs.runner import start_here
 from core.llm import ModelSettings
 from core.llm.settings import settings_from_name, settings_from_public
+from core.selfinstruct import calltexts
 from core.selfinstruct import index as page_index
 from core.selfinstruct import pages as si_pages
 from core.selfinstruct.fidelity import departures, departures_label
@@ -199,7 +200,9 @@ def _export(args: argparse.Namespace, engine: Engine) -> int:
     if run is None or run.kind != KIND:
         print(f"error: no Self-Instruct run {args.run}", file=sys.stderr)
         return 2
-    view = load_run(run_store.results(engine, run.id), run.params)
+    # Provenance is the only format with prompts and raw answers, which the records leave to the call log.
+    read = calltexts.results if args.format == "provenance" else run_store.results
+    view = load_run(read(engine, run.id), run.params)
     text = export_run(view, args.format, include_seed_tasks=args.include_seed_tasks)
     label = export_label(view)
     if out is not None:

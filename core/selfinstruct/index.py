@@ -55,24 +55,69 @@ def indexed_upto(engine: Engine, run_id: int) -> int | None:
         ).scalar()
 
 
-def read_new(engine: Engine, run_id: int, after: int, limit: int) -> list[tuple[int, str, Any]]:
-    """Up to `limit` results of a run stored after result id `after`, decoded, oldest first."""
+class Unindexed:
+    """Results a job stored in this process and the index has not read yet, by result id: the job's sync
+    takes their values from here instead of reading back and decoding what it has just written."""
+
+    def __init__(self) -> None:
+        self._values: dict[int, tuple[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, result_id: int, key: str, value: Any) -> None:
+        with self._lock:
+            self._values[result_id] = (key, value)
+
+    def take(self, result_id: int, key: str) -> tuple[bool, Any]:
+        """(True, value) for a result added here under that key, else (False, None)."""
+        with self._lock:
+            found = self._values.pop(result_id, None)
+        return (True, found[1]) if found is not None and found[0] == key else (False, None)
+
+    def drop_upto(self, result_id: int) -> None:
+        """Forget results the index is past (added after a sync had already read them from the database)."""
+        with self._lock:
+            for old in [i for i in self._values if i <= result_id]:
+                del self._values[old]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def read_new(
+    engine: Engine, run_id: int, after: int, limit: int, known: Unindexed | None = None
+) -> list[tuple[int, str, Any]]:
+    """Up to `limit` results of a run stored after result id `after`, decoded, oldest first. Values in
+    `known` are taken from there; only the others are read and decoded."""
     r = run_results.c
     # Past the first read, walk the id range (the primary key) rather than every row of the run in the
     # (run_id, key) index: "run_id + 0" keeps SQLite from choosing that index, so a sync costs what is new.
     same_run = r.run_id == run_id if not after else (r.run_id + 0) == run_id
-    query = (
-        select(r.id, r.key, r.value, r.value_z, r.value_dict)
-        .where(same_run, r.id > after)
-        .order_by(r.id)
-        .limit(limit)
-    )
+    columns = (r.id, r.key) if known is not None else (r.id, r.key, r.value, r.value_z, r.value_dict)
+    query = select(*columns).where(same_run, r.id > after).order_by(r.id).limit(limit)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    return [
-        (row.id, row.key, compact.decode_result(engine, row.value, row.value_z, row.value_dict))
-        for row in rows
-    ]
+        if known is None:
+            return [
+                (row.id, row.key, compact.decode_result(engine, row.value, row.value_z, row.value_dict))
+                for row in rows
+            ]
+        out: list[tuple[int, str, Any]] = []
+        missing: list[int] = []
+        for row in rows:
+            found, value = known.take(row.id, row.key)
+            out.append((row.id, row.key, value))
+            if not found:
+                missing.append(row.id)
+        if missing:
+            stored = conn.execute(
+                select(r.id, r.value, r.value_z, r.value_dict).where(r.id.in_(missing))
+            ).all()
+            values = {
+                row.id: compact.decode_result(engine, row.value, row.value_z, row.value_dict)
+                for row in stored
+            }
+            out = [(i, key, values.get(i, value)) for i, key, value in out]
+    return out
 
 
 def claim_batch(conn, run_id: int, before: int, after: int) -> bool:
@@ -239,7 +284,7 @@ def _reread_recent(engine: Engine, run_id: int, mark: int, apply) -> int:
     return len(rows)
 
 
-def _fold(engine: Engine, run_id: int, apply, batch: int) -> int:
+def _fold(engine: Engine, run_id: int, apply, batch: int, known: Unindexed | None = None) -> int:
     """Read the run's results stored since its mark, `apply` them batch by batch; returns how many."""
     before = indexed_upto(engine, run_id)
     if before is None:
@@ -248,8 +293,10 @@ def _fold(engine: Engine, run_id: int, apply, batch: int) -> int:
     _reread_recent(engine, run_id, before, apply)
     read = 0  # new results only
     while True:
-        rows = read_new(engine, run_id, before, batch)
+        rows = read_new(engine, run_id, before, batch, known)
         if not rows:
+            if known is not None:
+                known.drop_upto(before)
             return read
         with engine.begin() as conn:
             if claim_batch(conn, run_id, before, rows[-1][0]):
@@ -258,10 +305,11 @@ def _fold(engine: Engine, run_id: int, apply, batch: int) -> int:
         before = indexed_upto(engine, run_id) or 0  # ours, or where another sync got to
 
 
-def sync(engine: Engine, run_id: int, batch: int = BATCH) -> int:
+def sync(engine: Engine, run_id: int, batch: int = BATCH, known: Unindexed | None = None) -> int:
     """Fold the Self-Instruct run's results stored since the last sync into the index; returns how many
-    results were read (0 when the index was up to date: one small query)."""
-    return _fold(engine, run_id, _apply, batch)
+    results were read (0 when the index was up to date: one small query). `known`: values of results the
+    caller stored itself, so they need not be read back."""
+    return _fold(engine, run_id, _apply, batch, known)
 
 
 def _apply_checks(engine: Engine, conn, run_id: int, batch: Iterable[tuple[int, str, Any]]) -> None:
@@ -291,7 +339,9 @@ _due: dict[tuple[int, int], float] = {}
 _due_lock = threading.Lock()
 
 
-def sync_if_due(engine: Engine, run_id: int, every_s: float = 5.0, *, force: bool = False) -> None:
+def sync_if_due(
+    engine: Engine, run_id: int, every_s: float = 5.0, *, force: bool = False, known: Unindexed | None = None
+) -> None:
     """`sync`, at most every `every_s` seconds per run in this process (the job calls it per iteration)."""
     now = time.monotonic()
     key = (id(engine), run_id)
@@ -299,4 +349,4 @@ def sync_if_due(engine: Engine, run_id: int, every_s: float = 5.0, *, force: boo
         if not force and now - _due.get(key, -1e9) < every_s:
             return
         _due[key] = now
-    sync(engine, run_id)
+    sync(engine, run_id, known=known)

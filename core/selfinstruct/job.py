@@ -38,7 +38,7 @@ from core.selfinstruct.classify import parse_classification
 from core.selfinstruct.instances import build_task_instances
 from core.selfinstruct.records import Task
 from core.selfinstruct.requests import PlannedRequest, plan_iteration, render_request
-from core.selfinstruct.rows import EvidenceBatch, iteration_record, judge_response, seed_row
+from core.selfinstruct.rows import EvidenceBatch, instances_row, iteration_record, judge_response, seed_row
 from core.selfinstruct.spec import KIND, RunSpec, Style, clf_key, inst_key, iter_key
 from core.selfinstruct.stages import Outcome, SharedLookUp, StageStream, Unit
 from core.similarity import NoveltyIndex
@@ -90,6 +90,8 @@ class _Loop:
     ahead: dict[int, tuple[list[PlannedRequest], list[Future[Response]]]] = field(default_factory=dict)
     ahead_pool: ThreadPoolExecutor | None = None
     idle_inst: int = 0  # the streak of kept instructions whose instance generation kept nothing
+    # Records this run stored and the page's index has not folded in yet (it takes them from here).
+    unindexed: page_index.Unindexed = field(default_factory=page_index.Unindexed)
 
     def __post_init__(self) -> None:
         # As in the paper's classification-only run, that run's seeds are the classification seeds alone:
@@ -100,6 +102,13 @@ class _Loop:
         # As in the paper, a candidate must be novel against the seeds and every instruction kept so far.
         self.pool = NoveltyIndex(texts, self.spec.threshold)
         self.seed_pool = NoveltyIndex(texts, self.spec.threshold)
+
+    def save(self, key: str, value: dict[str, Any]) -> bool:
+        """Store a record (False: another worker stored this key first) and keep it for the index."""
+        result_id = self.ctx.store(key, value)
+        if result_id is not None:
+            self.unindexed.add(result_id, key, value)
+        return result_id is not None
 
     def report(self, t: int, message: str) -> None:
         """Progress in pool size towards a target, else in iterations, with the throughput achieved; raises
@@ -235,7 +244,7 @@ class _Loop:
             "prompt": prompt,
             "call_id": response.call_id,
         }
-        self.ctx.save(key, row)
+        self.save(key, row)
         return verdict.answer == "yes"
 
     def instances_one(self, unit: Unit, is_clf: bool) -> bool:
@@ -257,20 +266,8 @@ class _Loop:
             max_instances=self.spec.max_instances,
             rng=random.Random(f"{self.spec.seed}/{unit.t}/{unit.i}/instances"),
         )
-        row = {
-            "instruction": task.instruction,
-            "is_classification": task.is_classification,
-            "prompt": task.prompt,
-            "response": task.response,
-            "finish_reason": task.finish_reason,
-            "call_id": task.call_id,
-            "stray": task.stray,
-            "decisions": [
-                {"input": d.input, "output": d.output, "kept": d.kept, "reason": d.reason}
-                for d in task.decisions
-            ],
-        }
-        self.ctx.save(key, row)
+        row = instances_row(task, self.style)
+        self.save(key, row)
         return _kept_any(row)
 
     def _stage_requests(self, kept: list[str]) -> list[Request]:
@@ -381,7 +378,7 @@ class _Loop:
             if record is None:
                 self.report(t, f"iteration {t}: generating")
                 record = self.iteration(t)
-                if not self.ctx.save(key, record):
+                if not self.save(key, record):
                     # Another worker stored this iteration first: its record is the one that counts.
                     stored = self.ctx.results("iter/")
                     record = stored[key]
@@ -394,12 +391,13 @@ class _Loop:
             kept = record["kept"]
             self.absorb(t, kept)
             self.queue_stages(t, kept)
-            page_index.sync_if_due(self.ctx.engine, self.ctx.run_id)  # the page's index, every few seconds
+            # The page's index, every few seconds.
+            page_index.sync_if_due(self.ctx.engine, self.ctx.run_id, known=self.unindexed)
             self.report(t + 1, f"iteration {t}: kept {len(kept)}")
             idle = 0 if kept else idle + 1
             t += 1
         self.finish_stages(t)
-        page_index.sync_if_due(self.ctx.engine, self.ctx.run_id, force=True)
+        page_index.sync_if_due(self.ctx.engine, self.ctx.run_id, force=True, known=self.unindexed)
         self.report(t, f"finished after {t} iterations")
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, case, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
+from core.selfinstruct import calltexts
 from core.selfinstruct.analysis import DatasetStats
 from core.selfinstruct.index import item_where
 from core.selfinstruct.records import Task
@@ -315,7 +316,7 @@ def iteration(engine: Engine, run_id: int, t: int) -> tuple[IterationView, RunVi
     stored = {key: stored[key]}
     stored.update(run_store.results(engine, run_id, f"clf/{t:06d}/"))
     stored.update(run_store.results(engine, run_id, f"inst/{t:06d}/"))
-    view = load_run(stored)
+    view = load_run(calltexts.restore(engine, stored))
     return view.iterations[0], view
 
 

@@ -64,6 +64,10 @@ class EvidenceBatch:
         self._rows.clear()
 
 
+# What a completion-style iteration record leaves to the call log when it names its call.
+_LOGGED = ("prompt", "messages", "params", "response")
+
+
 def judge_response(
     spec: RunSpec,
     t: int,
@@ -121,7 +125,7 @@ def judge_response(
     if own:
         batch.fill()
     request = planned.request
-    return {
+    row = {
         "j": planned.j,
         "sample": [{"text": s.text, "origin": s.origin, "id": s.id} for s in planned.sample.items],
         "classification_only": planned.sample.classification_only,
@@ -136,6 +140,34 @@ def judge_response(
         "stray": list(record.parse.stray),
         "candidates": candidates,
     }
+    if call_id is not None:
+        # The call log holds the request and its answer: the record names the call instead of repeating them
+        # (`calltexts.restore` puts them back for the page and the provenance export). A chat request's log
+        # entry holds messages, not this completion-form prompt, so that prompt stays.
+        for name in ("messages", "params", "response") if request.style == "chat" else _LOGGED:
+            del row[name]
+    return row
+
+
+def instances_row(task: TaskInstances, style: Style) -> dict[str, Any]:
+    """An instance generation's stored record; its prompt and raw answer are the named call's (see above)."""
+    row = {
+        "instruction": task.instruction,
+        "is_classification": task.is_classification,
+        "prompt": task.prompt,
+        "response": task.response,
+        "finish_reason": task.finish_reason,
+        "call_id": task.call_id,
+        "stray": task.stray,
+        "decisions": [
+            {"input": d.input, "output": d.output, "kept": d.kept, "reason": d.reason} for d in task.decisions
+        ],
+    }
+    if task.call_id is not None:
+        del row["response"]
+        if style == "completion":
+            del row["prompt"]
+    return row
 
 
 def iteration_record(
@@ -175,8 +207,9 @@ def record_from_row(t: int, row: Mapping[str, Any], version: str = "") -> Iterat
     return IterationRecord(
         iteration=t,
         sample=sample,
-        prompt=row["prompt"],
-        response=row["response"],
+        # Absent from a record that names its call until `calltexts.restore` reads them from the log.
+        prompt=row.get("prompt", ""),
+        response=row.get("response", ""),
         finish_reason=row.get("finish_reason"),
         parse=parse,
         decisions=tuple(decisions),

@@ -6,8 +6,10 @@ its family (prompts sharing their opening characters), stored once in `call_dict
 a few bytes per row instead of kilobytes. Answers are compressed on their own. zlib records a checksum of
 the dictionary in every stream, so a row can never be silently decoded with the wrong one.
 
-Rows written before this existed keep their plain `prompt`/`messages`/`choices` columns; `decode_row`
-reads either form, so old logs stay readable and keep answering from the cache.
+The decoding parameters are compressed the same way, against one dictionary of their own.
+
+Rows written before this existed keep their plain `prompt`/`messages`/`choices`/`params` columns;
+`decode_row` reads either form, so old logs stay readable and keep answering from the cache.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ FAMILY_CHARS = 32
 # zlib's window is 32 KiB: a longer dictionary could not be referenced anyway.
 DICT_MAX = 32 * 1024
 LEVEL = 6
+# Decoding parameters (~150 bytes of JSON per call, a seed apart from their neighbours' at most) share one
+# dictionary: the first parameters logged. Compressed against it they take ~30 bytes.
+PARAMS_FAMILY = hashlib.sha256(b"calls:params").hexdigest()
 
 _lock = threading.Lock()
 # Per engine (dropped with it): family -> (dict id, dictionary bytes), and dict id -> dictionary bytes.
@@ -108,9 +113,18 @@ def _json(value: Any) -> str:
 
 
 def encode_row(engine: Engine, values: dict[str, Any]) -> dict[str, Any]:
-    """Column values for a new call row: large prompt/messages/choices moved to their compressed columns."""
+    """Column values for a new call row: large prompt/messages/choices and the parameters moved to their
+    compressed columns."""
     # Every row carries every column, so rows of one executemany agree on their keys.
-    out = {**values, "prompt_z": None, "messages_z": None, "choices_z": None, "dict_id": None}
+    out = {
+        **values,
+        "prompt_z": None,
+        "messages_z": None,
+        "choices_z": None,
+        "dict_id": None,
+        "params_z": None,
+        "params_dict": None,
+    }
     prompt, messages, choices = values.get("prompt"), values.get("messages"), values.get("choices")
     text = prompt if prompt is not None else (_json(messages) if messages is not None else None)
     if text is not None and len(text) >= PLAIN_MAX:
@@ -125,6 +139,15 @@ def encode_row(engine: Engine, values: dict[str, Any]) -> dict[str, Any]:
         encoded = _json(choices)
         if len(encoded) >= PLAIN_MAX:
             out["choices"], out["choices_z"] = None, compress(encoded.encode())
+    params = values.get("params")
+    if params:
+        encoded = _json(params)
+        params_id, params_zdict = _dictionary_for(engine, encoded, PARAMS_FAMILY)
+        out["params"], out["params_z"], out["params_dict"] = (
+            None,
+            compress(encoded.encode(), params_zdict),
+            params_id,
+        )
     return out
 
 
@@ -133,6 +156,7 @@ def decode_row(engine: Engine, mapping: Mapping[str, Any]) -> dict[str, Any]:
     row = dict(mapping)
     prompt_z, messages_z = row.pop("prompt_z", None), row.pop("messages_z", None)
     choices_z, dict_id = row.pop("choices_z", None), row.pop("dict_id", None)
+    params_z, params_dict = row.pop("params_z", None), row.pop("params_dict", None)
     if prompt_z is not None or messages_z is not None:
         zdict = _dictionary(engine, dict_id)
         if prompt_z is not None:
@@ -141,6 +165,8 @@ def decode_row(engine: Engine, mapping: Mapping[str, Any]) -> dict[str, Any]:
             row["messages"] = json.loads(decompress(messages_z, zdict))
     if choices_z is not None:
         row["choices"] = json.loads(decompress(choices_z))
+    if params_z is not None:
+        row["params"] = json.loads(decompress(params_z, _dictionary(engine, params_dict)))
     return row
 
 

@@ -35,6 +35,14 @@ def _add_column(table: str, column: str) -> Callable[[Connection], None]:
     return step
 
 
+def _add_columns(table: str, *columns: str) -> Callable[[Connection], None]:
+    def step(conn: Connection) -> None:
+        for column in columns:
+            _add_column(table, column)(conn)
+
+    return step
+
+
 def _compact_calls(conn: Connection) -> None:
     # Additive only: old rows keep their plain prompt/messages/choices and stay readable as they are.
     _create("call_dicts")(conn)
@@ -64,6 +72,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         "Self-Instruct page index: pool items, iteration counts, consistency signals",
         _create("si_items", "si_iterations", "si_checks", "si_index_state"),
     ),
+    (8, "compact call parameters", _add_columns("calls", "params_z", "params_dict")),
 ]
 
 LATEST = MIGRATIONS[-1][0]

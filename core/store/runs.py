@@ -255,14 +255,18 @@ def save_result(engine: Engine, run_id: int, key: str, value: Any) -> bool:
 
     Returns once the row is committed. Results saved at once from several threads (a run's overlapped
     stages) share one transaction (group commit, `core.store.writer`): one commit, not one each."""
+    return store_result(engine, run_id, key, value) is not None
+
+
+def store_result(engine: Engine, run_id: int, key: str, value: Any) -> int | None:
+    """`save_result`, returning the stored row's id (None if the key was already stored)."""
     row = {"run_id": run_id, "key": key, "created_at": utcnow()}
     try:
-        writer(engine).insert(
+        return writer(engine).insert(
             run_results, row, prepare=lambda row: {**row, **compact.encode_result(engine, key, value)}
         )
-        return True
     except IntegrityError:
-        return False
+        return None
 
 
 def results(engine: Engine, run_id: int, prefix: str = "") -> dict[str, Any]:

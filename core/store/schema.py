@@ -103,6 +103,10 @@ calls = Table(
     Column("messages_z", LargeBinary, nullable=True),
     Column("choices_z", LargeBinary, nullable=True),
     Column("dict_id", Integer, nullable=True),
+    # Migration 8: the decoding parameters compressed against their own shared dictionary (a call's
+    # parameters differ from its neighbours' by a seed at most); `params` then holds JSON null.
+    Column("params_z", LargeBinary, nullable=True),
+    Column("params_dict", Integer, nullable=True),
 )
 Index("ix_calls_cache_key", calls.c.cache_key)
 Index("ix_calls_run_id", calls.c.run_id)
