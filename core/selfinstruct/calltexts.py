@@ -13,12 +13,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from core.selfinstruct.rows import INSTANCES_LOGGED, ITERATION_LOGGED
 from core.store import calls as call_log
 from core.store import runs as run_store
-
-# The texts each kind of record can leave to the log.
-_ITERATION = ("prompt", "messages", "params", "response")
-_INSTANCES = ("prompt", "response")
 
 
 def _rows(results: dict[str, Any]) -> Iterator[tuple[dict[str, Any], tuple[str, ...]]]:
@@ -26,9 +23,9 @@ def _rows(results: dict[str, Any]) -> Iterator[tuple[dict[str, Any], tuple[str, 
     the texts to restore in it."""
     for key, value in results.items():
         if key.startswith("iter/"):
-            rows, names = value.get("requests", ()), _ITERATION
+            rows, names = value.get("requests", ()), ITERATION_LOGGED
         elif key.startswith("inst/"):
-            rows, names = (value,), _INSTANCES
+            rows, names = (value,), INSTANCES_LOGGED
         else:
             continue
         for row in rows:

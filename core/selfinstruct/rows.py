@@ -64,8 +64,11 @@ class EvidenceBatch:
         self._rows.clear()
 
 
-# What a completion-style iteration record leaves to the call log when it names its call.
-_LOGGED = ("prompt", "messages", "params", "response")
+# What a record leaves to the call log when it names its call (`calltexts.restore` reads them back): all of
+# these for a completion-style request; a chat request keeps its completion-form prompt, which its log entry
+# (messages) does not hold.
+ITERATION_LOGGED = ("prompt", "messages", "params", "response")
+INSTANCES_LOGGED = ("prompt", "response")
 
 
 def judge_response(
@@ -141,12 +144,15 @@ def judge_response(
         "candidates": candidates,
     }
     if call_id is not None:
-        # The call log holds the request and its answer: the record names the call instead of repeating them
-        # (`calltexts.restore` puts them back for the page and the provenance export). A chat request's log
-        # entry holds messages, not this completion-form prompt, so that prompt stays.
-        for name in ("messages", "params", "response") if request.style == "chat" else _LOGGED:
-            del row[name]
+        # The call log holds the request and its answer: the record names the call instead of repeating them.
+        _leave_to_log(row, ITERATION_LOGGED, request.style)
     return row
+
+
+def _leave_to_log(row: dict[str, Any], names: tuple[str, ...], style: str) -> None:
+    for name in names:
+        if name != "prompt" or style == "completion":
+            del row[name]
 
 
 def instances_row(task: TaskInstances, style: Style) -> dict[str, Any]:
@@ -164,9 +170,7 @@ def instances_row(task: TaskInstances, style: Style) -> dict[str, Any]:
         ],
     }
     if task.call_id is not None:
-        del row["response"]
-        if style == "completion":
-            del row["prompt"]
+        _leave_to_log(row, INSTANCES_LOGGED, style)
     return row
 
 
