@@ -45,6 +45,26 @@ with "client" in the same minutes (the 52K row is one run each):
 | `--target 10000` (instant) | 4.3 ms/request, 24,262 requests, 57.7 MB | 1.83 ms/request, 42.7 s, 44 MB; 2.69-2.72 ms/request, 62.5-62.8 s in a slower hour | 2.18-2.21 ms/request, 50.6-51.3 s, 44 MB; 1.94 ms/request, 44.0 s this session | 1.66 ms/request, 38.6 s, 31 MB (in turn with "client" at 44.0 s) |
 | `--target 52000` (instant) | - | 169,630 requests, 601 s (3.75 ms/request) and 949 s (5.88 ms/request, a slower hour), 350 MB peak memory, 393 MB of database | 169,630 requests, 1,049.5 s (5.92 ms/request, a slow hour), 342 MB peak memory, 330 MB of database (148 MB iteration and stage records, 144 MB call log) | 169,630 requests, 941.7 s (5.61 ms/request), 334 MB peak memory, 248.8 MB of database (90 MB records, 120 MB call log, 18 MB page index) |
 
+Since that table ("worker"): a Self-Instruct run's classification and instances move to a worker process
+of their own from 32 requests in flight (`core/selfinstruct/stage_process.py`; `WORKBENCH_STAGE_PROCESS=off`
+keeps them on threads); an iteration's evidence, record and page index are finished on a thread while
+the next iteration's requests are out; `generate_many` sends from one shared pool of threads instead of
+starting a thread per request; the database writer hands each caller its row id through a lock instead of
+a Future; the openai SDK is imported only when a request needs it. Off and auto taken in turn:
+
+| run | threads (`WORKBENCH_STAGE_PROCESS=off`) | worker (auto) |
+|---|---|---|
+| `--latency 0.05 --target 3000 --requests 16` | 40-43%, 13.1-13.9 s, 1.75-1.77 ms/request | 51-53%, 10.7-11.0 s, 1.84-1.89 ms/request (7.5-7.8 s of it in the worker; peak memory 267 MB + 236 MB for the worker) |
+| `--latency 0.05 --target 3000` (paper: 5 requests per iteration) | 29%, 19.2 s | 33%, 16.7 s |
+| `--target 52000` (instant) | - | 805.5 s (5.45 ms/request, 111 s of it in the worker), 301 MB peak memory of the run's process, 248.9 MB of database |
+| `--induction --latency 0.05 --n-sets 10 --limit 10` | 76%, 5.6 s, 0.95 ms/request (no stage worker there) | |
+| `--client 3000` | 2,036-2,548 calls/s, 0.43-0.53 ms CPU/call | |
+
+The worker takes about half a second to start (imports), during which its stages wait, and on this
+machine it shares the two cores with the loopback endpoint (2 s of CPU in a 3,000 run); an endpoint on
+another machine leaves it the whole second core. At 52K the run's own process is the limit: its novelty
+checks (813 s of CPU) are sequential by design.
+
 The 52K run judged 459,410 candidates to keep 52,000 (the load generator's grammar repeats itself as the
 pool grows, so 89% are dropped as too similar), in 13,126 iterations. Late in that run most of the time is
 the novelty check (~27% of samples at a 32K pool: about 500 exact LCS checks per candidate, each a call into
@@ -395,8 +415,8 @@ def _db_sizes(path: Path) -> tuple[float, float, dict[str, float]]:
     return main_mb, wal_mb, tables
 
 
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+def _cpu_s(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -516,6 +536,8 @@ def _report(args, engine, db_path: Path, run_id: int, wall: float, timings) -> N
     print(
         f"client CPU           {args.cpu_s:.1f} s = {cpu_ms:.2f} ms/request (one core: ~{1000 / cpu_ms:.0f} requests/s)"
     )
+    if getattr(args, "worker_cpu_s", 0) > 0.05:
+        print(f"  of which worker    {args.worker_cpu_s:.1f} s (the stage worker process, on the other core)")
     if args.endpoint_cpu_s is not None:
         share = args.endpoint_cpu_s / max(args.endpoint_cpu_s + args.cpu_s, 1e-9)
         print(f"endpoint CPU         {args.endpoint_cpu_s:.1f} s ({share:.0%} of client + endpoint)")
@@ -526,6 +548,8 @@ def _report(args, engine, db_path: Path, run_id: int, wall: float, timings) -> N
         # The endpoint's view: how many requests it was serving on average.
         print(f"mean in flight       {requests * args.latency / wall:.1f} of {args.concurrency}")
     print(f"peak memory (client) {_peak_mb():.0f} MB")
+    if getattr(args, "worker_cpu_s", 0) > 0.05:
+        print(f"peak memory (worker) {args.worker_peak_mb:.0f} MB")
     used = sum(tables.values()) or total
     print(
         f"database             {total:.1f} MB file + {wal_mb:.1f} MB WAL; {used:.1f} MB in use "
@@ -777,9 +801,13 @@ def main() -> int:
     print(f"start-up imports     {time.perf_counter() - started:.1f} s (not counted below)")
     profiles = _profile_threads() if args.profile else None
     started, cpu_before = time.perf_counter(), _cpu_s()
+    # Processes the run started and waited for (a Self-Instruct stage worker); the endpoint is still running.
+    children_before = _cpu_s(resource.RUSAGE_CHILDREN)
     code = cli(argv)
     wall = time.perf_counter() - started
-    args.cpu_s = _cpu_s() - cpu_before
+    args.worker_cpu_s = _cpu_s(resource.RUSAGE_CHILDREN) - children_before
+    args.worker_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    args.cpu_s = _cpu_s() - cpu_before + args.worker_cpu_s
     if profiles is not None:
         _dump_profiles(profiles, args.profile)
     from core.store import runs as run_store

@@ -246,3 +246,19 @@ def count_call_rows(engine, run_id: int) -> tuple[int, int]:
             .where(calls.c.run_id == run_id, calls.c.error.is_not(None))
         )
         return rows.scalar_one(), errors.scalar_one()
+
+
+@pytest.fixture()
+def endpoint_factory():
+    """Loopback endpoints (tests/si_scale_endpoint.py: a fault injector), stopped after the test."""
+    from tests.si_scale_endpoint import LoopbackEndpoint
+
+    made: list[LoopbackEndpoint] = []
+
+    def make(**kwargs) -> LoopbackEndpoint:
+        made.append(LoopbackEndpoint(**kwargs))
+        return made[-1]
+
+    yield make
+    for e in made:
+        e.stop()

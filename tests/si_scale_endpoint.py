@@ -50,10 +50,12 @@ class LoopbackEndpoint:
         gate_timeout_s: float = 60.0,
         barrier: int = 0,
         answers: Callable[[str, str], str | None] | None = None,
+        refuse: Callable[[str], tuple[int, str] | None] | None = None,
     ):
         """`gate(kind, seen)`: True when a request of `kind` may be answered now. `barrier`: hold every
         request until this many are in flight at once. `answers(kind, prompt)`: a text to answer instead of
-        the load generator's (None: the usual answer)."""
+        the load generator's (None: the usual answer). `refuse(kind)`: (HTTP status, error message) to
+        answer a request of `kind` with instead (None: answer it)."""
         self.seen: list[Seen] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -84,6 +86,10 @@ class LoopbackEndpoint:
                 try:
                     if not ok:
                         self._send(500, {"error": {"message": "gate timed out"}})
+                        return
+                    refused = refuse(kind) if refuse else None
+                    if refused is not None:
+                        self._send(refused[0], {"error": {"message": refused[1]}})
                         return
                     text = (answers(kind, prompt) if answers else None) or answer(prompt)
                     if chat:

@@ -12,9 +12,7 @@ from core.jobs import run_once
 from core.selfinstruct.fidelity import departures
 from core.selfinstruct.spec import RunSpec, selfinstruct_params
 from core.store import runs as run_store
-from tests.test_si_scale_overlap import endpoint_factory, loopback_model, run_to_end, small_prompts
-
-__all__ = ["endpoint_factory"]  # the fixture, used by name below
+from tests.test_si_scale_overlap import loopback_model, run_to_end, small_prompts
 
 PER_ITERATION = 2
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-import pytest
-
 import core.jobs.runner as runner_mod
 from core.jobs import run_once, submit
 from core.llm import ModelSettings
@@ -39,19 +37,6 @@ def loopback_model(endpoint: LoopbackEndpoint, concurrency: int) -> dict:
     ).public_dict()
 
 
-@pytest.fixture()
-def endpoint_factory():
-    made: list[LoopbackEndpoint] = []
-
-    def make(**kwargs) -> LoopbackEndpoint:
-        made.append(LoopbackEndpoint(**kwargs))
-        return made[-1]
-
-    yield make
-    for e in made:
-        e.stop()
-
-
 def run_to_end(engine, params: dict) -> run_store.Run:
     run_id = submit(engine, KIND, params)
     assert run_once(engine) == run_id
@@ -62,6 +47,15 @@ def run_to_end(engine, params: dict) -> run_store.Run:
 
 def stage_rows(results: dict) -> dict:
     return {k: v for k, v in results.items() if k.startswith(("clf/", "inst/"))}
+
+
+def assert_same_records(a: dict, b: dict) -> None:
+    """Two runs' stored results are the same records: iterations, classifications and instances."""
+    assert sorted(a) == sorted(b)
+    assert {k: v for k, v in a.items() if k.startswith("iter/")} == {
+        k: v for k, v in b.items() if k.startswith("iter/")
+    }
+    assert stage_rows(a) == stage_rows(b)
 
 
 def test_overlap_on_and_off_give_the_same_decisions_pool_and_results(sqlite_engine, data_dir):
@@ -86,11 +80,7 @@ def test_overlap_on_and_off_give_the_same_decisions_pool_and_results(sqlite_engi
     b = run_store.results(sqlite_engine, sequential.id)
     view = load_run(a, overlapped.params)
     assert view.n_kept > 0, "the model kept nothing: nothing to compare"
-    assert sorted(a) == sorted(b)
-    assert {k: v for k, v in a.items() if k.startswith("iter/")} == {
-        k: v for k, v in b.items() if k.startswith("iter/")
-    }
-    assert stage_rows(a) == stage_rows(b)
+    assert_same_records(a, b)
     # Every kept instruction was classified and got instances, each exactly once.
     n = view.n_kept
     assert len([k for k in a if k.startswith("clf/")]) == len([k for k in a if k.startswith("inst/")]) == n
@@ -121,10 +111,11 @@ def test_classification_runs_while_the_next_iteration_generates(sqlite_engine, e
     )
     run = run_to_end(sqlite_engine, params)
     assert run.status == "done", run.error
+    # Answered without waiting out the gate: a classification was answered only once iteration 1 was
+    # generating. (Whether it reached the endpoint before or after that iteration's requests is up to the
+    # scheduler: both are an overlap.)
     assert endpoint.gate_timeouts == 0
     kinds = endpoint.kinds()
-    first_clf = kinds.index("classify")
-    assert first_clf < [i for i, k in enumerate(kinds) if k == "generate"][per_iteration]
     assert endpoint.max_in_flight <= 6
     view = load_run(run_store.results(sqlite_engine, run.id))
     assert all(x.verdict is not None and x.instances is not None for x in view.items)
@@ -220,3 +211,46 @@ def test_a_killed_overlapped_run_resumes_redoing_nothing(engine, data_dir, endpo
     rows, errors = count_call_rows(engine, run_id)
     assert errors == 0 and rows == 6 * 2 + 2 * view.n_kept
     assert len(endpoint.seen) - rows <= 8  # at most the budget was in flight (and lost) at the kill
+
+
+def test_a_run_overtaken_by_another_worker_goes_on_from_that_workers_record(
+    sqlite_engine, data_dir, monkeypatch
+):
+    """On the real embedded model: while this run finishes iteration 1 (its record is stored while
+    iteration 2's requests are out), another worker stores a different iteration 1 first (the record of a
+    run with another seed). The run goes on from that record: it is the one kept, its instructions are the
+    ones classified and given instances, and they are in the pool the run ends with."""
+    share_model(data_dir)
+    common = dict(
+        seeds="starter",
+        iterations=3,
+        requests_per_iteration=2,
+        prompt=small_prompts(48, 16),
+        on_length="drop_last",
+    )
+    other = run_to_end(sqlite_engine, selfinstruct_params(EMBEDDED, seed=21, **common))
+    assert other.status == "done", other.error
+    theirs = run_store.results(sqlite_engine, other.id)["iter/000001"]
+    assert theirs["kept"], "the other run kept nothing in iteration 1: nothing to tell the records apart"
+
+    real_store = run_store.store_result
+    overtaken: list[int] = []
+
+    def another_worker_first(engine, run_id, key, value):
+        if run_id != other.id and key == "iter/000001" and not overtaken:
+            overtaken.append(run_id)
+            assert real_store(engine, run_id, key, theirs) is not None
+        return real_store(engine, run_id, key, value)
+
+    monkeypatch.setattr(run_store, "store_result", another_worker_first)
+    run = run_to_end(sqlite_engine, selfinstruct_params(EMBEDDED, seed=22, **common))
+    assert run.status == "done", run.error
+    assert overtaken == [run.id]
+    final = run_store.results(sqlite_engine, run.id)
+    assert final["iter/000001"] == theirs
+    clf = {k: v["instruction"] for k, v in final.items() if k.startswith("clf/000001/")}
+    assert sorted(clf.values()) == sorted(theirs["kept"])
+    assert len([k for k in final if k.startswith("inst/000001/")]) == len(theirs["kept"])
+    pool = [x.instruction for x in load_run(final, run.params).pool]
+    assert all(text in pool for text in theirs["kept"])
+    assert sorted(k for k in final if k.startswith("iter/")) == ["iter/000000", "iter/000001", "iter/000002"]

@@ -52,9 +52,13 @@ class JobContext:
     def params(self) -> dict[str, Any]:
         return self.run.params
 
+    def settings(self) -> ModelSettings:
+        """The model this run calls: the one it was started with, else the process's configured one."""
+        return self.model_settings or settings_from_env()
+
     def llm(self, settings: ModelSettings | None = None) -> LLMClient:
         """A client for the run's model; every call it makes is logged under this run."""
-        s = settings or self.model_settings or settings_from_env()
+        s = settings or self.settings()
         return LLMClient(make_provider(s), self.engine, run_id=self.run.id, abort=self.stop)
 
     def done(self, key: str) -> bool:

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,6 +37,20 @@ from core.store import calls as call_log
 _in_flight: dict[str, threading.Event] = {}
 _in_flight_lock = threading.Lock()
 PRICES_TTL_S = 5.0
+# The threads `generate_many` sends requests from, shared by every call in this process: a pool per call
+# started a thread per request on every Self-Instruct iteration (5% of a busy client's time). Threads are
+# only added while none is idle, so their number stays at the most requests ever sent at once.
+_senders: ThreadPoolExecutor | None = None
+_senders_lock = threading.Lock()
+SENDERS_MAX = 1024
+
+
+def _sender_pool() -> ThreadPoolExecutor:
+    global _senders
+    with _senders_lock:
+        if _senders is None:
+            _senders = ThreadPoolExecutor(max_workers=SENDERS_MAX, thread_name_prefix="llm-send")
+        return _senders
 
 
 class Provider(Protocol):
@@ -286,7 +301,7 @@ class LLMClient:
         # Each request that ends sends the next one from its own thread, so the budget stays full while the
         # caller is busy with what it was given (say, storing a result): refilling only when the caller came
         # back for more let answers queue up unread and the requests in flight fall to a fraction of it.
-        pool = ThreadPoolExecutor(max_workers=workers)
+        pool = _sender_pool()
         finished: queue.SimpleQueue[Future[Response]] = queue.SimpleQueue()
         lock = threading.Lock()
         # Requests ready to send with their keys, looked up in the log a chunk at a time just before they go.
@@ -360,10 +375,14 @@ class LLMClient:
         finally:
             with lock:
                 stopped = True
-            # Once every request has ended, the idle threads exit on their own: joining them put a context
-            # switch per thread on every Self-Instruct iteration's critical path. A caller that stops
-            # reading early still waits for the requests in flight (they are logged, hence cached).
-            pool.shutdown(wait=not drained, cancel_futures=True)
+            if not drained:
+                # A caller that stops reading early still waits for the requests in flight (they are
+                # logged, hence cached); those not started yet are dropped.
+                with lock:
+                    sent = list(unread)
+                for future in sent:
+                    future.cancel()
+                wait_futures(sent)
         if error is not None:
             raise error
 

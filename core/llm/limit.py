@@ -67,6 +67,12 @@ class InFlightLimit:
         with self._lock:
             self.reserved = max(0, places)
 
+    def resize(self, maximum: int) -> None:
+        """A smaller (or larger) budget from now on: the rest of it given to another client."""
+        with self._lock:
+            self.maximum = max(1, maximum)
+            self.limit = min(self.limit, self.maximum)
+
     def _wake(self, places: int = 1) -> None:
         """Hand `places` free places on, urgent waiters first (called with the lock held)."""
         for _ in range(places):
@@ -137,6 +143,16 @@ class Rates:
     in_flight: int
     limit: int
     maximum: int
+
+    def __add__(self, other: Rates) -> Rates:
+        """Two clients sharing one endpoint's budget (a run and its stage worker process)."""
+        return Rates(
+            self.requests_s + other.requests_s,
+            self.tokens_s + other.tokens_s,
+            self.in_flight + other.in_flight,
+            self.limit + other.limit,
+            self.maximum + other.maximum,
+        )
 
     def label(self) -> str:
         budget = f"{self.in_flight} in flight"

@@ -23,12 +23,23 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import openai
-
 from core.llm import abort, limit
 from core.llm.redact import public_url, redact, register_secret, register_url_credentials
 from core.llm.transport import Transport, TransportError, lean_path_for
 from core.llm.types import Choice, LLMError, Request, Response
+
+
+class _LazySDK:
+    """The openai SDK, imported when first used: plain-HTTP endpoints go through the lean path and never
+    need it, and importing it takes ~0.6 s, which every Self-Instruct stage worker process would pay."""
+
+    def __getattr__(self, name: str) -> Any:
+        import openai as sdk
+
+        return getattr(sdk, name)
+
+
+openai: Any = _LazySDK()
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 
@@ -173,13 +184,21 @@ class OpenAICompatProvider:
         self.backoff_max_s = backoff_max_s
         self._sleep = sleep
         # Servers without auth (vLLM, llama.cpp) still need a non-empty key for the SDK.
-        self._client = openai.OpenAI(
+        self._sdk_options = dict(
             base_url=base_url.rstrip("/"), api_key=api_key or "no-key", timeout=timeout_s, max_retries=0
         )
+        self._sdk_client: Any = None
         self._lean: Transport | None = None
         if lean_path_for(base_url):
             auth = {"Authorization": f"Bearer {api_key or 'no-key'}", "User-Agent": "instruction-workbench"}
             self._lean = Transport(base_url, auth, timeout_s, pool_size=self.max_concurrency)
+
+    @property
+    def _client(self) -> Any:
+        """The SDK's client, made on first use (streams, proxies, URLs with credentials)."""
+        if self._sdk_client is None:
+            self._sdk_client = openai.OpenAI(**self._sdk_options)
+        return self._sdk_client
 
     def _body_of(self, request: Request, stream: bool = False) -> dict[str, Any]:
         """The request body, the same whichever path sends it."""

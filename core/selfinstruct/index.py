@@ -210,6 +210,15 @@ def instance_values(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def indexed_part(key: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a classification or instance record the index reads (see `_apply`): what a stage worker
+    process hands back instead of the whole record."""
+    if key.startswith("clf/"):
+        return {"answer": value.get("answer")}
+    kept = [d for d in value.get("decisions", ()) if d.get("kept")]
+    return {"decisions": [{"kept": True, "input": d["input"], "output": d["output"]} for d in kept]}
+
+
 def _apply(engine: Engine, conn, run_id: int, batch: Iterable[tuple[int, str, Any]]) -> None:
     iterations, items, clfs, insts, edits = [], [], [], [], []
     for _id, key, value in batch:

@@ -34,13 +34,14 @@ from core.jobs.context import Cancelled, JobContext, Stopped
 from core.jobs.registry import job_kind
 from core.llm import LLMClient, Request, Response
 from core.selfinstruct import index as page_index
+from core.selfinstruct import stage_process
 from core.selfinstruct.classify import parse_classification
 from core.selfinstruct.instances import build_task_instances
 from core.selfinstruct.records import Task
 from core.selfinstruct.requests import PlannedRequest, plan_iteration, render_request
 from core.selfinstruct.rows import EvidenceBatch, instances_row, iteration_record, judge_response, seed_row
 from core.selfinstruct.spec import KIND, RunSpec, Style, clf_key, inst_key, iter_key
-from core.selfinstruct.stages import Outcome, SharedLookUp, StageStream, Unit
+from core.selfinstruct.stages import Outcome, SharedLookUp, StageStream, ThreadUnits, Unit
 from core.similarity import NoveltyIndex
 from core.store import runs as run_store
 
@@ -90,6 +91,10 @@ class _Loop:
     ahead: dict[int, tuple[list[PlannedRequest], list[Future[Response]]]] = field(default_factory=dict)
     ahead_pool: ThreadPoolExecutor | None = None
     idle_inst: int = 0  # the streak of kept instructions whose instance generation kept nothing
+    # The last iteration judged, being finished (evidence, store, page index) on `finisher` while the next
+    # iteration's requests are at the model: (t, its kept instructions, whether it was stored first).
+    finishing: tuple[int, list[str], Future[bool]] | None = None
+    finisher: ThreadPoolExecutor | None = None
     # Records this run stored and the page's index has not folded in yet (it takes them from here).
     unindexed: page_index.Unindexed = field(default_factory=page_index.Unindexed)
 
@@ -120,7 +125,10 @@ class _Loop:
         if self.stages is not None and self.stages.pending:
             message += f" · {self.stages.pending} kept instructions in classification/instances"
         # Throughput first: a narrow progress bar (the command line's) still shows it.
-        rates = self.llm.rates().label()
+        rates = self.llm.rates()
+        if self.stages is not None and (elsewhere := self.stages.executor.rates()) is not None:
+            rates = rates + elsewhere  # the stage worker process's requests
+        rates = rates.label()
         self.ctx.progress(done, total, f"pool {len(self.machine)} · {rates} · {message}")
 
     def absorb(self, t: int, kept: list[str]) -> None:
@@ -177,7 +185,8 @@ class _Loop:
         if self.ahead_pool is not None:
             self.ahead_pool.shutdown(wait=True, cancel_futures=True)
 
-    def iteration(self, t: int) -> dict[str, Any]:
+    def iteration(self, t: int) -> tuple[dict[str, Any], EvidenceBatch]:
+        """Iteration t's record, its decisions made and its evidence still to fill (`finish_later`)."""
         if self.spec.lookahead:
             # No live text here: requests of several iterations are in flight at once.
             planned, answers = self._answers_ahead(t)
@@ -197,7 +206,9 @@ class _Loop:
 
     def _judge(
         self, t: int, planned: list[PlannedRequest], answers: Mapping[int, Response]
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], EvidenceBatch]:
+        # The previous iteration's evidence reads the pool this iteration's decisions add to.
+        self.settle()
         batch = EvidenceBatch(self.pool)  # the iteration's kept instructions scored in one pass
         requests = [
             judge_response(
@@ -214,8 +225,39 @@ class _Loop:
             )
             for p in planned
         ]
+        return iteration_record(t, requests, len(self.machine), self.spec.prompt.version), batch
+
+    # --- an iteration's record finished while the next one's requests are at the model -------------------
+
+    def finish_later(self, t: int, record: dict[str, Any], batch: EvidenceBatch) -> None:
+        """Fill iteration t's evidence, store its record and fold it into the page's index, on a thread of
+        their own: none of it decides anything, so the next iteration's requests need not wait for it."""
+        if self.finisher is None:
+            self.finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="si-finish")
+        self.finishing = (t, record["kept"], self.finisher.submit(self._finish, t, record, batch))
+
+    def _finish(self, t: int, record: dict[str, Any], batch: EvidenceBatch) -> bool:
         batch.fill()
-        return iteration_record(t, requests, len(self.machine), self.spec.prompt.version)
+        stored = self.save(iter_key(t), record)
+        # The page's index, every few seconds.
+        page_index.sync_if_due(self.ctx.engine, self.ctx.run_id, known=self.unindexed)
+        return stored
+
+    def settle(self) -> None:
+        """Wait for the iteration being finished, then hand its kept instructions to the stages (only once
+        it is stored: another worker's record of it would be the one that counts, `_Overtaken`)."""
+        if self.finishing is None:
+            return
+        t, kept, future = self.finishing
+        self.finishing = None
+        if not future.result():
+            raise _Overtaken(t)
+        self.queue_stages(t, kept)
+
+    def close_finisher(self) -> None:
+        """On a stop or failure: the iteration judged last is still stored (its answers are whole)."""
+        if self.finisher is not None:
+            self.finisher.shutdown(wait=True)
 
     # --- the overlapped stages: one kept instruction at a time, on the stage stream's threads ---------------
 
@@ -305,12 +347,26 @@ class _Loop:
         workers = self.llm.limit.maximum
         # An iteration's generation requests (with lookahead, those of the iterations in flight) always find
         # a place: the stages fill the rest of the budget.
-        self.llm.limit.reserve(self.spec.requests_per_iteration * (self.spec.lookahead + 1))
+        reserved = self.spec.requests_per_iteration * (self.spec.lookahead + 1)
+        settings = self.ctx.settings()
+        executor: stage_process.ProcessUnits | ThreadUnits
+        if stage_process.wanted(settings, self.ctx.engine, workers):
+            # The stages run in a process of their own (the machine's other core) on their share of the
+            # budget: what thread mode keeps for generation (at most half) stays with this client.
+            generation = max(1, min(reserved, workers // 2))
+            self.llm.limit.resize(generation)
+            executor = stage_process.ProcessUnits(
+                self.ctx,
+                settings.with_(max_concurrency=max(1, workers - generation)),
+                self.style,
+                self.unindexed,
+            )
+        else:
+            self.llm.limit.reserve(reserved)
+            executor = ThreadUnits(self.stage_unit, workers)
         # Room for a few iterations' worth of instructions: enough to keep the budget full while the loop
         # judges, little enough that a stalled instance stage is noticed soon.
-        self.stages = StageStream(
-            self.stage_unit, workers, backlog=max(4 * workers, 32), stopped=self._stopping
-        )
+        self.stages = StageStream(executor, backlog=max(4 * workers, 32), stopped=self._stopping)
 
     def queue_stages(self, t: int, kept: list[str]) -> None:
         """Hand iteration t's kept instructions to the stage stream; units stored already are not redone."""
@@ -326,9 +382,12 @@ class _Loop:
                 outcome = _kept_any(stored.get(inst_key(t, i))) if self.spec.instances else None
                 self.stages.known(Unit(t, i, text), outcome)
             return
-        looked_up = SharedLookUp(lambda: self.llm.look_up(self._stage_requests(kept)))
+        looked_up = self.shared_look_up(kept)
         for i, text in enumerate(kept):
             self.stages.submit(Unit(t, i, text, looked_up))
+
+    def shared_look_up(self, kept: list[str]) -> SharedLookUp:
+        return SharedLookUp(kept, lambda: self.llm.look_up(self._stage_requests(kept)))
 
     def count_idle_instances(self) -> None:
         """Advance the stall streak over the units finished so far, in the order they were kept."""
@@ -353,6 +412,7 @@ class _Loop:
         try:
             self.generate_all()
         finally:
+            self.close_finisher()
             self.close_ahead()
             if self.stages is not None:
                 # On a stop or failure: units already at the model finish and are stored; none is started.
@@ -362,43 +422,67 @@ class _Loop:
         stored = self.ctx.results("iter/")
         t = 0
         idle = 0  # both streaks are recounted from the stored records on every resume
-        while self.spec.goes_on(t, len(self.machine)):
-            if not self.spec.overlap:
-                # Sequential: this iteration starts once the previous one's stages have all finished.
-                self.finish_stages(t)
-            if self.stages is not None:
-                self.stages.check()
-            self.count_idle_instances()
-            if idle >= self.spec.max_idle_iterations:
-                raise Stopped(stall_message("iterations", idle, self.spec.max_idle_iterations))
-            if self.idle_inst >= self.spec.max_idle_instances:
-                raise Stopped(stall_message("instances", self.idle_inst, self.spec.max_idle_instances))
-            key = iter_key(t)
-            record = stored.get(key)
-            if record is None:
-                self.report(t, f"iteration {t}: generating")
-                record = self.iteration(t)
-                if not self.save(key, record):
-                    # Another worker stored this iteration first: its record is the one that counts.
-                    stored = self.ctx.results("iter/")
-                    record = stored[key]
-                    self.rebuild(stored, t)
+        idle_before: dict[int, int] = {}  # the streak before each iteration not yet stored
+        while True:
+            try:
+                if not self.spec.overlap:
+                    # Sequential: this iteration starts once the previous one's stages have all finished.
+                    self.settle()
+                    self.finish_stages(t)
+                if not self.spec.goes_on(t, len(self.machine)):
+                    self.settle()
+                    break
+                if self.stages is not None:
+                    self.stages.check()
+                self.count_idle_instances()
+                if idle >= self.spec.max_idle_iterations:
+                    raise Stopped(stall_message("iterations", idle, self.spec.max_idle_iterations))
+                if self.idle_inst >= self.spec.max_idle_instances:
+                    raise Stopped(stall_message("instances", self.idle_inst, self.spec.max_idle_instances))
+                record = stored.get(iter_key(t))
+                if record is None:
+                    self.report(t, f"iteration {t}: generating")
+                    record, batch = self.iteration(t)
+                    idle_before = {t: idle}
+                    self.finish_later(t, record, batch)
+                else:
+                    self.settle()
                     for text in record["kept"]:
                         self.pool.add(text)
-            else:
-                for text in record["kept"]:
-                    self.pool.add(text)
+                    self.queue_stages(t, record["kept"])
+                    page_index.sync_if_due(self.ctx.engine, self.ctx.run_id, known=self.unindexed)
+            except _Overtaken as overtaken:
+                # Another worker stored iteration t first: its record is the one that counts. Go on from
+                # there with the pool as stored (the requests already answered stay in the log).
+                t = overtaken.t
+                idle = idle_before.get(t, idle)
+                stored = self.ctx.results("iter/")
+                self.rebuild(stored, t)
+                continue
             kept = record["kept"]
             self.absorb(t, kept)
-            self.queue_stages(t, kept)
-            # The page's index, every few seconds.
-            page_index.sync_if_due(self.ctx.engine, self.ctx.run_id, known=self.unindexed)
             self.report(t + 1, f"iteration {t}: kept {len(kept)}")
             idle = 0 if kept else idle + 1
             t += 1
         self.finish_stages(t)
         page_index.sync_if_due(self.ctx.engine, self.ctx.run_id, force=True, known=self.unindexed)
         self.report(t, f"finished after {t} iterations")
+
+
+class _Overtaken(Exception):
+    """Another worker stored iteration `t` of this run first."""
+
+    def __init__(self, t: int):
+        super().__init__(t)
+        self.t = t
+
+
+def stages_loop(ctx: JobContext, style: Style, unindexed: page_index.Unindexed) -> _Loop:
+    """The loop as a stage worker process runs it: stage units only, on that process's own client, their
+    stored records handed to `unindexed`."""
+    loop = _Loop(ctx, RunSpec.from_params(ctx.params), ctx.llm(), style, seeds=[])
+    loop.unindexed = unindexed
+    return loop
 
 
 def _kept_any(row: Mapping[str, Any] | None) -> bool:

@@ -9,6 +9,9 @@ The generation loop reads the units' outcomes back in the order the instructions
 then position), so the streak of instructions without a usable instance - the stall stop - counts exactly
 the units a sequential run would, only later. A bounded backlog keeps the loop from running far ahead of
 the stages it feeds.
+
+Where the units run is the executor's business: a pool of threads in this process (`ThreadUnits`), or, when
+one interpreter would be the bottleneck, a process of their own (`core.selfinstruct.stage_process`).
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from core.llm.client import LookedUp
+from core.llm.limit import Rates
 
 
 @dataclass(frozen=True)
@@ -36,9 +41,11 @@ class Unit:
 
 class SharedLookUp:
     """The look-up of one iteration's stage requests, made by the first of its units to start (on a stage
-    thread, so the generation loop does not wait for it) and then used by all of them."""
+    thread, so the generation loop does not wait for it) and then used by all of them. `kept`: the
+    iteration's kept instructions, whose requests it looks up."""
 
-    def __init__(self, make: Callable[[], LookedUp | None]):
+    def __init__(self, kept: list[str], make: Callable[[], LookedUp | None]):
+        self.kept = kept
         self._make: Callable[[], LookedUp | None] | None = make
         self._value: LookedUp | None = None
         self._lock = threading.Lock()
@@ -54,22 +61,44 @@ class SharedLookUp:
 Outcome = bool | None
 
 
+class Executor(Protocol):
+    """Where units run. A unit's stored results are its effect; its future holds its outcome."""
+
+    def submit(self, unit: Unit) -> Future[Outcome]: ...
+
+    def shutdown(self) -> None:
+        """Start no more units; return once those being worked on have finished."""
+
+    def rates(self) -> Rates | None:
+        """The model rates of requests sent elsewhere than the run's own client (None: there are none)."""
+
+
+class ThreadUnits:
+    """Units run by a pool of threads in this process, on the run's own client."""
+
+    def __init__(self, work: Callable[[Unit], Outcome], workers: int):
+        self._work = work
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="si-stages")
+
+    def submit(self, unit: Unit) -> Future[Outcome]:
+        return self._pool.submit(self._work, unit)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def rates(self) -> Rates | None:
+        return None
+
+
 class StageStream:
     """Units worked on in the background, their outcomes read back in submission order.
 
-    `work` runs one unit (its stored results are its effect) and returns its outcome. `stopped` is polled
-    while the loop waits for room in the backlog, so a run being stopped never blocks there.
+    `stopped` is polled while the loop waits for room in the backlog, so a run being stopped never blocks
+    there.
     """
 
-    def __init__(
-        self,
-        work: Callable[[Unit], Outcome],
-        workers: int,
-        backlog: int,
-        stopped: Callable[[], None] = lambda: None,
-    ):
-        self._work = work
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="si-stages")
+    def __init__(self, executor: Executor, backlog: int, stopped: Callable[[], None] = lambda: None):
+        self.executor = executor
         self._backlog = max(1, backlog)
         self._stopped = stopped
         self._order: deque[tuple[Unit, Future[Outcome] | Outcome]] = deque()
@@ -93,7 +122,7 @@ class StageStream:
                 self._cond.wait(0.25)
                 self._stopped()
             self._pending += 1
-        future = self._pool.submit(self._work, unit)
+        future = self.executor.submit(unit)
         future.add_done_callback(self._finished)
         self._order.append((unit, future))
 
@@ -136,4 +165,4 @@ class StageStream:
         for _, outcome in self._order:
             if isinstance(outcome, Future):
                 outcome.cancel()
-        self._pool.shutdown(wait=True)
+        self.executor.shutdown()

@@ -24,7 +24,6 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy import Engine, Table, insert
@@ -32,8 +31,37 @@ from sqlalchemy import Engine, Table, insert
 MAX_BATCH = 512
 IDLE_EXIT_S = 1.0
 
+
+class _Outcome:
+    """A queued row's id or error, for the one caller waiting on it: a lock held until the outcome is set.
+    A Future (a condition variable made, waited on and notified per row) took a tenth more CPU per logged
+    call (`benchmarks/selfinstruct_scale.py --call-log`)."""
+
+    __slots__ = ("_ready", "_id", "_error")
+
+    def __init__(self) -> None:
+        self._ready = threading.Lock()
+        self._ready.acquire()
+        self._id = 0
+        self._error: BaseException | None = None
+
+    def set_result(self, row_id: int) -> None:
+        self._id = row_id
+        self._ready.release()
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._ready.release()
+
+    def result(self) -> int:
+        self._ready.acquire()
+        if self._error is not None:
+            raise self._error
+        return self._id
+
+
 # A queued row: its table, its values, its caller's outcome and what makes its final values.
-_Queued = tuple[Table, dict[str, Any], Future[int], Callable[[dict[str, Any]], dict[str, Any]] | None]
+_Queued = tuple[Table, dict[str, Any], _Outcome, Callable[[dict[str, Any]], dict[str, Any]] | None]
 
 
 class GroupWriter:
@@ -64,7 +92,7 @@ class GroupWriter:
 
         `prepare(row)`, if given, makes the row's final values in the writer's thread (say, compressing its
         texts): done there once per row, not in dozens of request threads contending for the interpreter."""
-        done: Future[int] = Future()
+        done = _Outcome()
         with self._lock:
             self._queue.put((table, row, done, prepare))
             if not self._running:
@@ -103,7 +131,7 @@ class GroupWriter:
             for _, _, done, _ in batch:
                 done.set_exception(RuntimeError("the database engine was closed"))
             return
-        ready: list[tuple[Table, dict[str, Any], Future[int]]] = []
+        ready: list[tuple[Table, dict[str, Any], _Outcome]] = []
         for table, row, done, prepare in batch:
             if prepare is not None:
                 try:
@@ -113,7 +141,7 @@ class GroupWriter:
                     continue
             ready.append((table, row, done))
         batch = ready
-        by_table: dict[str, list[tuple[Table, dict[str, Any], Future[int]]]] = {}
+        by_table: dict[str, list[tuple[Table, dict[str, Any], _Outcome]]] = {}
         for item in batch:  # calls before the results citing them: queue order is kept within a table
             by_table.setdefault(item[0].name, []).append(item)
         try:
