@@ -54,8 +54,8 @@ a Future; the openai SDK is imported only when a request needs it. Off and auto 
 
 | run | threads (`WORKBENCH_STAGE_PROCESS=off`) | worker (auto) |
 |---|---|---|
-| `--latency 0.05 --target 3000 --requests 16` | 40-43%, 13.1-13.9 s, 1.75-1.77 ms/request | 51-53%, 10.7-11.0 s, 1.84-1.89 ms/request (7.5-7.8 s of it in the worker; peak memory 267 MB + 236 MB for the worker) |
-| `--latency 0.05 --target 3000` (paper: 5 requests per iteration) | 29%, 19.2 s | 33%, 16.7 s |
+| `--latency 0.05 --target 3000 --requests 16` | 40-43%, 13.1-13.9 s, 1.75-1.77 ms/request | 51-58%, 9.7-11.0 s, 1.61-1.89 ms/request (6.6-7.8 s of it in the worker; peak memory 267 MB + 236 MB for the worker) |
+| `--latency 0.05 --target 3000` (paper: 5 requests per iteration) | 29%, 19.2 s | 30-33%, 16.7-18.1 s |
 | `--target 52000` (instant) | - | 805.5 s (5.45 ms/request, 111 s of it in the worker), 301 MB peak memory of the run's process, 248.9 MB of database |
 | `--induction --latency 0.05 --n-sets 10 --limit 10` | 76%, 5.6 s, 0.95 ms/request (no stage worker there) | |
 | `--client 3000` | 2,036-2,548 calls/s, 0.43-0.53 ms CPU/call | |

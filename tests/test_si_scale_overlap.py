@@ -235,10 +235,12 @@ def test_a_run_overtaken_by_another_worker_goes_on_from_that_workers_record(
 
     real_store = run_store.store_result
     overtaken: list[int] = []
+    ours: list[list[str]] = []
 
     def another_worker_first(engine, run_id, key, value):
         if run_id != other.id and key == "iter/000001" and not overtaken:
             overtaken.append(run_id)
+            ours.append(value["kept"])
             assert real_store(engine, run_id, key, theirs) is not None
         return real_store(engine, run_id, key, value)
 
@@ -246,6 +248,9 @@ def test_a_run_overtaken_by_another_worker_goes_on_from_that_workers_record(
     run = run_to_end(sqlite_engine, selfinstruct_params(EMBEDDED, seed=22, **common))
     assert run.status == "done", run.error
     assert overtaken == [run.id]
+    assert ours[0] != theirs["kept"], (
+        "both runs kept the same in iteration 1: the records cannot be told apart"
+    )
     final = run_store.results(sqlite_engine, run.id)
     assert final["iter/000001"] == theirs
     clf = {k: v["instruction"] for k, v in final.items() if k.startswith("clf/000001/")}

@@ -174,7 +174,9 @@ def test_a_killed_run_takes_its_worker_with_it(engine, data_dir, endpoint_factor
     run_id = submit(engine, KIND, small_run(endpoint, seed=8), name="kill me")
     env = app_env(data_dir, **{stage_process.MODE_SETTING: "on"})
     kill_worker_when(
-        lambda: any(s.kind == "instances" for s in endpoint.seen), env, "an instance request held"
+        lambda: any(s.kind == "instances" for s in endpoint.seen) and bool(_stage_workers_of(data_dir)),
+        env,
+        "an instance request held by the stage worker",
     )
     # The stage worker's parent is gone: its input closes, it gives up its held calls and exits.
     wait_for(lambda: not _stage_workers_of(data_dir), "the orphaned stage worker exits", timeout_s=60)

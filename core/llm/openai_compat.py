@@ -19,6 +19,8 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,11 +31,19 @@ from core.llm.transport import Transport, TransportError, lean_path_for
 from core.llm.types import Choice, LLMError, Request, Response
 
 
+class _NotRaised(Exception):
+    """Stands for the SDK's exception classes in `except` clauses while the SDK is not imported: nothing
+    can have raised one then."""
+
+
 class _LazySDK:
     """The openai SDK, imported when first used: plain-HTTP endpoints go through the lean path and never
-    need it, and importing it takes ~0.6 s, which every Self-Instruct stage worker process would pay."""
+    need it, and importing it takes ~0.6 s, which every Self-Instruct stage worker process would pay. An
+    error on the lean path does not import it either."""
 
     def __getattr__(self, name: str) -> Any:
+        if name.endswith(("Error", "Exception")) and "openai" not in sys.modules:
+            return _NotRaised
         import openai as sdk
 
         return getattr(sdk, name)
@@ -188,6 +198,7 @@ class OpenAICompatProvider:
             base_url=base_url.rstrip("/"), api_key=api_key or "no-key", timeout=timeout_s, max_retries=0
         )
         self._sdk_client: Any = None
+        self._sdk_lock = threading.Lock()
         self._lean: Transport | None = None
         if lean_path_for(base_url):
             auth = {"Authorization": f"Bearer {api_key or 'no-key'}", "User-Agent": "instruction-workbench"}
@@ -196,9 +207,10 @@ class OpenAICompatProvider:
     @property
     def _client(self) -> Any:
         """The SDK's client, made on first use (streams, proxies, URLs with credentials)."""
-        if self._sdk_client is None:
-            self._sdk_client = openai.OpenAI(**self._sdk_options)
-        return self._sdk_client
+        with self._sdk_lock:
+            if self._sdk_client is None:
+                self._sdk_client = openai.OpenAI(**self._sdk_options)
+            return self._sdk_client
 
     def _body_of(self, request: Request, stream: bool = False) -> dict[str, Any]:
         """The request body, the same whichever path sends it."""

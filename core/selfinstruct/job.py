@@ -91,9 +91,9 @@ class _Loop:
     ahead: dict[int, tuple[list[PlannedRequest], list[Future[Response]]]] = field(default_factory=dict)
     ahead_pool: ThreadPoolExecutor | None = None
     idle_inst: int = 0  # the streak of kept instructions whose instance generation kept nothing
-    # The last iteration judged, being finished (evidence, store, page index) on `finisher` while the next
-    # iteration's requests are at the model: (t, its kept instructions, whether it was stored first).
-    finishing: tuple[int, list[str], Future[bool]] | None = None
+    # The last iteration judged, being finished (evidence, store, stages, page index) on `finisher` while
+    # the next iteration's requests are at the model: (t, whether it was stored first).
+    finishing: tuple[int, Future[bool]] | None = None
     finisher: ThreadPoolExecutor | None = None
     # Records this run stored and the page's index has not folded in yet (it takes them from here).
     unindexed: page_index.Unindexed = field(default_factory=page_index.Unindexed)
@@ -230,29 +230,32 @@ class _Loop:
     # --- an iteration's record finished while the next one's requests are at the model -------------------
 
     def finish_later(self, t: int, record: dict[str, Any], batch: EvidenceBatch) -> None:
-        """Fill iteration t's evidence, store its record and fold it into the page's index, on a thread of
-        their own: none of it decides anything, so the next iteration's requests need not wait for it."""
+        """Fill iteration t's evidence, store its record, hand its kept instructions to the stages and fold
+        it into the page's index, on a thread of their own: none of it decides anything, so the next
+        iteration's requests need not wait for it."""
         if self.finisher is None:
             self.finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="si-finish")
-        self.finishing = (t, record["kept"], self.finisher.submit(self._finish, t, record, batch))
+        self.finishing = (t, self.finisher.submit(self._finish, t, record, batch))
 
     def _finish(self, t: int, record: dict[str, Any], batch: EvidenceBatch) -> bool:
         batch.fill()
-        stored = self.save(iter_key(t), record)
+        if not self.save(iter_key(t), record):
+            return False  # another worker's record of t is the one that counts (`settle` goes on from it)
+        # Its kept instructions go to the stages once it is stored, from this thread: iterations are
+        # finished one after another here, so their units keep their order.
+        self.queue_stages(t, record["kept"])
         # The page's index, every few seconds.
         page_index.sync_if_due(self.ctx.engine, self.ctx.run_id, known=self.unindexed)
-        return stored
+        return True
 
     def settle(self) -> None:
-        """Wait for the iteration being finished, then hand its kept instructions to the stages (only once
-        it is stored: another worker's record of it would be the one that counts, `_Overtaken`)."""
+        """Wait for the iteration being finished (raises `_Overtaken` if another worker stored it first)."""
         if self.finishing is None:
             return
-        t, kept, future = self.finishing
+        t, future = self.finishing
         self.finishing = None
         if not future.result():
             raise _Overtaken(t)
-        self.queue_stages(t, kept)
 
     def close_finisher(self) -> None:
         """On a stop or failure: the iteration judged last is still stored (its answers are whole)."""

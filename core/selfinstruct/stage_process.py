@@ -9,9 +9,9 @@ same database) and answers with the unit's outcome and the part of its records t
 The generation loop, the novelty decisions and the order of outcomes (the stall stop) stay with the run.
 
 The two share the endpoint's budget: the run keeps for generation what thread mode reserves for it (at most
-half), the worker gets the rest, each adapting to 429s on its own share. The worker ignores Ctrl-C (the
-run hears it and tells the worker), and a run that goes away (killed) closes the worker's input, and the
-worker ends at once, as its threads would have.
+half), the worker gets the rest, each adapting to 429s on its own share. The worker runs in a session of
+its own, so a terminal's Ctrl-C or a service's SIGTERM reaches the run, which tells the worker; a run that
+goes away (killed) closes the worker's input, and the worker ends at once, as its threads would have.
 
 The protocol is one JSON object per line. To the worker: the run and model first (the API key and any
 database password are handed over on this pipe, never on the command line), then {"op": "iteration", "t", "kept"},
@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import threading
@@ -129,6 +128,9 @@ class ProcessUnits:
             text=True,
             encoding="utf-8",
             bufsize=1,
+            # Signals for the run's terminal or service (Ctrl-C, SIGTERM, SIGHUP) reach the run only, which
+            # stops the worker through the pipe, letting its calls in flight finish.
+            start_new_session=True,
         )
         first = {
             "database": ctx.engine.url.render_as_string(hide_password=False),
@@ -137,8 +139,13 @@ class ProcessUnits:
             "style": style,
             "model": asdict(settings),
         }
-        with self._writing:
-            self._send([first])
+        try:
+            with self._writing:
+                self._send([first])
+        except Stopped:
+            self._proc.kill()
+            self._proc.wait()
+            raise
         self._reader = threading.Thread(target=self._read, name="si-stage-process", daemon=True)
         self._reader.start()
 
@@ -170,28 +177,38 @@ class ProcessUnits:
 
     def _read(self) -> None:
         assert self._proc.stdout is not None
-        for line in self._proc.stdout:
-            message = json.loads(line)
-            op = message["op"]
-            if op == "rates":
-                self._rates = Rates(*message["rates"])
-                continue
+        finished = False  # the worker closed its output (it is exiting)
+        try:
+            for line in self._proc.stdout:
+                self._take(json.loads(line))
+            finished = True
+        finally:
+            # However reading ended (the worker exited, or wrote something that is not the protocol), no
+            # unit is left waiting: the worker is stopped and what it had not answered fails with a reason.
+            if not finished:
+                self._proc.kill()
+            code = self._proc.wait()
             with self._lock:
-                future = self._futures.pop((message["t"], message["i"]), None)
-            if future is None:
-                continue
-            if op == "done":
-                for result_id, key, part in message["index"]:
-                    self._unindexed.add(result_id, key, part)
-                _resolve(future, message["outcome"])
-            else:
-                _resolve(future, _unpack(message))
-        code = self._proc.wait()
+                self._ended = code
+                left, self._futures = list(self._futures.values()), {}
+            for future in left:
+                _resolve(future, _gone(code))
+
+    def _take(self, message: dict[str, Any]) -> None:
+        op = message["op"]
+        if op == "rates":
+            self._rates = Rates(*message["rates"])
+            return
         with self._lock:
-            self._ended = code
-            left, self._futures = list(self._futures.values()), {}
-        for future in left:
-            _resolve(future, _gone(code))
+            future = self._futures.pop((message["t"], message["i"]), None)
+        if future is None:
+            return
+        if op == "done":
+            for result_id, key, part in message["index"]:
+                self._unindexed.add(result_id, key, part)
+            _resolve(future, message["outcome"])
+        else:
+            _resolve(future, _unpack(message))
 
     def shutdown(self) -> None:
         """Start no more units; wait for the worker to finish those at the model and exit. A run being
@@ -323,8 +340,6 @@ def _run_gone() -> None:
 
 
 def main() -> int:
-    # The run stops this process through the pipe; Ctrl-C in a terminal reaches both, and the run decides.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The protocol owns the real stdout; anything else printed goes to the error output.
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
@@ -334,7 +349,7 @@ def main() -> int:
         return 0
     worker = _Worker(json.loads(first), out)
     worker.serve(sys.stdin)
-    with contextlib.suppress(OSError):
+    with worker.out_lock, contextlib.suppress(OSError, ValueError):
         out.close()
     return 0
 
