@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, astuple
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -322,8 +322,7 @@ class _Worker:
 
     def _report_rates(self) -> None:
         while not self.closed.wait(1.0):
-            r = self.loop.llm.rates()
-            self.send({"op": "rates", "rates": [r.requests_s, r.tokens_s, r.in_flight, r.limit, r.maximum]})
+            self.send({"op": "rates", "rates": astuple(self.loop.llm.rates())})
 
     def close(self, abort: bool) -> None:
         if abort:
