@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rouge_score import rouge_scorer
 
+import core.similarity.index as index_module
 import core.similarity.rouge as rouge_module
 from core.similarity import NoveltyIndex, filter_novel, rouge_l, tokenize
 from core.similarity.index import INF, LcsBounds
@@ -274,7 +275,11 @@ def exhaustive(candidates: list[str], pool: list[str], threshold: float) -> list
     return kept
 
 
-def test_filter_through_reindexing_equals_exhaustive_scan() -> None:
+@pytest.mark.parametrize("batch_from", [1, 64, 10**9])
+def test_filter_through_reindexing_equals_exhaustive_scan(
+    batch_from: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_module, "_BATCH_VERIFY", batch_from)
     rng = random.Random(5)
     pool, candidates = random_stream(rng, 300, 1200)  # the pool doubles past 256, 512, 1024: re-indexing
     index = NoveltyIndex(pool, 0.7)
@@ -334,7 +339,10 @@ def test_decision_reports_exact_max_and_earliest_neighbour() -> None:
     assert not index.check("name three fruits please").kept
 
 
-def test_offer_decisions_carry_exact_scores() -> None:
+@pytest.mark.parametrize("batch_from", [1, 10**9], ids=["one compiled call", "pair by pair"])
+def test_offer_decisions_carry_exact_scores(batch_from: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both ways of scoring a candidate's surviving pairs (the choice is by how many there are).
+    monkeypatch.setattr(index_module, "_BATCH_VERIFY", batch_from)
     rng = random.Random(3)
     pool, candidates = random_stream(rng, 15, 120)
     index = NoveltyIndex(pool, 0.7)
@@ -365,6 +373,16 @@ def test_top_k_equals_brute_force(seed: int) -> None:
             assert all(n.text == pool[n.index] for n in got)
     assert index.top_k("", 5) == [] and index.top_k("zzz unseen", 5) == []
     assert NoveltyIndex([]).top_k("anything", 5) == []
+
+
+def test_top_k_many_equals_top_k_one_by_one() -> None:
+    rng = random.Random(8)
+    pool, candidates = random_stream(rng, 60, 40)
+    index = NoveltyIndex(pool, 0.7)
+    candidates += ["", "zzz unseen words only"]
+    got = index.top_k_many(candidates, 3)
+    assert got == [index.top_k(c, 3) for c in candidates]
+    assert any(got) and got[-2] == []
 
 
 def test_keep_texts_false() -> None:

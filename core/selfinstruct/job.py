@@ -23,6 +23,7 @@ recounted from the stored records, so resuming with the same limits stops at onc
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -91,10 +92,12 @@ class _Loop:
     ahead: dict[int, tuple[list[PlannedRequest], list[Future[Response]]]] = field(default_factory=dict)
     ahead_pool: ThreadPoolExecutor | None = None
     idle_inst: int = 0  # the streak of kept instructions whose instance generation kept nothing
-    # The last iteration judged, being finished (evidence, store, stages, page index) on `finisher` while
-    # the next iteration's requests are at the model: (t, whether it was stored first).
-    finishing: tuple[int, Future[bool]] | None = None
+    # The iterations judged last, being finished (evidence, store, stages, page index) in order on
+    # `finisher` while the next iteration's requests are at the model: (t, whether it was stored first).
+    finishing: deque[tuple[int, Future[bool]]] = field(default_factory=deque)
     finisher: ThreadPoolExecutor | None = None
+    # A record of ours another worker stored first: the finisher stores none after it (they built on it).
+    lost: bool = False
     # Records this run stored and the page's index has not folded in yet (it takes them from here).
     unindexed: page_index.Unindexed = field(default_factory=page_index.Unindexed)
 
@@ -207,9 +210,11 @@ class _Loop:
     def _judge(
         self, t: int, planned: list[PlannedRequest], answers: Mapping[int, Response]
     ) -> tuple[dict[str, Any], EvidenceBatch]:
-        # The previous iteration's evidence reads the pool this iteration's decisions add to.
-        self.settle()
-        batch = EvidenceBatch(self.pool)  # the iteration's kept instructions scored in one pass
+        # The finisher may still be on the previous iteration: its evidence reads only pool items that were
+        # there before this iteration's (see NoveltyIndex.top_k_and_mean_before), so it need not wait.
+        self.settle(keep=1)
+        # The iteration's kept instructions scored in one pass.
+        batch = EvidenceBatch(self.pool, self.seed_pool)
         requests = [
             judge_response(
                 self.spec,
@@ -235,12 +240,15 @@ class _Loop:
         iteration's requests need not wait for it."""
         if self.finisher is None:
             self.finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="si-finish")
-        self.finishing = (t, self.finisher.submit(self._finish, t, record, batch))
+        self.finishing.append((t, self.finisher.submit(self._finish, t, record, batch)))
 
     def _finish(self, t: int, record: dict[str, Any], batch: EvidenceBatch) -> bool:
         batch.fill()
-        if not self.save(iter_key(t), record):
-            return False  # another worker's record of t is the one that counts (`settle` goes on from it)
+        if self.lost or not self.save(iter_key(t), record):
+            # Another worker's record of t (or of one before it) is the one that counts: `settle` goes on
+            # from there.
+            self.lost = True
+            return False
         # Its kept instructions go to the stages once it is stored, from this thread: iterations are
         # finished one after another here, so their units keep their order.
         self.queue_stages(t, record["kept"])
@@ -248,14 +256,17 @@ class _Loop:
         page_index.sync_if_due(self.ctx.engine, self.ctx.run_id, known=self.unindexed)
         return True
 
-    def settle(self) -> None:
-        """Wait for the iteration being finished (raises `_Overtaken` if another worker stored it first)."""
-        if self.finishing is None:
-            return
-        t, future = self.finishing
-        self.finishing = None
-        if not future.result():
-            raise _Overtaken(t)
+    def settle(self, keep: int = 0) -> None:
+        """Wait for the iterations being finished but the newest `keep` (raises `_Overtaken` at the first
+        whose record another worker stored first, once the ones after it are done)."""
+        while len(self.finishing) > keep:
+            t, future = self.finishing.popleft()
+            if not future.result():
+                for _, later in self.finishing:
+                    later.result()  # not stored either: the run goes on from t
+                self.finishing.clear()
+                self.lost = False
+                raise _Overtaken(t)
 
     def close_finisher(self) -> None:
         """On a stop or failure: the iteration judged last is still stored (its answers are whole)."""
@@ -446,7 +457,9 @@ class _Loop:
                 if record is None:
                     self.report(t, f"iteration {t}: generating")
                     record, batch = self.iteration(t)
-                    idle_before = {t: idle}
+                    # The streak before each iteration still being finished (at most the last two).
+                    idle_before = {k: v for k, v in idle_before.items() if k >= t - 1}
+                    idle_before[t] = idle
                     self.finish_later(t, record, batch)
                 else:
                     self.settle()

@@ -21,7 +21,7 @@ from core.selfinstruct.spec import RunSpec, Style
 from core.similarity import NoveltyIndex
 
 
-def candidate_row(d: CandidateDecision, seed_hit: Similar | None) -> dict[str, Any]:
+def candidate_row(d: CandidateDecision) -> dict[str, Any]:
     c = d.candidate
     return {
         "position": c.position,
@@ -35,22 +35,24 @@ def candidate_row(d: CandidateDecision, seed_hit: Similar | None) -> dict[str, A
         "evidence": [[s.text, s.score] for s in d.evidence],
         # The reference's avg_similarity_score for a kept instruction, filled by EvidenceBatch.
         "avg_similarity_score": None,
-        # The paper's Figure 4: the kept instruction's highest ROUGE-L against the human seeds.
-        "seed_rouge": seed_hit.score if seed_hit else (0.0 if d.kept else None),
-        "closest_seed": seed_hit.text if seed_hit else None,
+        # The paper's Figure 4: the kept instruction's highest ROUGE-L against the human seeds (EvidenceBatch).
+        "seed_rouge": 0.0 if d.kept else None,
+        "closest_seed": None,
     }
 
 
 class EvidenceBatch:
     """The reference's stored evidence for kept instructions (`most_similar`, top 10, and
-    `avg_similarity_score`), computed for a whole iteration at once once its decisions are made.
+    `avg_similarity_score`) and the paper's closest seed, computed for a whole iteration at once once its
+    decisions are made.
 
     Decisions never wait for it: each is made by the novelty index's exact check, and a dropped candidate
     carries the pool instruction that exceeded the threshold (its closest). A kept one is scored against the
     pool items added before it: the pool as it stood when it was judged, so the same numbers as then."""
 
-    def __init__(self, pool: NoveltyIndex):
+    def __init__(self, pool: NoveltyIndex, seed_pool: NoveltyIndex):
         self.pool = pool
+        self.seed_pool = seed_pool
         self._rows: list[tuple[dict[str, Any], int]] = []
 
     def add(self, row: dict[str, Any], pool_index: int) -> None:
@@ -58,9 +60,12 @@ class EvidenceBatch:
 
     def fill(self) -> None:
         found = self.pool.top_k_and_mean_before([pid for _, pid in self._rows], EVIDENCE_SIZE)
-        for (row, _), (top, mean) in zip(self._rows, found, strict=True):
+        seeds = self.seed_pool.top_k_many([row["text"] for row, _ in self._rows], 1)
+        for (row, _), (top, mean), seed in zip(self._rows, found, seeds, strict=True):
             row["evidence"] = [[n.text or "", float(n.score)] for n in top]
             row["avg_similarity_score"] = mean
+            row["seed_rouge"] = seed[0].score if seed else 0.0
+            row["closest_seed"] = (seed[0].text or "") if seed else None
         self._rows.clear()
 
 
@@ -111,17 +116,14 @@ def judge_response(
         call_id=call_id,
     )
     own = batch is None
-    batch = batch or EvidenceBatch(pool)
+    batch = batch or EvidenceBatch(pool, seed_pool)
     candidates = []
     checked = iter(sizes)
     for d in record.decisions:
-        hit, size = None, None
+        size = None
         if d.kept or d.stage == "novelty":
             size = next(checked)
-        if d.kept:
-            top = seed_pool.top_k(d.text, 1)
-            hit = Similar(top[0].text or "", top[0].score) if top else None
-        row = candidate_row(d, hit)
+        row = candidate_row(d)
         if d.kept and size is not None:
             batch.add(row, size)
         candidates.append(row)

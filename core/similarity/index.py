@@ -7,10 +7,13 @@ pool item when a bound proves its score cannot exceed the threshold, so decision
   (the prediction), `need(m, n)` is the smallest LCS length whose float F-measure, computed exactly as
   rouge-score does, is > threshold. No epsilon is involved, so scores of exactly 0.7 are handled exactly.
 * LCS <= multiset token overlap. Multisets become sets of (token, occurrence) elements, and every text lists
-  its elements in one global order (rarest first). If two texts share >= need elements, the first
-  n - need + 1 elements of each share at least one (prefix filtering), and their first shared element sits
-  at a position i <= m - need in the candidate and j <= n - need in the pool item (positional filtering).
-  So the inverted index holds only pool prefixes, and a probe only follows postings that satisfy both.
+  its elements in one global order (rarest first). If two texts share >= need elements and need >= 2, the
+  first length - need + 2 elements of each share at least two of them: list the shared elements in the
+  global order; at most length - need elements of a text are not shared, so the first two shared ones sit
+  within that prefix of both texts, the first at a position i <= m - need in the candidate and j <= n - need
+  in the pool item (prefix and positional filtering, asking for two shared elements instead of one, so a
+  pair sharing a single word no longer reaches the exact check; a pair whose need is 1 asks for one). So
+  the inverted index holds only pool prefixes, and a probe keeps the items it meets within those bounds.
 * The global order is frequency in the pool, re-derived (with a full re-index) each time the pool doubles;
   between re-indexes new elements are placed first. Any fixed total order is correct; a good one is fast.
 * Surviving pairs get an exact LCS from rapidfuzz (bit-parallel C++) on token-id strings.
@@ -34,6 +37,7 @@ INF = 1 << 30  # "no LCS length can exceed the threshold"
 _UNSEEN = -(1 << 62)  # rank of elements absent from the pool: first, so they use up prefix slots for free
 _OCC_SHIFT = 32  # element key = token id | occurrence << 32
 _FIRST_REINDEX = 256
+_BATCH_VERIFY = 64  # from this many pairs a candidate's exact check goes to rapidfuzz in one call
 
 
 def _elements(ids: list[int]) -> list[int]:
@@ -162,6 +166,7 @@ class NoveltyIndex:
         self._empty = 0  # pool items without a token (their ROUGE-L is 0 against everything)
         self._next_reindex = _FIRST_REINDEX
         self.comparisons = 0  # exact LCS computations so far, for benchmarks and the UI
+        self._checked: tuple[str | None, list[str]] = (None, [])  # the last checked text and its tokens
         for text in pool:
             self._append(text, tokenize(text, stemmer=stemmer))
         self._reindex()
@@ -178,7 +183,10 @@ class NoveltyIndex:
 
     def add(self, text: str) -> int:
         """Put `text` in the pool unconditionally; returns its pool index."""
-        return self._add(text, tokenize(text, stemmer=self.stemmer))
+        checked, tokens = self._checked
+        if checked is not text:  # a Self-Instruct step checks a candidate, then adds the same string
+            tokens = tokenize(text, stemmer=self.stemmer)
+        return self._add(text, tokens)
 
     def _append(self, text: str, tokens: list[str]) -> tuple[int, list[int]]:
         was_str = self._vocab.as_str
@@ -215,8 +223,8 @@ class NoveltyIndex:
 
     def _index(self, pid: int, ids: list[int]) -> None:
         n = len(ids)
-        depth = n - self._bounds.min_over_m(n) + 1  # prefix length; <= 0 when nothing can ever exceed
-        if depth <= 0:
+        depth = n - self._bounds.min_over_m(n) + 2  # prefix length; <= 1 when nothing can ever exceed
+        if depth <= 1:
             return
         postings = self._postings
         for j, key in enumerate(self._sorted_elements(ids)[:depth]):
@@ -245,7 +253,9 @@ class NoveltyIndex:
 
     def check(self, candidate: str, *, exact: bool = False) -> Decision:
         """Decide `candidate` against the pool without adding it. `exact` also scores kept candidates."""
-        return self._decide(tokenize(candidate, stemmer=self.stemmer), exact=exact)
+        tokens = tokenize(candidate, stemmer=self.stemmer)
+        self._checked = (candidate, tokens)
+        return self._decide(tokens, exact=exact)
 
     def offer(self, candidate: str, *, exact: bool = False) -> Decision:
         """Decide `candidate` and, if it is novel, add it to the pool (one Self-Instruct step)."""
@@ -279,6 +289,8 @@ class NoveltyIndex:
         self, seq: str | tuple[int, ...], m: int, found: set[int], row: list[int]
     ) -> tuple[float, int]:
         """Exact best score among `found` (pairs below need(m, n) are cut off early), earliest index on ties."""
+        if len(found) >= _BATCH_VERIFY:
+            return self._verify_batch(seq, m, found, row)
         best, best_pid = -1.0, -1
         similarity, seqs = LCSseq.similarity, self._seqs
         for pid in found:
@@ -291,22 +303,53 @@ class NoveltyIndex:
                     best, best_pid = score, pid
         return best, best_pid
 
+    def _verify_batch(
+        self, seq: str | tuple[int, ...], m: int, found: set[int], row: list[int]
+    ) -> tuple[float, int]:
+        """`_verify` with the LCS of every pair in one compiled call (called pair by pair from Python, the
+        calls cost more than the LCS); only the few pairs that reach need(m, n) come back for their score."""
+        pids = np.fromiter(found, dtype=np.int64, count=len(found))
+        seqs = self._seqs
+        lens = np.frombuffer(self._lens, dtype=np.int64)[pids]  # a copy (fancy indexing)
+        need = np.array(row, dtype=np.int64)[lens]
+        lcs = process.cdist(
+            [seq],
+            [seqs[p] for p in pids.tolist()],
+            scorer=LCSseq.similarity,
+            dtype=np.int64,
+            score_cutoff=self._bounds.min_over_n(m),
+        )[0]
+        hits = np.flatnonzero(lcs >= need)
+        best, best_pid = -1.0, -1
+        for pid, lcs_len, n in zip(pids[hits].tolist(), lcs[hits].tolist(), lens[hits].tolist(), strict=True):
+            score = f_measure(lcs_len, m, n)
+            if score > best or (score == best and pid < best_pid):
+                best, best_pid = score, pid
+        return best, best_pid
+
     def _probe(self, ids: list[int], m: int, row: list[int]) -> set[int]:
         """Pool items whose token overlap with the candidate could reach need(m, n)."""
-        depth = m - self._bounds.min_over_n(m) + 1
+        depth = m - self._bounds.min_over_n(m) + 2
         found: set[int] = set()
-        if depth <= 0:
+        if depth <= 1:
             return found
+        once: set[int] = set()  # items met at a first shared element (i <= m - need, j <= n - need)
+        twice: set[int] = set()  # ... and again at a later one (i <= m - need + 1, j <= n - need + 1)
         postings = self._postings
         for i, key in enumerate(self._sorted_elements(ids)[:depth]):
             by_slot = postings.get(key)
             if by_slot is None:
                 continue
-            budget = m - i
             for (n, j), pids in by_slot.items():
                 need = row[n]
-                if need <= budget and j <= n - need:
+                if need == 1:  # one shared element may be enough: no second one to ask for
                     found.update(pids)
+                elif i <= m - need + 1 and j <= n - need + 1:
+                    if once:
+                        twice.update(once.intersection(pids))
+                    if i <= m - need and j <= n - need:
+                        once.update(pids)
+        found |= twice
         return found
 
     def _neighbour(self, pid: int, score: float) -> Neighbour:
@@ -325,35 +368,52 @@ class NoveltyIndex:
         seq = self._vocab.seq(self._vocab.ids(tokens, grow=False))
         return self._top(seq, len(tokens), k)
 
+    def top_k_many(self, candidates: Sequence[str], k: int = 10) -> list[list[Neighbour]]:
+        """`top_k` for each of `candidates`, in one compiled pass over the pool (the same numbers)."""
+        tokens = [tokenize(c, stemmer=self.stemmer) for c in candidates]
+        wanted = [i for i, toks in enumerate(tokens) if toks]
+        found: list[list[Neighbour]] = [[] for _ in candidates]
+        if not wanted or k <= 0 or not self._seqs:
+            return found
+        seqs = [self._vocab.seq(self._vocab.ids(tokens[i], grow=False)) for i in wanted]
+        lcs = process.cdist(seqs, self._seqs, scorer=LCSseq.similarity, dtype=np.int64)
+        lens = self._pool_lens(lcs.shape[1])
+        for row, i in zip(lcs, wanted, strict=True):
+            found[i] = self._best(self._f_measures(row, len(tokens[i]), lens), k)
+        return found
+
     def top_k_and_mean_before(self, pids: Sequence[int], k: int = 10) -> list[tuple[list[Neighbour], float]]:
         """For each pool item, its k most similar items among those added before it and its mean ROUGE-L
         against them: the Self-Instruct reference's `most_similar` and `avg_similarity_score`, as they were
         when the item was judged (the pool only grows at its end, so the same numbers). One compiled pass for
         all of them: rapidfuzz spends most of a one-item pass preparing the pool's strings, so a batch of n
-        items costs little more than one. An item without a token, or the first one, gets ([], 0.0)."""
-        lens = self._lens
-        wanted = sorted({p for p in pids if p > 0 and lens[p] > 0})
+        items costs little more than one. An item without a token, or the first one, gets ([], 0.0).
+
+        Safe on another thread while one thread adds to the pool: it reads only the items up to the last
+        of `pids`, through copies (a live view of the lengths would stop the pool from growing)."""
+        seqs = self._seqs  # one list for queries and pool (it is replaced if the vocabulary outgrows str)
+        wanted = sorted({p for p in pids if p > 0 and self._lens[p] > 0})
         found: dict[int, tuple[list[Neighbour], float]] = {}
         if wanted:
+            lens = np.frombuffer(self._lens[: wanted[-1] + 1], dtype=np.int64)
             lcs = process.cdist(
-                [self._seqs[p] for p in wanted],
-                self._seqs[: wanted[-1]],
-                scorer=LCSseq.similarity,
-                dtype=np.int64,
+                [seqs[p] for p in wanted], seqs[: wanted[-1]], scorer=LCSseq.similarity, dtype=np.int64
             )
             for row, p in zip(lcs, wanted, strict=True):
-                scores = self._f_measures(row[:p], lens[p], p)
+                scores = self._f_measures(row[:p], int(lens[p]), lens[:p])
                 found[p] = (self._best(scores, k), float(np.mean(scores)))
         return [found.get(p, ([], 0.0)) for p in pids]
 
     def _scores(self, seq: str | tuple[int, ...], m: int) -> np.ndarray:
         lcs = process.cdist([seq], self._seqs, scorer=LCSseq.similarity, dtype=np.int64)[0]
-        return self._f_measures(lcs, m, len(self._seqs))
+        return self._f_measures(lcs, m, self._pool_lens(len(lcs)))
 
-    def _f_measures(self, lcs: np.ndarray, m: int, size: int) -> np.ndarray:
-        """ROUGE-L F of a candidate of m tokens against the pool's first `size` items, from their LCS."""
-        lens = np.frombuffer(self._lens, dtype=np.int64)[:size]
-        if self._empty or m <= 0:
+    def _pool_lens(self, size: int) -> np.ndarray:
+        return np.frombuffer(self._lens[:size], dtype=np.int64)
+
+    def _f_measures(self, lcs: np.ndarray, m: int, lens: np.ndarray) -> np.ndarray:
+        """ROUGE-L F of a candidate of m tokens against pool items of lengths `lens`, from their LCS."""
+        if self._empty or m <= 0:  # `_empty` only grows: 0 means none of these items is empty
             return f_measure_array(lcs, m, lens)
         # No zero length on either side: f_measure_array's operations in its order, without its masks
         # (a third fewer passes over the pool, per kept instruction).
