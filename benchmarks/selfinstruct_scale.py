@@ -70,14 +70,15 @@ prefix with a pool item (one when a single shared token can exceed the threshold
 check, which cut the exact checks of a 20K pool 7-fold (44.5M to 6.5M), and scores the surviving pairs of
 a candidate in one rapidfuzz call from 64 of them; a kept instruction's closest seed is found with its
 other evidence, off the decision path; the finishing thread may lag one iteration behind the judging; a
-kept candidate is tokenized once. The benchmark now imports the openai SDK before the clock, as it says
-above (a worker process imports it once, for its first streamed answer); counted in the run it cost the first
-iteration ~0.8 s.
+kept candidate is tokenized once; the streamed answer of each iteration (the page's live text) goes over
+the lean transport too, where the openai SDK cost ~2 ms of CPU per answer and, since it is imported on first
+use, ~0.8 s in the first iteration. "filter" was measured before that last change (with the SDK imported
+before the clock), "lean stream" after it:
 
-| run | worker | filter |
-|---|---|---|
-| `--target 52000` (instant) | 805.5 s, 813 s of CPU in the run's process | 503.8 s (3.81 ms/request, 535 s of CPU in the run's process, 112 s in the worker), 312 MB peak memory, 249.2 MB of database |
-| `--latency 0.05 --target 3000 --requests 16`, old and new code in turn, SDK imported first in both | 56-66% (8.5-9.9 s) | 57-62% (9.1-9.8 s) |
+| run | worker | filter | lean stream |
+|---|---|---|---|
+| `--target 52000` (instant) | 805.5 s, 813 s of CPU in the run's process | 503.8 s (3.81 ms/request, 535 s of CPU in the run's process, 112 s in the worker), 312 MB peak memory, 249.2 MB of database | 479.1 s (3.63 ms/request, 500 s of CPU in the run's process, 116 s in the worker), 273 MB peak memory, 249.9 MB of database |
+| `--latency 0.05 --target 3000 --requests 16`, old and new code in turn | 56-66% (8.5-9.9 s) | 57-62% (9.1-9.8 s) | 55-57% (9.7-10.3 s, two runs) |
 
 At 3,000 instructions and 50 ms the run's own novelty work is small and the spread between minutes is
 larger than the change; at 52K the filter is what moved. What remains of the 52K run's process is mostly
@@ -815,8 +816,6 @@ def main() -> int:
 
     started = time.perf_counter()
     load_all()
-    # The openai SDK is imported on first use (the first streamed answer): once in a worker's life.
-    import openai  # noqa: F401  (~1-2.5 s to import on this machine)
 
     print(f"start-up imports     {time.perf_counter() - started:.1f} s (not counted below)")
     profiles = _profile_threads() if args.profile else None

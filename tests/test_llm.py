@@ -168,6 +168,30 @@ def test_streaming_from_an_openai_compatible_server(llama_server, sqlite_engine)
     assert rec.choices[0]["text"] == response.text
 
 
+@pytest.mark.parametrize("style", ["completion", "chat"])
+def test_a_stream_on_the_lean_path_equals_the_sdks(llama_server, style):
+    """The plain-HTTP path reads a stream's events itself: the same growing text, answer and usage as the
+    openai SDK's stream from the same server, without making the SDK's client."""
+    params = GenParams(max_tokens=10)
+    if style == "chat":
+        request = Request(messages=(("user", "Name three colours."),), params=params)
+    else:
+        request = Request(prompt="Monday, Tuesday,", params=params)
+    answers = []
+    for lean in (True, False):
+        provider = OpenAICompatProvider(llama_server.base_url, "gemma-3-270m")
+        if not lean:
+            provider._lean = None  # the SDK's path, as for a proxy or credentials in the URL
+        seen: list[str] = []
+        response = provider.call(request, on_text=seen.append)
+        assert (provider._sdk_client is None) == lean
+        assert seen == [] or seen[-1] == response.text
+        answers.append((response.choices, response.prompt_tokens, response.completion_tokens, seen))
+    assert answers[0] == answers[1]
+    if style == "completion":
+        assert len(answers[0][3]) > 1  # the text arrived in pieces
+
+
 def test_streaming_a_chat_response(sqlite_engine):
     # The base model usually ends a chat turn at once; with this sampled seed it writes something.
     params = GenParams(max_tokens=10, temperature=1.0, seed=1)

@@ -1,8 +1,8 @@
 """Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server, LM Studio).
 
-Whole (non-streamed) answers go over the lean transport (`core.llm.transport`) where it can serve the URL;
-streams, proxied endpoints and URLs with credentials go through the openai SDK. Both paths build the same
-request body and fail with the same errors.
+Answers, whole or streamed, go over the lean transport (`core.llm.transport`) where it can serve the URL;
+proxied endpoints and URLs with credentials go through the openai SDK. Both paths build the same request
+body, read a stream's events the same way and fail with the same errors.
 
 Retries are ours, not the SDK's, so the policy is visible and testable: exponential backoff with full
 jitter on 429, 5xx, timeouts, dropped connections and unparseable or incomplete bodies, honouring
@@ -166,6 +166,111 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and value >= 0 else 0
 
 
+def _whole_for_stream(
+    style: str, body: bytes, on_text: Callable[[str], None]
+) -> tuple[list[Choice], int, int]:
+    """A whole JSON answer to a stream request (the endpoint ignored stream=True), taken as it is."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise Malformed(f"answered a stream request with unparseable JSON: {_snippet(body)}") from None
+    choices, p_tok, c_tok = parse_body(style, data)
+    on_text(choices[0].text)
+    return choices, p_tok, c_tok
+
+
+class _EventStream:
+    """A streamed answer's server-sent events, read as they arrive: the text so far goes to `on_text`.
+
+    On the lean path `feed` reads the bytes as the SDK's stream does: `data:` lines make an event, a blank
+    line ends it, `[DONE]` ends the stream, an event holding an "error" stops it with that error's message.
+    On the SDK's path `take` gets each chunk the SDK read. Either way `result` says whether it was whole."""
+
+    def __init__(self, style: str, on_text: Callable[[str], None]):
+        self.style = style
+        self.on_text = on_text
+        self.pending = b""
+        self.data: list[bytes] = []
+        self.done = False
+        self.text = ""
+        self.finish: str | None = None
+        self.pieces = 0
+        self.chunks = 0
+        self.usage: dict[str, Any] | None = None
+
+    def feed(self, piece: bytes) -> None:
+        abort.check()
+        lines = (self.pending + piece).split(b"\n")
+        self.pending = lines.pop()
+        for line in lines:
+            line = line.removesuffix(b"\r")
+            if not line:
+                self._dispatch()
+            elif not line.startswith(b":"):  # a comment otherwise
+                field, _, value = line.partition(b":")
+                if field == b"data":
+                    self.data.append(value.removeprefix(b" "))
+
+    def _dispatch(self) -> None:
+        data, self.data = b"\n".join(self.data), []
+        if not data or self.done:
+            return
+        if data.startswith(b"[DONE]"):
+            self.done = True
+            return
+        chunk = json.loads(data)  # a ValueError is a malformed answer, as the SDK's is
+        if isinstance(chunk, dict) and chunk.get("error"):
+            error = chunk["error"]
+            message = error.get("message") if isinstance(error, dict) else None
+            if not isinstance(message, str) or not message:
+                message = "An error occurred during streaming"
+            raise Malformed(f"the stream reported an error: {message[:300]}")
+        if not isinstance(chunk, dict):
+            raise Malformed(f"a stream event is not a JSON object: {_snippet(data)}")
+        self.take(chunk)
+
+    def take(self, chunk: dict[str, Any]) -> None:
+        """One event's chunk: its text added to the text so far, its finish_reason and usage noted."""
+        self.chunks += 1
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
+        choices = chunk.get("choices")
+        if not choices:
+            return  # e.g. a final usage-only chunk
+        c = choices[0]
+        if not isinstance(c, dict):
+            raise Malformed("a stream event's choice is not an object")
+        if self.style == "completion":
+            delta = c.get("text")
+        else:
+            delta = c.get("delta").get("content") if isinstance(c.get("delta"), dict) else None
+        if isinstance(delta, str) and delta:
+            self.text += delta
+            self.pieces += 1
+            self.on_text(self.text)
+        self.finish = c.get("finish_reason") or self.finish
+
+    def result(self, content_type: str) -> tuple[list[Choice], int, int]:
+        if self.finish is None:
+            if "event-stream" not in content_type:
+                raise Malformed(
+                    f"answered a stream request with {content_type or 'no content type'}, not an event stream"
+                )
+            if self.chunks == 0:
+                raise Malformed("the stream was empty")
+            raise Malformed(
+                f"the stream ended before the answer was finished ({len(self.text)} characters in)"
+            )
+        # Servers that send no usage in a stream get one token counted per streamed piece.
+        if self.usage:
+            return (
+                [Choice(self.text, self.finish)],
+                _int(self.usage.get("prompt_tokens")),
+                _int(self.usage.get("completion_tokens")),
+            )
+        return [Choice(self.text, self.finish)], 0, self.pieces
+
+
 class OpenAICompatProvider:
     kind = "openai"
 
@@ -206,7 +311,7 @@ class OpenAICompatProvider:
 
     @property
     def _client(self) -> Any:
-        """The SDK's client, made on first use (streams, proxies, URLs with credentials)."""
+        """The SDK's client, made on first use (proxies, URLs with credentials)."""
         with self._sdk_lock:
             if self._sdk_client is None:
                 self._sdk_client = openai.OpenAI(**self._sdk_options)
@@ -241,15 +346,17 @@ class OpenAICompatProvider:
             messages=request.messages_list(), **common
         )
 
-    def _complete_lean(self, lean: Transport, request: Request) -> tuple[list[Choice], int, int]:
-        body = self._body_of(request)
+    def _lean_request(self, request: Request, stream: bool = False) -> tuple[str, bytes]:
+        """The path below the base URL and the JSON body of a request on the lean transport."""
+        body = self._body_of(request, stream)
         if request.style == "completion":
             body["prompt"] = request.prompt
-            path = "/completions"
-        else:
-            body["messages"] = request.messages_list()
-            path = "/chat/completions"
-        answer = lean.post(path, json.dumps(body).encode())
+            return "/completions", json.dumps(body).encode()
+        body["messages"] = request.messages_list()
+        return "/chat/completions", json.dumps(body).encode()
+
+    def _complete_lean(self, lean: Transport, request: Request) -> tuple[list[Choice], int, int]:
+        answer = lean.post(*self._lean_request(request))
         if answer.status >= 400:
             raise StatusError(answer.status, status_detail(answer.status, answer.body), answer.headers)
         try:
@@ -274,46 +381,38 @@ class OpenAICompatProvider:
         return parse_body(request.style, data)
 
     def _stream(self, request: Request, on_text: Callable[[str], None]) -> tuple[list[Choice], int, int]:
+        if self._lean is not None:
+            return self._stream_lean(self._lean, request, on_text)
         raw = self._send(request, stream=True)
         content_type = raw.headers.get("content-type", "")
         if "json" in content_type:
-            # The endpoint ignored stream=True and sent the whole answer at once: take it as a whole body.
-            body = _body(raw)
-            try:
-                data = json.loads(body)
-            except ValueError:
-                raise Malformed(
-                    f"answered a stream request with unparseable JSON: {_snippet(body)}"
-                ) from None
-            choices, p_tok, c_tok = parse_body(request.style, data)
-            on_text(choices[0].text)
-            return choices, p_tok, c_tok
-        text, finish, pieces, chunks, usage = "", None, 0, 0, None
-        for chunk in raw.parse():
+            return _whole_for_stream(request.style, _body(raw), on_text)
+        events = _EventStream(request.style, on_text)
+        for chunk in raw.parse():  # the SDK reads the events (and raises on an error event)
             abort.check()
-            chunks += 1
-            usage = getattr(chunk, "usage", None) or usage
-            if not getattr(chunk, "choices", None):
-                continue  # e.g. a final usage-only chunk
-            c = chunk.choices[0]
-            delta = c.text if request.style == "completion" else (c.delta.content if c.delta else None)
-            if isinstance(delta, str) and delta:
-                text += delta
-                pieces += 1
-                on_text(text)
-            finish = c.finish_reason or finish
-        if finish is None:
-            if "event-stream" not in content_type:
-                raise Malformed(
-                    f"answered a stream request with {content_type or 'no content type'}, not an event stream"
-                )
-            if chunks == 0:
-                raise Malformed("the stream was empty")
-            raise Malformed(f"the stream ended before the answer was finished ({len(text)} characters in)")
-        # Servers that send no usage in a stream get one token counted per streamed piece.
-        if usage:
-            return [Choice(text, finish)], _int(usage.prompt_tokens), _int(usage.completion_tokens)
-        return [Choice(text, finish)], 0, pieces
+            events.take(chunk.model_dump())
+        return events.result(content_type)
+
+    def _stream_lean(
+        self, lean: Transport, request: Request, on_text: Callable[[str], None]
+    ) -> tuple[list[Choice], int, int]:
+        """`_stream` on the lean transport: the same answers, errors and messages as the SDK's path."""
+        path, body = self._lean_request(request, stream=True)
+        events = _EventStream(request.style, on_text)
+
+        def pieces(status: int, headers: dict[str, str]) -> Callable[[bytes], None] | None:
+            # An error or a whole JSON body (an endpoint that ignores stream=True) is read whole.
+            if status >= 400 or "json" in headers.get("content-type", ""):
+                return None
+            return events.feed
+
+        answer = lean.post(path, body, pieces)
+        if answer.status >= 400:
+            raise StatusError(answer.status, status_detail(answer.status, answer.body), answer.headers)
+        content_type = answer.headers.get("content-type", "")
+        if "json" in content_type:
+            return _whole_for_stream(request.style, answer.body, on_text)
+        return events.result(content_type)
 
     def _url(self, request: Request) -> str:
         return f"{self.endpoint}/{'completions' if request.style == 'completion' else 'chat/completions'}"

@@ -1,12 +1,11 @@
-"""A lean HTTP/1.1 transport for the non-streamed hot path: keep-alive connections shared by the threads
-of one provider.
+"""A lean HTTP/1.1 transport for the hot path: keep-alive connections shared by the threads of one provider.
 
 Against a fast endpoint the openai SDK costs ~1.9 ms of CPU per request (request building, validation,
 httpx), more than everything else a call does together. `http.client` costs ~0.3 ms, most of it parsing
 the answer's headers with the `email` package; the few lines of HTTP/1.1 below (one write per request,
-the head split by hand, a body by Content-Length or chunks) cost a fraction of that. The SDK stays for
-what this does not do: streamed answers, proxies from the environment, and base URLs with
-`user:password@` credentials (see `lean_path_for`).
+the head split by hand, a body by Content-Length or chunks) cost a fraction of that. A streamed answer's
+body is handed on piece by piece as it arrives. The SDK stays for what this does not do: proxies from the
+environment and base URLs with `user:password@` credentials (see `lean_path_for`).
 
 Nothing here retries or interprets an answer: the provider does that, as it does for the SDK. Failures
 come out as `TransportError` carrying the short text the provider puts in its error messages.
@@ -19,6 +18,7 @@ import socket
 import ssl
 import threading
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -50,7 +50,11 @@ class _Broken(Exception):
 class Answer:
     status: int
     headers: dict[str, str]  # names in lower case
-    body: bytes
+    body: bytes  # empty when its pieces went to a reader instead
+
+
+# Given an answer's status and headers, what takes its body piece by piece as it arrives (None: read whole).
+PieceReader = Callable[[int, dict[str, str]], Callable[[bytes], None] | None]
 
 
 def lean_path_for(base_url: str) -> bool:
@@ -151,8 +155,10 @@ class Transport:
                 return
         conn.close()
 
-    def post(self, path: str, body: bytes) -> Answer:
-        """The whole answer to one POST of `body` to `path` (below the base URL's path), whatever its status."""
+    def post(self, path: str, body: bytes, pieces: PieceReader | None = None) -> Answer:
+        """The whole answer to one POST of `body` to `path` (below the base URL's path), whatever its status.
+        With `pieces`, a body it takes a reader for goes to that reader as it arrives (a streamed answer);
+        an exception from the reader closes the connection and comes out as it is."""
         request = (
             f"POST {self._path}{path} HTTP/1.1\r\n".encode("latin-1")
             + self._head
@@ -164,7 +170,7 @@ class Transport:
             reused = False
             try:
                 conn, reused = self._take()
-                return self._exchange(conn, request, reused)
+                return self._exchange(conn, request, reused, pieces)
             except _Stale:
                 conn.close()  # type: ignore[union-attr]
                 continue  # an idle connection the server had closed: try once more on a fresh one
@@ -180,7 +186,9 @@ class Transport:
                     conn.close()
                 raise TransportError(f"connection failed ({type(exc).__name__})") from None
 
-    def _exchange(self, conn: _Connection, request: bytes, reused: bool) -> Answer:
+    def _exchange(
+        self, conn: _Connection, request: bytes, reused: bool, pieces: PieceReader | None = None
+    ) -> Answer:
         try:
             conn.sock.sendall(request)  # head and body in one write: no Nagle/delayed-ACK stall
             if not conn.fill():  # the first bytes of the answer (a pooled connection holds none)
@@ -194,7 +202,18 @@ class Transport:
             headers = self._headers(conn)
             if not 100 <= status < 200:
                 break  # 1xx (100 Continue, 103 Early Hints) come before the real answer
-        data, until_close = self._body(conn, headers, status)
+        reader = pieces(status, headers) if pieces is not None else None
+        if reader is None:
+            data, until_close = self._body(conn, headers, status)
+        else:
+            try:
+                until_close = self._body_in_pieces(conn, headers, status, reader)
+            except (_Broken, OSError):
+                raise
+            except BaseException:
+                conn.close()  # the reader gave up (a stop, a bad event): the rest is never read
+                raise
+            data = b""
         connection = headers.get("connection", "").lower()
         closing = "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection)
         if until_close or closing or conn.buffer:  # bytes beyond the answer: not a connection to reuse
@@ -224,13 +243,33 @@ class Transport:
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
         return headers
 
-    @staticmethod
-    def _body(conn: _Connection, headers: dict[str, str], status: int) -> tuple[bytes, bool]:
+    @classmethod
+    def _body(cls, conn: _Connection, headers: dict[str, str], status: int) -> tuple[bytes, bool]:
         """The body, and whether it ran until the server closed the connection."""
+        parts: list[bytes] = []
+        until_close = cls._body_in_pieces(conn, headers, status, parts.append)
+        return b"".join(parts), until_close
+
+    @staticmethod
+    def _hand_on(conn: _Connection, n: int, reader: Callable[[bytes], None]) -> None:
+        """The next n bytes of the body to `reader`, in the pieces they arrive in (a long chunk or body is
+        handed on as it comes)."""
+        while n > 0:
+            if not conn.buffer and not conn.fill():
+                raise _Broken("IncompleteRead")
+            piece = conn.take(min(n, len(conn.buffer)))
+            n -= len(piece)
+            reader(piece)
+
+    @classmethod
+    def _body_in_pieces(
+        cls, conn: _Connection, headers: dict[str, str], status: int, reader: Callable[[bytes], None]
+    ) -> bool:
+        """The body, each piece handed to `reader` as it arrives (by Content-Length, by chunks, or until the
+        server closes); whether it ran until the server closed the connection."""
         if status in (204, 304):
-            return b"", False
+            return False
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            parts = []
             while True:
                 size_text = conn.line().split(b";", 1)[0].strip()
                 try:
@@ -240,19 +279,21 @@ class Transport:
                 if size == 0:
                     while conn.line():  # trailers, then the blank line
                         pass
-                    return b"".join(parts), False
-                parts.append(conn.take(size))
+                    return False
+                cls._hand_on(conn, size, reader)
                 if conn.take(2) != b"\r\n":
                     raise _Broken("IncompleteRead")
         if (length := headers.get("content-length")) is not None:
             if not length.isdigit():
                 raise _Broken("BadHeaderLine")
-            return conn.take(int(length)), False
-        while conn.fill():  # neither: the body is whatever comes until the server closes
-            pass
-        data = bytes(conn.buffer)
-        conn.buffer.clear()
-        return data, True
+            cls._hand_on(conn, int(length), reader)
+            return False
+        while True:  # neither: the body is whatever comes until the server closes
+            if conn.buffer:
+                reader(bytes(conn.buffer))
+                conn.buffer.clear()
+            if not conn.fill():
+                return True
 
     def close(self) -> None:
         with self._lock:
