@@ -208,10 +208,8 @@ class Transport:
         else:
             try:
                 until_close = self._body_in_pieces(conn, headers, status, reader)
-            except (_Broken, OSError):
-                raise
             except BaseException:
-                conn.close()  # the reader gave up (a stop, a bad event): the rest is never read
+                conn.close()  # a broken answer, or a reader that gave up (a stop, a bad event)
                 raise
             data = b""
         connection = headers.get("connection", "").lower()

@@ -289,25 +289,31 @@ class NoveltyIndex:
         self, seq: str | tuple[int, ...], m: int, found: set[int], row: list[int]
     ) -> tuple[float, int]:
         """Exact best score among `found` (pairs below need(m, n) are cut off early), earliest index on ties."""
-        if len(found) >= _BATCH_VERIFY:
-            return self._verify_batch(seq, m, found, row)
+        hits = self._hits_batch if len(found) >= _BATCH_VERIFY else self._hits
         best, best_pid = -1.0, -1
+        for pid, lcs, n in hits(seq, found, row, m):
+            score = f_measure(lcs, m, n)
+            if score > best or (score == best and pid < best_pid):
+                best, best_pid = score, pid
+        return best, best_pid
+
+    def _hits(
+        self, seq: str | tuple[int, ...], found: set[int], row: list[int], m: int
+    ) -> Iterator[tuple[int, int, int]]:
+        """(pool index, LCS, pool length) of each pair in `found` whose LCS reaches need(m, n)."""
         similarity, seqs = LCSseq.similarity, self._seqs
         for pid in found:
             other = seqs[pid]
             n = len(other)
             lcs = similarity(seq, other, score_cutoff=row[n])  # 0 when below need: that pair cannot exceed
             if lcs:
-                score = f_measure(lcs, m, n)
-                if score > best or (score == best and pid < best_pid):
-                    best, best_pid = score, pid
-        return best, best_pid
+                yield pid, lcs, n
 
-    def _verify_batch(
-        self, seq: str | tuple[int, ...], m: int, found: set[int], row: list[int]
-    ) -> tuple[float, int]:
-        """`_verify` with the LCS of every pair in one compiled call (called pair by pair from Python, the
-        calls cost more than the LCS); only the few pairs that reach need(m, n) come back for their score."""
+    def _hits_batch(
+        self, seq: str | tuple[int, ...], found: set[int], row: list[int], m: int
+    ) -> Iterator[tuple[int, int, int]]:
+        """`_hits` with the LCS of every pair in one compiled call (called pair by pair from Python, the
+        calls cost more than the LCS); only the few pairs that reach need(m, n) come back to Python."""
         pids = np.fromiter(found, dtype=np.int64, count=len(found))
         seqs = self._seqs
         lens = np.frombuffer(self._lens, dtype=np.int64)[pids]  # a copy (fancy indexing)
@@ -320,12 +326,7 @@ class NoveltyIndex:
             score_cutoff=self._bounds.min_over_n(m),
         )[0]
         hits = np.flatnonzero(lcs >= need)
-        best, best_pid = -1.0, -1
-        for pid, lcs_len, n in zip(pids[hits].tolist(), lcs[hits].tolist(), lens[hits].tolist(), strict=True):
-            score = f_measure(lcs_len, m, n)
-            if score > best or (score == best and pid < best_pid):
-                best, best_pid = score, pid
-        return best, best_pid
+        return zip(pids[hits].tolist(), lcs[hits].tolist(), lens[hits].tolist(), strict=True)
 
     def _probe(self, ids: list[int], m: int, row: list[int]) -> set[int]:
         """Pool items whose token overlap with the candidate could reach need(m, n)."""
@@ -372,14 +373,10 @@ class NoveltyIndex:
         """`top_k` for each of `candidates`, in one compiled pass over the pool (the same numbers)."""
         tokens = [tokenize(c, stemmer=self.stemmer) for c in candidates]
         wanted = [i for i, toks in enumerate(tokens) if toks]
-        found: list[list[Neighbour]] = [[] for _ in candidates]
-        if not wanted or k <= 0 or not self._seqs:
-            return found
         seqs = [self._vocab.seq(self._vocab.ids(tokens[i], grow=False)) for i in wanted]
-        lcs = process.cdist(seqs, self._seqs, scorer=LCSseq.similarity, dtype=np.int64)
-        lens = self._pool_lens(lcs.shape[1])
-        for row, i in zip(lcs, wanted, strict=True):
-            found[i] = self._best(self._f_measures(row, len(tokens[i]), lens), k)
+        found: list[list[Neighbour]] = [[] for _ in candidates]
+        for i, top in zip(wanted, self._top_many(seqs, [len(tokens[i]) for i in wanted], k), strict=True):
+            found[i] = top
         return found
 
     def top_k_and_mean_before(self, pids: Sequence[int], k: int = 10) -> list[tuple[list[Neighbour], float]]:
@@ -404,13 +401,6 @@ class NoveltyIndex:
                 found[p] = (self._best(scores, k), float(np.mean(scores)))
         return [found.get(p, ([], 0.0)) for p in pids]
 
-    def _scores(self, seq: str | tuple[int, ...], m: int) -> np.ndarray:
-        lcs = process.cdist([seq], self._seqs, scorer=LCSseq.similarity, dtype=np.int64)[0]
-        return self._f_measures(lcs, m, self._pool_lens(len(lcs)))
-
-    def _pool_lens(self, size: int) -> np.ndarray:
-        return np.frombuffer(self._lens[:size], dtype=np.int64)
-
     def _f_measures(self, lcs: np.ndarray, m: int, lens: np.ndarray) -> np.ndarray:
         """ROUGE-L F of a candidate of m tokens against pool items of lengths `lens`, from their LCS."""
         if self._empty or m <= 0:  # `_empty` only grows: 0 means none of these items is empty
@@ -424,9 +414,15 @@ class NoveltyIndex:
         return np.divide(2 * precision * recall, total, out=np.zeros(len(lcs)), where=total > 0)
 
     def _top(self, seq: str | tuple[int, ...], m: int, k: int) -> list[Neighbour]:
-        if not self._seqs:
-            return []
-        return self._best(self._scores(seq, m), k)
+        return self._top_many([seq], [m], k)[0]
+
+    def _top_many(self, seqs: list[str | tuple[int, ...]], ms: list[int], k: int) -> list[list[Neighbour]]:
+        """The k best pool items for each sequence (of ms[i] tokens), every pool item scored."""
+        if not seqs or not self._seqs or k <= 0:
+            return [[] for _ in seqs]
+        lcs = process.cdist(seqs, self._seqs, scorer=LCSseq.similarity, dtype=np.int64)
+        lens = np.frombuffer(self._lens[: lcs.shape[1]], dtype=np.int64)  # a copy: the pool may grow
+        return [self._best(self._f_measures(row, m, lens), k) for row, m in zip(lcs, ms, strict=True)]
 
     def _best(self, scores: np.ndarray, k: int) -> list[Neighbour]:
         if k <= 0:
