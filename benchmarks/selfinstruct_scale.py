@@ -81,9 +81,30 @@ before the clock), "lean stream" after it:
 | `--latency 0.05 --target 3000 --requests 16`, old and new code in turn | 56-66% (8.5-9.9 s) | 57-62% (9.1-9.8 s) | 55-57% (9.7-10.3 s, two runs) |
 
 At 3,000 instructions and 50 ms the run's own novelty work is small and the spread between minutes is
-larger than the change; at 52K the filter is what moved. What remains of the 52K run's process is mostly
+larger than the change; at 52K the filter is what moved. What remained of the 52K run's process was mostly
 the probe of that index (set operations over the postings of a candidate's rarest words, which this
 grammar makes long) and the stage and call-log bookkeeping.
+
+Since the "filter" table ("count"): a probe no longer intersects sets. An item met at two elements of the
+candidate's prefix (within the looser of the two positional bounds) survives, so the probe joins the
+postings it meets (C-int arrays, each ascending) and finds the repeated items with one stable sort in
+numpy. Replaying the benchmark's candidates into a 30K pool gives the same digest, and novelty time fell
+from 29.9 s to 17.5-18.7 s (probe 18.7 s to 7.1-7.4 s). The finishing thread may also lag up to
+eight iterations (`FINISH_LAG`): when it falls behind, it scores the waiting iterations' evidence in one
+rapidfuzz pass. A pass over 50K items took 4.7 ms for one instruction, 5.8 ms for four and 14.1 ms for
+sixteen; at 20K, a third of the passes covered two or more iterations. Same decisions: 13,126 iterations,
+407,410 candidates dropped as too similar.
+
+| run | lean stream | count |
+|---|---|---|
+| `--target 52000` (instant) | 479.1 s; 501.5 s this session under py-spy | 403.3 s (the probe alone); 374.8 s and 375.4 s with the batched evidence (3.07 ms/request, 403 s of CPU in the run's process, 119 s in the worker), 283 MB peak memory, 247.6 MB of database |
+| `--latency 0.05 --target 3000 --requests 16`, old and new code in turn | 53-61% (9.1-10.6 s, five runs) | 51-60% (9.4-10.9 s, six runs) |
+
+The 52K run now spends about half its wall time waiting for each iteration's five answers, not judging
+them: ~15 ms per iteration against an endpoint that answers at once. Measured at 20K, a generation call
+took ~3.7 ms at the endpoint and ~5 ms to be committed to the call log. The endpoint is also serving the
+stage worker's ~60 requests in flight, and the stage worker writes to the same SQLite file. A Python
+switch interval of 0.5 ms instead of 5 ms did not change it.
 
 The 52K run judged 459,410 candidates to keep 52,000 (the load generator's grammar repeats itself as the
 pool grows, so 89% are dropped as too similar), in 13,126 iterations. Late in that run most of the time is

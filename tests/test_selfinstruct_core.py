@@ -59,6 +59,8 @@ from core.selfinstruct.export import (
     simplify_input,
 )
 from core.selfinstruct.prompts import CLASSIFY_EXAMPLES, INPUT_FIRST_TEMPLATE, OUTPUT_FIRST_TEMPLATE
+from core.selfinstruct.rows import EvidenceBatch
+from core.similarity import NoveltyIndex
 
 PROMPT_INSTRUCTIONS = [
     "Give me a recipe for a quick vegetarian dinner.",
@@ -667,3 +669,58 @@ def test_verb_noun_extraction_with_spacy() -> None:
     assert pairs[3].instruction == "What is the capital of France?"
     with pytest.raises(OSError, match="no spaCy pipeline"):
         load_nlp("no_such_pipeline_xyz")
+
+
+def test_evidence_filled_for_several_iterations_at_once_equals_each_filled_alone() -> None:
+    """The finisher scores the iterations waiting for it in one pass, while the loop goes on adding to the
+    pool: each kept instruction must still get the evidence of the pool as it stood when it was judged."""
+    words = [
+        "classify",
+        "the",
+        "sentence",
+        "list",
+        "rewrite",
+        "a",
+        "short",
+        "story",
+        "about",
+        "each",
+        "word",
+        "give",
+        "summary",
+        "of",
+        "text",
+    ]
+
+    def texts(seed: int) -> list[str]:
+        rng = random.Random(seed)
+        return [" ".join(rng.choices(words, k=rng.randint(4, 9))) for _ in range(40)]
+
+    seeds = texts(1)
+
+    def fill(together: bool) -> list[dict]:
+        pool, seed_pool = NoveltyIndex(seeds), NoveltyIndex(seeds)
+        stream = iter(texts(2))
+        rows, batches = [], []
+        for _ in range(4):  # four iterations of three kept instructions each
+            batch = EvidenceBatch(pool, seed_pool)
+            for _ in range(3):
+                text = next(stream)
+                row = {"text": text}
+                batch.add(row, pool.add(text))
+                rows.append(row)
+            batches.append(batch)
+        for text in stream:  # the loop has moved on before the evidence is filled
+            pool.add(text)
+        if together:
+            EvidenceBatch.fill_together(batches)
+        else:
+            for batch in batches:
+                batch.fill()
+        assert all(batch.filled for batch in batches)
+        return rows
+
+    alone = fill(together=False)
+    assert fill(together=True) == alone
+    assert any(row["evidence"] for row in alone) and all(row["avg_similarity_score"] > 0 for row in alone)
+    assert all(row["closest_seed"] in seeds for row in alone)

@@ -46,6 +46,10 @@ from core.selfinstruct.stages import Outcome, SharedLookUp, StageStream, ThreadU
 from core.similarity import NoveltyIndex
 from core.store import runs as run_store
 
+# How many judged iterations may wait to be finished (evidence, store, stages) while the loop judges the next:
+# enough for the finisher to score a few iterations' evidence in one pass when it falls behind.
+FINISH_LAG = 8
+
 
 def resolve_seeds(source: str) -> list[Any]:
     """The seed tasks named by a run's `seeds` parameter (reads the datasets folder)."""
@@ -96,6 +100,8 @@ class _Loop:
     # `finisher` while the next iteration's requests are at the model: (t, whether it was stored first).
     finishing: deque[tuple[int, Future[bool]]] = field(default_factory=deque)
     finisher: ThreadPoolExecutor | None = None
+    # Their evidence not filled yet: the finisher fills every batch waiting here in one pass.
+    unfilled: deque[EvidenceBatch] = field(default_factory=deque)
     # A record of ours another worker stored first: the finisher stores none after it (they built on it).
     lost: bool = False
     # Records this run stored and the page's index has not folded in yet (it takes them from here).
@@ -210,9 +216,10 @@ class _Loop:
     def _judge(
         self, t: int, planned: list[PlannedRequest], answers: Mapping[int, Response]
     ) -> tuple[dict[str, Any], EvidenceBatch]:
-        # The finisher may still be on the previous iteration: its evidence reads only pool items that were
-        # there before this iteration's (see NoveltyIndex.top_k_and_mean_before), so it need not wait.
-        self.settle(keep=1)
+        # The finisher may still be on one of the last few iterations: their evidence reads only pool items
+        # that were there before this iteration's (see NoveltyIndex.top_k_and_mean_before), so it need not
+        # wait. When it falls behind, it scores the waiting iterations' evidence together (one pass).
+        self.settle(keep=FINISH_LAG)
         # The iteration's kept instructions scored in one pass.
         batch = EvidenceBatch(self.pool, self.seed_pool)
         requests = [
@@ -240,10 +247,15 @@ class _Loop:
         iteration's requests need not wait for it."""
         if self.finisher is None:
             self.finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="si-finish")
+        self.unfilled.append(batch)
         self.finishing.append((t, self.finisher.submit(self._finish, t, record, batch)))
 
     def _finish(self, t: int, record: dict[str, Any], batch: EvidenceBatch) -> bool:
-        batch.fill()
+        if not batch.filled:  # else an earlier iteration's pass filled it
+            waiting = []
+            while self.unfilled:  # iterations are queued in order: this one's batch is among them
+                waiting.append(self.unfilled.popleft())
+            EvidenceBatch.fill_together(waiting)
         if self.lost or not self.save(iter_key(t), record):
             # Another worker's record of t (or of one before it) is the one that counts: `settle` goes on
             # from there.
@@ -457,8 +469,8 @@ class _Loop:
                 if record is None:
                     self.report(t, f"iteration {t}: generating")
                     record, batch = self.iteration(t)
-                    # The streak before each iteration still being finished (at most the last two).
-                    idle_before = {k: v for k, v in idle_before.items() if k >= t - 1}
+                    # The streak before each iteration still being finished.
+                    idle_before = {k: v for k, v in idle_before.items() if k >= t - FINISH_LAG}
                     idle_before[t] = idle
                     self.finish_later(t, record, batch)
                 else:

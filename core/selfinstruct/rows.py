@@ -54,19 +54,32 @@ class EvidenceBatch:
         self.pool = pool
         self.seed_pool = seed_pool
         self._rows: list[tuple[dict[str, Any], int]] = []
+        self.filled = False
 
     def add(self, row: dict[str, Any], pool_index: int) -> None:
         self._rows.append((row, pool_index))
 
     def fill(self) -> None:
-        found = self.pool.top_k_and_mean_before([pid for _, pid in self._rows], EVIDENCE_SIZE)
-        seeds = self.seed_pool.top_k_many([row["text"] for row, _ in self._rows], 1)
-        for (row, _), (top, mean), seed in zip(self._rows, found, seeds, strict=True):
+        self.fill_together([self])
+
+    @staticmethod
+    def fill_together(batches: list[EvidenceBatch]) -> None:
+        """Fill several batches on one pool in one pass over it: a pass costs the compiled scorer about as
+        much for one kept instruction as for dozens (it prepares every pool item first), so iterations that
+        wait to be finished are scored together."""
+        if not batches:
+            return
+        rows = [entry for batch in batches for entry in batch._rows]
+        found = batches[0].pool.top_k_and_mean_before([pid for _, pid in rows], EVIDENCE_SIZE)
+        seeds = batches[0].seed_pool.top_k_many([row["text"] for row, _ in rows], 1)
+        for (row, _), (top, mean), seed in zip(rows, found, seeds, strict=True):
             row["evidence"] = [[n.text or "", float(n.score)] for n in top]
             row["avg_similarity_score"] = mean
             row["seed_rouge"] = seed[0].score if seed else 0.0
             row["closest_seed"] = (seed[0].text or "") if seed else None
-        self._rows.clear()
+        for batch in batches:
+            batch._rows.clear()
+            batch.filled = True
 
 
 # What a record leaves to the call log when it names its call (`calltexts.restore` reads them back): all of

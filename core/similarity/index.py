@@ -14,6 +14,9 @@ pool item when a bound proves its score cannot exceed the threshold, so decision
   in the pool item (prefix and positional filtering, asking for two shared elements instead of one, so a
   pair sharing a single word no longer reaches the exact check; a pair whose need is 1 asks for one). So
   the inverted index holds only pool prefixes, and a probe keeps the items it meets within those bounds.
+  Two shared elements within the looser bounds (i <= m - need + 1, j <= n - need + 1) already imply the
+  first one is within the stricter ones (both texts list shared elements in the same order), so a probe
+  only counts: the postings it meets are joined and sorted in compiled code, and an item met twice survives.
 * The global order is frequency in the pool, re-derived (with a full re-index) each time the pool doubles;
   between re-indexes new elements are placed first. Any fixed total order is correct; a good one is fast.
 * Surviving pairs get an exact LCS from rapidfuzz (bit-parallel C++) on token-id strings.
@@ -38,6 +41,8 @@ _UNSEEN = -(1 << 62)  # rank of elements absent from the pool: first, so they us
 _OCC_SHIFT = 32  # element key = token id | occurrence << 32
 _FIRST_REINDEX = 256
 _BATCH_VERIFY = 64  # from this many pairs a candidate's exact check goes to rapidfuzz in one call
+_PID = "i"  # postings hold pool indexes as C ints, read by numpy as np.intc without a copy
+_NONE = np.zeros(0, dtype=np.intc)
 
 
 def _elements(ids: list[int]) -> list[int]:
@@ -160,8 +165,9 @@ class NoveltyIndex:
         self._texts: list[str] | None = [] if keep_texts else None
         self._rank: dict[int, int] = {}
         self._next_new_rank = -1
-        # element -> (pool length n, position j of the element in the item's sorted prefix) -> pool indexes
-        self._postings: dict[int, dict[tuple[int, int], list[int]]] = {}
+        # element -> (pool length n, position j of the element in the item's sorted prefix) -> pool indexes,
+        # ascending (items are indexed in pool order)
+        self._postings: dict[int, dict[tuple[int, int], array[int]]] = {}
         self._max_len = 0
         self._empty = 0  # pool items without a token (their ROUGE-L is 0 against everything)
         self._next_reindex = _FIRST_REINDEX
@@ -233,7 +239,7 @@ class NoveltyIndex:
                 by_slot = postings[key] = {}
             bucket = by_slot.get((n, j))
             if bucket is None:
-                by_slot[(n, j)] = [pid]
+                by_slot[(n, j)] = array(_PID, (pid,))
             else:
                 bucket.append(pid)
 
@@ -286,7 +292,7 @@ class NoveltyIndex:
         return Decision(True, None, None, compared)
 
     def _verify(
-        self, seq: str | tuple[int, ...], m: int, found: set[int], row: list[int]
+        self, seq: str | tuple[int, ...], m: int, found: np.ndarray, row: list[int]
     ) -> tuple[float, int]:
         """Exact best score among `found` (pairs below need(m, n) are cut off early), earliest index on ties."""
         hits = self._hits_batch if len(found) >= _BATCH_VERIFY else self._hits
@@ -298,11 +304,11 @@ class NoveltyIndex:
         return best, best_pid
 
     def _hits(
-        self, seq: str | tuple[int, ...], found: set[int], row: list[int], m: int
+        self, seq: str | tuple[int, ...], found: np.ndarray, row: list[int], m: int
     ) -> Iterator[tuple[int, int, int]]:
         """(pool index, LCS, pool length) of each pair in `found` whose LCS reaches need(m, n)."""
         similarity, seqs = LCSseq.similarity, self._seqs
-        for pid in found:
+        for pid in found.tolist():
             other = seqs[pid]
             n = len(other)
             lcs = similarity(seq, other, score_cutoff=row[n])  # 0 when below need: that pair cannot exceed
@@ -310,17 +316,15 @@ class NoveltyIndex:
                 yield pid, lcs, n
 
     def _hits_batch(
-        self, seq: str | tuple[int, ...], found: set[int], row: list[int], m: int
+        self, seq: str | tuple[int, ...], pids: np.ndarray, row: list[int], m: int
     ) -> Iterator[tuple[int, int, int]]:
         """`_hits` with the LCS of every pair in one compiled call (called pair by pair from Python, the
         calls cost more than the LCS); only the few pairs that reach need(m, n) come back to Python."""
-        pids = np.fromiter(found, dtype=np.int64, count=len(found))
-        seqs = self._seqs
         lens = np.frombuffer(self._lens, dtype=np.int64)[pids]  # a copy (fancy indexing)
         need = np.array(row, dtype=np.int64)[lens]
         lcs = process.cdist(
             [seq],
-            [seqs[p] for p in pids.tolist()],
+            list(map(self._seqs.__getitem__, pids.tolist())),
             scorer=LCSseq.similarity,
             dtype=np.int64,
             score_cutoff=self._bounds.min_over_n(m),
@@ -328,14 +332,13 @@ class NoveltyIndex:
         hits = np.flatnonzero(lcs >= need)
         return zip(pids[hits].tolist(), lcs[hits].tolist(), lens[hits].tolist(), strict=True)
 
-    def _probe(self, ids: list[int], m: int, row: list[int]) -> set[int]:
-        """Pool items whose token overlap with the candidate could reach need(m, n)."""
+    def _probe(self, ids: list[int], m: int, row: list[int]) -> np.ndarray:
+        """Pool items whose token overlap with the candidate could reach need(m, n), ascending."""
         depth = m - self._bounds.min_over_n(m) + 2
-        found: set[int] = set()
         if depth <= 1:
-            return found
-        once: set[int] = set()  # items met at a first shared element (i <= m - need, j <= n - need)
-        twice: set[int] = set()  # ... and again at a later one (i <= m - need + 1, j <= n - need + 1)
+            return _NONE
+        met: list[array[int]] = []  # postings within i <= m - need + 1, j <= n - need + 1
+        single: list[array[int]] = []  # postings where one shared element may be enough (need == 1)
         postings = self._postings
         for i, key in enumerate(self._sorted_elements(ids)[:depth]):
             by_slot = postings.get(key)
@@ -343,14 +346,20 @@ class NoveltyIndex:
                 continue
             for (n, j), pids in by_slot.items():
                 need = row[n]
-                if need == 1:  # one shared element may be enough: no second one to ask for
-                    found.update(pids)
+                if need == 1:
+                    single.append(pids)
                 elif i <= m - need + 1 and j <= n - need + 1:
-                    if once:
-                        twice.update(once.intersection(pids))
-                    if i <= m - need and j <= n - need:
-                        once.update(pids)
-        found |= twice
+                    met.append(pids)
+        found = _NONE
+        if len(met) > 1:
+            # Each posting is ascending and holds an item at most once, so an item met at two elements
+            # appears twice; a stable sort merges the ascending runs.
+            every = np.sort(np.frombuffer(b"".join(met), dtype=np.intc), kind="stable")
+            found = every[1:][every[1:] == every[:-1]]
+            if len(found) > 1:  # an item met at three or more elements is listed more than once
+                found = found[np.concatenate(([True], found[1:] != found[:-1]))]
+        if single:
+            found = np.union1d(found, np.frombuffer(b"".join(single), dtype=np.intc))
         return found
 
     def _neighbour(self, pid: int, score: float) -> Neighbour:
