@@ -252,9 +252,10 @@ class _Loop:
 
     def _finish(self, t: int, record: dict[str, Any], batch: EvidenceBatch) -> bool:
         if not batch.filled:  # else an earlier iteration's pass filled it
-            waiting = []
-            while self.unfilled:  # iterations are queued in order: this one's batch is among them
-                waiting.append(self.unfilled.popleft())
+            # Iterations are queued in order, so this one's batch is waiting unless a pass that failed took it.
+            waiting = [self.unfilled.popleft() for _ in range(len(self.unfilled))]
+            if batch not in waiting:
+                waiting.append(batch)
             EvidenceBatch.fill_together(waiting)
         if self.lost or not self.save(iter_key(t), record):
             # Another worker's record of t (or of one before it) is the one that counts: `settle` goes on

@@ -43,6 +43,7 @@ _FIRST_REINDEX = 256
 _BATCH_VERIFY = 64  # from this many pairs a candidate's exact check goes to rapidfuzz in one call
 _PID = "i"  # postings hold pool indexes as C ints, read by numpy as np.intc without a copy
 _NONE = np.zeros(0, dtype=np.intc)
+_NONE.flags.writeable = False  # shared by every probe that finds nothing
 
 
 def _elements(ids: list[int]) -> list[int]:
