@@ -373,11 +373,7 @@ class NoveltyIndex:
 
         Exact: every pool item is scored (in compiled code). Items with score 0 share no token and are left out.
         """
-        tokens = tokenize(candidate, stemmer=self.stemmer)
-        if not tokens or k <= 0:
-            return []
-        seq = self._vocab.seq(self._vocab.ids(tokens, grow=False))
-        return self._top(seq, len(tokens), k)
+        return self.top_k_many([candidate], k)[0]
 
     def top_k_many(self, candidates: Sequence[str], k: int = 10) -> list[list[Neighbour]]:
         """`top_k` for each of `candidates`, in one compiled pass over the pool (the same numbers)."""
