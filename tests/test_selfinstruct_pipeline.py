@@ -18,6 +18,7 @@ from core.jobs import run_once, submit
 from core.llm import Choice, ModelSettings, Response
 from core.llm.settings import settings_from_env
 from core.selfinstruct import calltexts
+from core.selfinstruct import job as si_job
 from core.selfinstruct.job import extend_run, record_edit
 from core.selfinstruct.prompts import (
     CLASSIFICATION_HEADER,
@@ -262,6 +263,43 @@ def test_a_failed_run_resumes_to_the_same_pool_and_steps_on(engine, use_model):
     run = run_store.get_run(engine, run_id)
     assert run.status == "done" and run.progress_done == run.progress_total == run.params["target"]
     assert len(pool_of(engine, run_id)) >= run.params["target"]
+
+
+def test_iterations_held_for_one_evidence_pass_store_what_one_by_one_stores(
+    sqlite_engine, scripted, monkeypatch
+):
+    """Fast iterations are handed to the finisher in groups, so that one scorer pass fills several
+    iterations' evidence: the records stored are those of a run that hands each over at once."""
+    params = selfinstruct_params(
+        EMBEDDED,
+        seeds="starter",
+        iterations=12,
+        requests_per_iteration=2,
+        classify=False,
+        instances=False,
+        seed=3,
+    )
+    groups: list[int] = []  # iterations handed over at once
+    hand_over = si_job._Loop._hand_over
+
+    def counted(self):
+        if self.held:
+            groups.append(len(self.held))
+        hand_over(self)
+
+    monkeypatch.setattr(si_job._Loop, "_hand_over", counted)
+    monkeypatch.setattr(si_job, "HOLD_S", 3600.0)  # every iteration counts as fast
+    held = submit(sqlite_engine, KIND, params)
+    assert run_once(sqlite_engine) == held
+    assert sum(groups) == 12 and max(groups) > 1, groups
+    assert max(groups) <= si_job.FINISH_LAG
+    monkeypatch.setattr(si_job, "HOLD_S", 0.0)  # none does: each is handed over as it is judged
+    groups.clear()
+    alone = submit(sqlite_engine, KIND, params)  # the same requests, answered by the call log
+    assert run_once(sqlite_engine) == alone
+    assert groups == [1] * 12
+    assert run_store.results(sqlite_engine, held, "iter/") == run_store.results(sqlite_engine, alone, "iter/")
+    assert len(pool_of(sqlite_engine, held)) > 12
 
 
 def test_edits_and_deletions_are_logged_and_applied(sqlite_engine, scripted):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -373,6 +374,15 @@ def test_top_k_equals_brute_force(seed: int) -> None:
             assert all(n.text == pool[n.index] for n in got)
     assert index.top_k("", 5) == [] and index.top_k("zzz unseen", 5) == []
     assert NoveltyIndex([]).top_k("anything", 5) == []
+
+
+@given(st.lists(st.integers(0, 40), min_size=2, max_size=300), st.integers(1, 12))
+def test_kth_largest_equals_the_kth_of_a_full_sort(values: list[int], k: int) -> None:
+    """Including the pools the cuts cannot narrow: one high score over many low ones, ties, all zero."""
+    if len(values) <= k:
+        values = values + [0] * (k + 1 - len(values))
+    scores = np.array(values, dtype=np.float64) / 40
+    assert index_module._kth_largest(scores, k) == np.sort(scores)[-k]
 
 
 def test_top_k_many_equals_top_k_one_by_one() -> None:

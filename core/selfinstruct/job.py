@@ -23,6 +23,7 @@ recounted from the stored records, so resuming with the same limits stops at onc
 from __future__ import annotations
 
 import random
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -49,6 +50,13 @@ from core.store import runs as run_store
 # How many judged iterations may wait to be finished (evidence, store, stages) while the loop judges the next:
 # enough for the finisher to score a few iterations' evidence in one pass when it falls behind.
 FINISH_LAG = 8
+# While iterations are judged faster than one per HOLD_S, they are handed to the finisher once their kept
+# instructions number EVIDENCE_BATCH (or FINISH_LAG iterations are held): each pass of the compiled scorer
+# first prepares every pool item while holding the interpreter, which the judging thread then waits for, and
+# late in a 52K run an iteration keeps two or three. Slower iterations (a real model) go at once: a record
+# is stored as soon as it can be, and the scorer's passes are then a small part of the time.
+EVIDENCE_BATCH = 16
+HOLD_S = 0.1
 
 
 def resolve_seeds(source: str) -> list[Any]:
@@ -99,6 +107,9 @@ class _Loop:
     # The iterations judged last, being finished (evidence, store, stages, page index) in order on
     # `finisher` while the next iteration's requests are at the model: (t, whether it was stored first).
     finishing: deque[tuple[int, Future[bool]]] = field(default_factory=deque)
+    # Judged iterations not handed to the finisher yet (see EVIDENCE_BATCH), in order.
+    held: list[tuple[int, dict[str, Any], EvidenceBatch]] = field(default_factory=list)
+    judged_at: float = float("-inf")  # when the last iteration was judged (time.monotonic)
     finisher: ThreadPoolExecutor | None = None
     # Their evidence not filled yet: the finisher fills every batch waiting here in one pass.
     unfilled: deque[EvidenceBatch] = field(default_factory=deque)
@@ -245,10 +256,26 @@ class _Loop:
         """Fill iteration t's evidence, store its record, hand its kept instructions to the stages and fold
         it into the page's index, on a thread of their own: none of it decides anything, so the next
         iteration's requests need not wait for it."""
+        self.unfilled.append(batch)
+        self.held.append((t, record, batch))
+        now, before = time.monotonic(), self.judged_at
+        self.judged_at = now
+        if (
+            now - before >= HOLD_S
+            or sum(b.waiting for _, _, b in self.held) >= EVIDENCE_BATCH
+            or len(self.held) >= FINISH_LAG
+        ):
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Queue the held iterations' finishing, in order."""
+        if not self.held:
+            return
         if self.finisher is None:
             self.finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="si-finish")
-        self.unfilled.append(batch)
-        self.finishing.append((t, self.finisher.submit(self._finish, t, record, batch)))
+        for t, record, batch in self.held:
+            self.finishing.append((t, self.finisher.submit(self._finish, t, record, batch)))
+        self.held.clear()
 
     def _finish(self, t: int, record: dict[str, Any], batch: EvidenceBatch) -> bool:
         if not batch.filled:  # else an earlier iteration's pass filled it
@@ -271,18 +298,25 @@ class _Loop:
 
     def settle(self, keep: int = 0) -> None:
         """Wait for the iterations being finished but the newest `keep` (raises `_Overtaken` at the first
-        whose record another worker stored first, once the ones after it are done)."""
+        whose record another worker stored first, once the ones after it are done). Waiting for all of
+        them (`keep` 0) hands the held ones over first."""
+        if not keep:
+            self._hand_over()
         while len(self.finishing) > keep:
             t, future = self.finishing.popleft()
             if not future.result():
                 for _, later in self.finishing:
                     later.result()  # not stored either: the run goes on from t
                 self.finishing.clear()
+                # Held ones built on t as well: dropped with their evidence (the pool is rebuilt).
+                self.held.clear()
+                self.unfilled.clear()
                 self.lost = False
                 raise _Overtaken(t)
 
     def close_finisher(self) -> None:
         """On a stop or failure: the iteration judged last is still stored (its answers are whole)."""
+        self._hand_over()
         if self.finisher is not None:
             self.finisher.shutdown(wait=True)
 
@@ -471,7 +505,7 @@ class _Loop:
                     self.report(t, f"iteration {t}: generating")
                     record, batch = self.iteration(t)
                     # The streak before each iteration still being finished.
-                    idle_before = {k: v for k, v in idle_before.items() if k >= t - FINISH_LAG}
+                    idle_before = {k: v for k, v in idle_before.items() if k >= t - 2 * FINISH_LAG}
                     idle_before[t] = idle
                     self.finish_later(t, record, batch)
                 else:

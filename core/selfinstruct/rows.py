@@ -59,6 +59,11 @@ class EvidenceBatch:
     def add(self, row: dict[str, Any], pool_index: int) -> None:
         self._rows.append((row, pool_index))
 
+    @property
+    def waiting(self) -> int:
+        """Kept instructions waiting for their evidence."""
+        return len(self._rows)
+
     def fill(self) -> None:
         self.fill_together([self])
 
