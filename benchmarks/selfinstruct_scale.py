@@ -106,6 +106,26 @@ took ~3.7 ms at the endpoint and ~5 ms to be committed to the call log. The endp
 stage worker's ~60 requests in flight, and the stage worker writes to the same SQLite file. A Python
 switch interval of 0.5 ms instead of 5 ms did not change it.
 
+Since the "count" table ("groups"): the judging thread also waited for the finishing thread's scorer
+passes. rapidfuzz converts all of a pass's pool strings while holding the interpreter; a thread running
+the finisher's passes in a loop beside a 30K novelty replay took each check from ~120 to ~210 us. Fast
+iterations (judged less than `HOLD_S` apart) are now handed to the finisher in groups of 16 kept
+instructions, at most 8 iterations (`EVIDENCE_BATCH` in core/selfinstruct/job.py), so one pass serves
+several. A kept instruction's ten best scores are also partitioned from the scores above a cut instead of
+the whole pool; that partition had been a fifth of the finisher's time at 20K. At 36K, old and new code
+in turn: 195.6 s to 151.2 s, the judging thread's time 100 s to 74 s and the evidence's 135 s to 56 s.
+Tried and not kept, at 36K (new code: 140-151 s): handing generation answers to the judge before their
+call rows are committed (the wait fell by 15 s, judging rose by 12 s, with the writer now running beside
+it); groups of 32 (146 s); the stage worker at nice 10 (167 s); a 1 ms switch interval (150 s). Measured
+in the run, the judging thread's CPU per candidate is ~3x that of the same checks alone, with 38% of its
+wall time spent waiting for a core or the interpreter: on two cores shared with the stage worker and the
+endpoint, the rest is contention.
+
+| run | count | groups |
+|---|---|---|
+| `--target 52000` (instant) | 374.8 s and 375.4 s | 342.6 s and 326.6 s (2.41-2.55 ms/request, 409-433 s of CPU of which 112-118 s in the worker), 287-292 MB peak memory, 246 MB of database; same decisions |
+| `--latency 0.05 --target 3000 --requests 16` | 51-60% (9.4-10.9 s) | 49% and 55% (11.4 s, 10.2 s) |
+
 The 52K run judged 459,410 candidates to keep 52,000 (the load generator's grammar repeats itself as the
 pool grows, so 89% are dropped as too similar), in 13,126 iterations. Late in that run most of the time is
 the novelty check (~27% of samples at a 32K pool: about 500 exact LCS checks per candidate, each a call into
