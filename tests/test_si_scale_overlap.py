@@ -210,7 +210,10 @@ def test_a_killed_overlapped_run_resumes_redoing_nothing(engine, data_dir, endpo
     assert dup == []
     rows, errors = count_call_rows(engine, run_id)
     assert errors == 0 and rows == 6 * 2 + 2 * view.n_kept
-    assert len(endpoint.seen) - rows <= 8  # at most the budget was in flight (and lost) at the kill
+    # Lost at the kill: requests at the model, and answers not logged yet (a call gives its place in the
+    # budget back before its row is written). Each of the 8 stage threads and 2 generation senders holds at
+    # most one of either.
+    assert len(endpoint.seen) - rows <= 8 + 2
 
 
 def test_a_run_overtaken_by_another_worker_goes_on_from_that_workers_record(
