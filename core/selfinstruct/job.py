@@ -47,8 +47,9 @@ from core.selfinstruct.stages import Outcome, SharedLookUp, StageStream, ThreadU
 from core.similarity import NoveltyIndex
 from core.store import runs as run_store
 
-# How many judged iterations may wait to be finished (evidence, store, stages) while the loop judges the next:
-# enough for the finisher to score a few iterations' evidence in one pass when it falls behind.
+# How many iterations handed to the finisher may wait to be finished (evidence, store, stages) while the loop
+# judges the next, and how many it may hold before handing them over: enough for the finisher to score a few
+# iterations' evidence in one pass.
 FINISH_LAG = 8
 # While iterations are judged faster than one per HOLD_S, they are handed to the finisher once their kept
 # instructions number EVIDENCE_BATCH (or FINISH_LAG iterations are held): each pass of the compiled scorer
@@ -111,7 +112,8 @@ class _Loop:
     held: list[tuple[int, dict[str, Any], EvidenceBatch]] = field(default_factory=list)
     judged_at: float = float("-inf")  # when the last iteration was judged (time.monotonic)
     finisher: ThreadPoolExecutor | None = None
-    # Their evidence not filled yet: the finisher fills every batch waiting here in one pass.
+    # The evidence of the iterations handed over and not filled yet: the finisher fills every batch waiting
+    # here in one pass.
     unfilled: deque[EvidenceBatch] = field(default_factory=deque)
     # A record of ours another worker stored first: the finisher stores none after it (they built on it).
     lost: bool = False
@@ -255,8 +257,8 @@ class _Loop:
     def finish_later(self, t: int, record: dict[str, Any], batch: EvidenceBatch) -> None:
         """Fill iteration t's evidence, store its record, hand its kept instructions to the stages and fold
         it into the page's index, on a thread of their own: none of it decides anything, so the next
-        iteration's requests need not wait for it."""
-        self.unfilled.append(batch)
+        iteration's requests need not wait for it. Fast iterations are held and handed over together (see
+        EVIDENCE_BATCH)."""
         self.held.append((t, record, batch))
         now, before = time.monotonic(), self.judged_at
         self.judged_at = now
@@ -274,6 +276,7 @@ class _Loop:
         if self.finisher is None:
             self.finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="si-finish")
         for t, record, batch in self.held:
+            self.unfilled.append(batch)
             self.finishing.append((t, self.finisher.submit(self._finish, t, record, batch)))
         self.held.clear()
 
@@ -308,9 +311,8 @@ class _Loop:
                 for _, later in self.finishing:
                     later.result()  # not stored either: the run goes on from t
                 self.finishing.clear()
-                # Held ones built on t as well: dropped with their evidence (the pool is rebuilt).
+                # Held ones built on t as well: dropped (the pool is rebuilt).
                 self.held.clear()
-                self.unfilled.clear()
                 self.lost = False
                 raise _Overtaken(t)
 
