@@ -16,6 +16,7 @@ import core.jobs.runner as runner_mod
 from core.jobs import run_once, submit
 from core.llm import ModelSettings
 from core.selfinstruct.spec import KIND, selfinstruct_params
+from core.selfinstruct.stages import unit_threads
 from core.selfinstruct.view import load_run
 from core.store import runs as run_store
 from core.store.schema import calls
@@ -211,9 +212,9 @@ def test_a_killed_overlapped_run_resumes_redoing_nothing(engine, data_dir, endpo
     rows, errors = count_call_rows(engine, run_id)
     assert errors == 0 and rows == 6 * 2 + 2 * view.n_kept
     # Lost at the kill: requests at the model, and answers not logged yet (a call gives its place in the
-    # budget back before its row is written). Each of the 8 stage threads and 2 generation senders holds at
-    # most one of either.
-    assert len(endpoint.seen) - rows <= 8 + 2
+    # budget back before its row is written). Each stage thread (two per place of the 8) and each of the 2
+    # generation senders holds at most one of either; at most 8 of them are at the model.
+    assert len(endpoint.seen) - rows <= unit_threads(8) + 2
 
 
 def test_a_run_overtaken_by_another_worker_goes_on_from_that_workers_record(

@@ -43,7 +43,7 @@ from core.llm.limit import Rates
 from core.llm.redact import redact
 from core.selfinstruct import index as page_index
 from core.selfinstruct.spec import clf_key, inst_key
-from core.selfinstruct.stages import Outcome, Unit
+from core.selfinstruct.stages import Outcome, Unit, unit_threads
 
 if TYPE_CHECKING:
     from core.selfinstruct.job import _Loop
@@ -266,8 +266,8 @@ class _Worker:
         self.ctx = JobContext(engine, run, first["worker"], model_settings=ModelSettings(**model))
         self.handover = _Handover()
         self.loop: _Loop = stages_loop(self.ctx, first["style"], self.handover)
-        workers = self.ctx.settings().max_concurrency
-        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="si-stage-worker")
+        places = self.ctx.settings().max_concurrency
+        self.pool = ThreadPoolExecutor(max_workers=unit_threads(places), thread_name_prefix="si-stage-worker")
         self.out = out
         self.out_lock = threading.Lock()
         self.iterations: dict[int, list[Any]] = {}  # t -> [its shared look-up, its units not yet ended]
