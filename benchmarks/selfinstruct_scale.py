@@ -126,6 +126,23 @@ endpoint, the rest is contention.
 | `--target 52000` (instant) | 374.8 s and 375.4 s | 342.6 s and 326.6 s (2.41-2.55 ms/request, 409-433 s of CPU of which 112-118 s in the worker), 287-292 MB peak memory, 246 MB of database; same decisions |
 | `--latency 0.05 --target 3000 --requests 16` | 51-60% (9.4-10.9 s) | 49% and 55% (11.4 s, 10.2 s) |
 
+Since the "groups" table ("places"): a stage unit's thread gives its place in the in-flight budget back
+once its answer is in, then waits for that answer to be logged and its result stored; with one thread per
+place, a 3,000 run at 50 ms kept ~38 of the stage worker's 48 places at the model (the call log's
+timestamps, in half-second bins). The stage pools now have two threads per place (`THREADS_PER_PLACE` in
+core/selfinstruct/stages.py). Old and new code in turn:
+
+| run | groups | places |
+|---|---|---|
+| `--latency 0.05 --target 3000 --requests 16` | 53%, 59%, 59%, 59% (9.6-10.6 s, 33.9-38.0 in flight) | 62%, 65%, 65%, 68% (8.2-9.0 s, 40.0-43.5 in flight) |
+| `--latency 0.05 --target 3000` (paper: 5 requests) | 33% (16.5 s) | 35% and 38% (15.7 s, 14.5 s) |
+| the same with `WORKBENCH_STAGE_PROCESS=off`, `--requests 16` | 40-43% (the "worker" table) | 57% (9.9 s) |
+| `--target 36000` (instant) | 151.7 s and 164.7 s | 148.8 s and 165.8 s |
+| `--target 52000` (instant) | 342.6 s and 326.6 s | RESULT52 |
+
+What is left at 50 ms: the stage worker's CPU (~1.1 ms per request, on the core it shares with the
+endpoint) bounds the stages to ~850 requests/s, and it starts ~0.5 s after the run (its imports).
+
 The 52K run judged 459,410 candidates to keep 52,000 (the load generator's grammar repeats itself as the
 pool grows, so 89% are dropped as too similar), in 13,126 iterations. Late in that run most of the time is
 the novelty check (~27% of samples at a 32K pool: about 500 exact LCS checks per candidate, each a call into

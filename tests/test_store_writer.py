@@ -125,3 +125,68 @@ def test_a_row_whose_final_values_cannot_be_made_fails_alone(engine):
         t.join()
     assert isinstance(outcomes.pop(3), ValueError) and all(v is True for v in outcomes.values())
     assert sorted(run_store.results(engine, run_id)) == sorted(f"ok/{i}" for i in outcomes)
+
+
+def test_on_sqlite_the_writer_waits_for_another_process_lock_and_leaves_the_pool_as_it_found_it(
+    sqlite_engine, monkeypatch
+):
+    """Another connection (as another process would) holds SQLite's write lock: the writer asks for it
+    again and again (it has no busy timeout of its own meanwhile) and commits once it is free. The
+    connection it gives back to the pool waits in the busy handler again, as every other one does."""
+    import sqlite3
+
+    import core.store.writer as writer_mod
+
+    monkeypatch.setattr(writer_mod, "IDLE_EXIT_S", 0.05)
+    run_id = run_store.create_run(sqlite_engine, "generate", {})
+    other = sqlite3.connect(sqlite_engine.url.database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    done = threading.Event()
+    ids: list[int] = []
+    thread = threading.Thread(
+        target=lambda: (ids.append(call_log.log_call(sqlite_engine, _record(7, run_id))), done.set())
+    )
+    thread.start()
+    assert not done.wait(0.3), "the writer committed while another connection held the write lock"
+    other.execute("COMMIT")
+    assert done.wait(10)
+    thread.join()
+    assert call_log.get_call(sqlite_engine, ids[0]).choices[0]["text"] == "answer 7"
+    other.close()
+
+    writer_thread = [t for t in threading.enumerate() if t.name == "db-writer"]
+    for t in writer_thread:
+        t.join(5)  # idle: it gives its connection back
+    timeouts = set()
+    raws = [sqlite_engine.raw_connection() for _ in range(3)]  # whichever the pool hands out
+    for raw in raws:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA busy_timeout")
+        timeouts.add(cursor.fetchone()[0])
+        cursor.close()
+    for raw in raws:
+        raw.close()
+    assert timeouts == {30000}
+
+
+def test_on_sqlite_a_lock_held_past_the_timeout_fails_with_sqlites_own_error(sqlite_engine, monkeypatch):
+    import sqlite3
+
+    import pytest
+
+    import core.store.writer as writer_mod
+
+    monkeypatch.setattr(writer_mod, "LOCK_TIMEOUT_S", 0.2)
+    other = sqlite3.connect(sqlite_engine.url.database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    mine = sqlite3.connect(sqlite_engine.url.database, isolation_level=None)
+    mine.execute("PRAGMA busy_timeout=0")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            writer_mod._take_write_lock(mine.cursor())
+        other.execute("ROLLBACK")
+        writer_mod._take_write_lock(mine.cursor())  # free again: taken at once
+        assert mine.in_transaction
+    finally:
+        mine.close()
+        other.close()
