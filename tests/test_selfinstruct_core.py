@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from core.selfinstruct import (
     CLASSIFICATION_HEADER,
@@ -335,6 +337,40 @@ def test_rejection_reason_details_and_extension() -> None:
     import core.selfinstruct
 
     assert core.selfinstruct.rejection_reason is rejection_reason
+
+
+# The blacklist's quick test (ASCII text without any word's first part is not searched) and the whitespace
+# folding must decide exactly as the plain regular expressions do, on any text.
+_TEXT = st.text(
+    alphabet=st.sampled_from(list("aeiogmtprsfdlkwIGMOTK .,\t\n\u00a0\u2003\u017f\u212a\u0131\u0130")),
+    max_size=40,
+)
+_WORDS = st.lists(
+    st.sampled_from(["image", "go to", "map", "Kit", "\u017fit", "GRAPH", " ", "fil\u0131"]), max_size=4
+)
+
+
+@given(text=_TEXT, blacklist=_WORDS)
+@example(text="Describe the \u0131mage", blacklist=["image"])  # re pairs "ı" with "i"; lower() does not
+@settings(max_examples=400, deadline=None)
+def test_blacklist_quick_test_agrees_with_the_pattern(text: str, blacklist: list[str]) -> None:
+    from core.selfinstruct.filters import _blacklist_pattern, _blacklisted
+
+    compiled = _blacklist_pattern(tuple(blacklist))
+    expected = compiled[0].search(text) if compiled else None
+    found = _blacklisted(text, blacklist)
+    assert (found and found.group(0)) == (expected and expected.group(0))
+
+
+@given(text=_TEXT)
+@settings(max_examples=400, deadline=None)
+def test_whitespace_folding_is_the_regex(text: str) -> None:
+    from core.selfinstruct.parsing import normalize_candidate
+    from core.selfinstruct.prompts import prompt_line
+
+    folded = re.sub(r"\s+", " ", text).strip()
+    assert normalize_candidate(text) == folded[:1].upper() + folded[1:]
+    assert prompt_line(text) == folded.rstrip(":")
 
 
 def jaccard_pool(pool: list[str]):

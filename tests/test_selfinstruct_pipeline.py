@@ -302,6 +302,42 @@ def test_iterations_held_for_one_evidence_pass_store_what_one_by_one_stores(
     assert len(pool_of(sqlite_engine, held)) > 12
 
 
+def test_responses_are_judged_in_request_order_as_they_come(sqlite_engine, scripted, monkeypatch):
+    """Request j is judged as soon as requests 0..j are in, not after the last answer; whatever order the
+    answers come in, the stored iterations are those of a run whose answers came in order."""
+    params = selfinstruct_params(
+        EMBEDDED, seeds="starter", iterations=3, requests_per_iteration=4, instances=False, seed=5
+    )
+    events: list[str] = []
+    generate_many = si_job.LLMClient.generate_many
+
+    def out_of_order(self, requests, *args, **kwargs):
+        answers = sorted(generate_many(self, requests, *args, **kwargs))
+        for j, answer in [answers[i] for i in (1, 0, 3, 2)]:
+            events.append(f"in {j}")
+            yield j, answer
+
+    judge_response = si_job.judge_response
+
+    def judged(spec, t, planned, *args):
+        events.append(f"judge {planned.j}")
+        return judge_response(spec, t, planned, *args)
+
+    monkeypatch.setattr(si_job.LLMClient, "generate_many", out_of_order)
+    monkeypatch.setattr(si_job, "judge_response", judged)
+    shuffled = submit(sqlite_engine, KIND, params)
+    assert run_once(sqlite_engine) == shuffled
+    expected = ["in 1", "in 0", "judge 0", "judge 1", "in 3", "in 2", "judge 2", "judge 3"]
+    assert events == expected * 3
+    monkeypatch.setattr(si_job.LLMClient, "generate_many", generate_many)  # (not undo: the model is scripted)
+    monkeypatch.setattr(si_job, "judge_response", judge_response)
+    in_order = submit(sqlite_engine, KIND, params)  # the same requests, answered by the call log in order
+    assert run_once(sqlite_engine) == in_order
+    stored = run_store.results(sqlite_engine, shuffled, "iter/")
+    assert len(stored) == 3 and stored == run_store.results(sqlite_engine, in_order, "iter/")
+    assert len(pool_of(sqlite_engine, shuffled)) > 3
+
+
 def test_edits_and_deletions_are_logged_and_applied(sqlite_engine, scripted):
     run_id = submit(sqlite_engine, KIND, selfinstruct_params(EMBEDDED, seeds="starter", iterations=1))
     run_once(sqlite_engine)

@@ -290,10 +290,12 @@ def test_filter_through_reindexing_equals_exhaustive_scan(
     assert index.comparisons < brute_pairs / 5  # the bounds do prune
 
 
-def test_filter_after_switching_to_int_tuples(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("batch_from", [1, 10**9])
+def test_filter_after_switching_to_int_tuples(monkeypatch: pytest.MonkeyPatch, batch_from: int) -> None:
     monkeypatch.setattr(rouge_module, "MAX_CODE_POINT", 12)  # pretend the vocabulary outgrew code points
+    monkeypatch.setattr(index_module, "_BATCH_VERIFY", batch_from)  # the tuples through both exact checks
     rng = random.Random(11)
-    pool, candidates = random_stream(rng, 20, 200)
+    pool, candidates = random_stream(rng, 20, 300)  # past 256 items: the sequences' array grows
     index = NoveltyIndex(pool, 0.7)
     got = [index.offer(c).kept for c in candidates]
     assert not index._vocab.as_str

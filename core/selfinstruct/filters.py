@@ -36,14 +36,30 @@ EVIDENCE_SIZE = 10
 
 
 @lru_cache(maxsize=64)
-def _blacklist_pattern(words: tuple[str, ...]) -> re.Pattern | None:
+def _blacklist_pattern(words: tuple[str, ...]) -> tuple[re.Pattern, tuple[str, ...] | None] | None:
+    """The words' pattern, and for ASCII words the first part of each in lower case: ASCII text without any
+    of them cannot match, which is cheaper to ask than the case-insensitive pattern. (Text that is not ASCII
+    always goes to the pattern: re's case-insensitive matching also pairs "ſ" with "s", "K" with "k".)"""
+    words = tuple(w for w in sorted(words, key=len, reverse=True) if w.strip())
     if not words:
         return None
     # Longest first so "images" is reported rather than "image"; inner spaces match any whitespace.
-    parts = [
-        r"\s+".join(map(re.escape, w.split())) for w in sorted(words, key=len, reverse=True) if w.strip()
-    ]
-    return re.compile(r"\b(?:" + "|".join(parts) + r")\b", re.IGNORECASE) if parts else None
+    parts = [r"\s+".join(map(re.escape, w.split())) for w in words]
+    pattern = re.compile(r"\b(?:" + "|".join(parts) + r")\b", re.IGNORECASE)
+    firsts = tuple({w.split()[0].lower() for w in words}) if all(w.isascii() for w in words) else None
+    return pattern, firsts
+
+
+def _blacklisted(text: str, blacklist: Iterable[str]) -> re.Match | None:
+    compiled = _blacklist_pattern(tuple(blacklist))
+    if compiled is None:
+        return None
+    pattern, firsts = compiled
+    if firsts is not None and text.isascii():
+        lowered = text.lower()
+        if not any(first in lowered for first in firsts):
+            return None
+    return pattern.search(text)
 
 
 def rejection_reason(instruction: str, blacklist: Iterable[str] = DEFAULT_BLACKLIST) -> str | None:
@@ -60,8 +76,7 @@ def rejection_reason(instruction: str, blacklist: Iterable[str] = DEFAULT_BLACKL
         return make_reason("too_short", f"{words} word{'s' if words != 1 else ''}")
     if words > MAX_WORDS:
         return make_reason("too_long", f"{words} words")
-    pattern = _blacklist_pattern(tuple(blacklist))
-    found = pattern.search(text) if pattern else None
+    found = _blacklisted(text, blacklist)
     if found:
         return make_reason("blacklist", repr(found.group(0).lower()))
     if text.casefold().startswith("write a program"):

@@ -25,8 +25,9 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -212,44 +213,55 @@ class _Loop:
         if self.spec.lookahead:
             # No live text here: requests of several iterations are in flight at once.
             planned, answers = self._answers_ahead(t)
-            return self._judge(t, planned, answers)
+            return self._judge(t, planned, answers.items())
         planned = plan_iteration(self.spec, self.seeds, self.machine, t, self.style)
-        answers: dict[int, Any] = {}
         # The first request's response is streamed to the run's live text, for the page to show as it grows.
         stream = lambda i, text: self.ctx.live(text) if i == 0 else None  # noqa: E731
         # Urgent: the next novelty decisions wait for these, while classification and instances can queue.
         requests = (p.request for p in planned)
-        for index, response in self.llm.generate_many(
-            requests, on_text=stream, urgent=True, streamed=lambda i: i == 0
-        ):
-            answers[index] = response
+        answers = self.llm.generate_many(requests, on_text=stream, urgent=True, streamed=lambda i: i == 0)
+        with closing(answers):  # left early (a failure): the requests in flight finish and are logged
+            judged = self._judge(t, planned, answers)
         self.ctx.live(None)
-        return self._judge(t, planned, answers)
+        return judged
 
     def _judge(
-        self, t: int, planned: list[PlannedRequest], answers: Mapping[int, Response]
+        self, t: int, planned: list[PlannedRequest], answers: Iterable[tuple[int, Response]]
     ) -> tuple[dict[str, Any], EvidenceBatch]:
-        # The finisher may still be on one of the last few iterations: their evidence reads only pool items
-        # that were there before this iteration's (see NoveltyIndex.top_k_and_mean_before), so it need not
-        # wait. When it falls behind, it scores the waiting iterations' evidence together (one pass).
-        self.settle(keep=FINISH_LAG)
-        # The iteration's kept instructions scored in one pass.
-        batch = EvidenceBatch(self.pool, self.seed_pool)
-        requests = [
-            judge_response(
-                self.spec,
-                t,
-                p,
-                answers[p.j].text,
-                answers[p.j].finish_reason,
-                answers[p.j].call_id,
-                self.style,
-                self.pool,
-                self.seed_pool,
-                batch,
-            )
-            for p in planned
-        ]
+        """Judge the responses in request order as they come: request j as soon as requests 0..j are in,
+        while the later ones are still being answered and logged (the same decisions as judging them all
+        at the end)."""
+        batch: EvidenceBatch | None = None
+        came: dict[int, Response] = {}
+        requests: list[dict[str, Any]] = []
+        for j, response in answers:
+            came[j] = response
+            if batch is None:
+                # The finisher may still be on one of the last few iterations: their evidence reads only
+                # pool items that were there before this iteration's (see
+                # NoveltyIndex.top_k_and_mean_before), so it need not wait. When it falls behind, it scores
+                # the waiting iterations' evidence together (one pass).
+                self.settle(keep=FINISH_LAG)
+                # The iteration's kept instructions scored in one pass.
+                batch = EvidenceBatch(self.pool, self.seed_pool)
+            while len(requests) in came:
+                p, answer = planned[len(requests)], came.pop(len(requests))
+                requests.append(
+                    judge_response(
+                        self.spec,
+                        t,
+                        p,
+                        answer.text,
+                        answer.finish_reason,
+                        answer.call_id,
+                        self.style,
+                        self.pool,
+                        self.seed_pool,
+                        batch,
+                    )
+                )
+        if batch is None or len(requests) != len(planned):
+            raise RuntimeError(f"iteration {t}: {len(requests)} of {len(planned)} responses came back")
         return iteration_record(t, requests, len(self.machine), self.spec.prompt.version), batch
 
     # --- an iteration's record finished while the next one's requests are at the model -------------------

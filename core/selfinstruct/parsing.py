@@ -44,7 +44,8 @@ def normalize_candidate(text: str) -> str:
     The paper uses str.capitalize(), which also lower-cases the rest ("SQL" becomes "sql", "French" becomes
     "french"); only the first letter is changed here.
     """
-    text = re.sub(r"\s+", " ", text).strip()
+    # What re.sub(r"\s+", " ", text).strip() gives (split() and re's \s agree on whitespace), faster.
+    text = " ".join(text.split())
     return text[:1].upper() + text[1:]
 
 
