@@ -157,9 +157,10 @@ parities swapped), this way took ~0.5 ms less per iteration (~2%). Also: a candi
 their pool sequences from an object array (5 us to pick 500 of them, against 19 us from the list);
 whitespace is folded with `str.split`, which agrees with re's whitespace class on every code point
 (checked), instead of a regular expression; ASCII text that contains none of the blacklist words (their
-first part) skips the case-insensitive pattern; and equal decoding parameters share one dict for their
-cache keys. The novelty replay of a 20K pool went from 84-85 to 80 us per candidate. Old and new code in
-turn, in one hour:
+first part) skips the case-insensitive pattern. The novelty replay of a 20K pool went from 84-85 to 80 us
+per candidate. Old and new code in turn, in one hour (the new code then still shared one parameter dict
+among equal decoding parameters for their cache keys, since undone: 1 and 1.0 are equal keys of a cache
+but not the same JSON):
 
 | run | lock | as they come |
 |---|---|---|

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
-from functools import lru_cache
 from typing import Any, Literal
 
 from core.llm.redact import redact
@@ -27,14 +26,13 @@ class GenParams:
     seed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """A fresh dict of the fields (`asdict` is slow, and every call asks; equal parameters, such as every
-        classification request's, share one)."""
-        return {**_fields_of(self), "stop": list(self.stop)}
-
-
-@lru_cache(maxsize=256)
-def _fields_of(params: GenParams) -> dict[str, Any]:
-    return {f.name: getattr(params, f.name) for f in fields(params)}
+        """A fresh dict of the fields (built once per instance: `asdict` is slow, and every call asks)."""
+        cached = self.__dict__.get("_as_dict")
+        if cached is None:
+            cached = {f.name: getattr(self, f.name) for f in fields(self)}
+            cached["stop"] = list(self.stop)
+            object.__setattr__(self, "_as_dict", cached)
+        return {**cached, "stop": list(cached["stop"])}
 
 
 @dataclass(frozen=True)
