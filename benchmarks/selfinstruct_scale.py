@@ -158,13 +158,17 @@ their pool sequences from an object array (5 us to pick 500 of them, against 19 
 whitespace is folded with `str.split`, which agrees with re's whitespace class on every code point
 (checked), instead of a regular expression; ASCII text that contains none of the blacklist words (their
 first part) skips the case-insensitive pattern. The novelty replay of a 20K pool went from 84-85 to 80 us
-per candidate. Old and new code in turn, in one hour (the new code then still shared one parameter dict
-among equal decoding parameters for their cache keys, since undone: 1 and 1.0 are equal keys of a cache
-but not the same JSON):
+per candidate. Old and new code in turn, two pairs in two hours (in the first, the new code also shared
+one parameter dict among equal decoding parameters for their cache keys, since undone: 1 and 1.0 are equal
+keys of a cache but not the same JSON):
 
 | run | lock | as they come |
 |---|---|---|
-| `--target 52000` (instant) | 294.8 s (2.22 ms/request, 376 s of CPU of which 105 s in the worker) | 281.6 s (2.16 ms/request, 367 s of CPU of which 107 s in the worker); 290.3 s in another run; 293 MB peak memory, 245.8 MB of database, the page open in 0.47 s; same decisions |
+| `--target 52000` (instant) | 294.8 s (2.22 ms/request, 376 s of CPU of which 105 s in the worker) | 281.6 s (2.16 ms/request, 367 s of CPU of which 107 s in the worker); 290.3 s in another run |
+| the same, a faster hour | 282.5 s (2.12 ms/request, 360 s of CPU of which 101 s in the worker) | 258.4 s (1.99 ms/request, 338 s of CPU of which 101 s in the worker), 296 MB peak memory of the run's process and 211 MB of the worker's, 245.8 MB of database, the page open in 0.18 s; same decisions |
+| `--latency 0.05 --target 3000 --requests 16` | 62-68% (the "places" table) | 67% and 72% (7.8-8.4 s, 42.7-46.0 in flight) |
+| `--latency 0.05 --target 3000` (paper: 5 requests) | 35-38% | 39% (14.1 s) |
+| `--induction --latency 0.05 --n-sets 10 --limit 10` | 76% | 76% (5.6 s, 0.89 ms/request) |
 
 The "lock" code took 292.0 s earlier that day (timed with per-thread instrumentation) and 324.7 s the day
 before: the hour moves the figure more than these changes do.
