@@ -12,6 +12,7 @@ from core.config import data_dir, setting
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 SQLITE_POOL = 64  # connections kept open per SQLite database (each costs little: no server process)
+BUSY_TIMEOUT_MS = 30000  # how long a SQLite connection waits for another's write lock before failing
 
 
 def utcnow() -> datetime:
@@ -27,7 +28,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # (two raters, a job and the UI) wait for each other instead of failing.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()

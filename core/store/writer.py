@@ -33,6 +33,8 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, insert
 
+from core.store.db import BUSY_TIMEOUT_MS
+
 MAX_BATCH = 512
 IDLE_EXIT_S = 1.0
 # Taking SQLite's write lock while another process holds it: asked again after 0.2 ms, doubling up to 2 ms,
@@ -41,7 +43,7 @@ IDLE_EXIT_S = 1.0
 # writer's whole time fell from 11.0 s to 7.2 s and the loop's wait for its logged answers by a sixth.
 LOCK_FIRST_WAIT_S = 0.0002
 LOCK_MAX_WAIT_S = 0.002
-LOCK_TIMEOUT_S = 30.0  # as `PRAGMA busy_timeout` in core/store/db.py
+LOCK_TIMEOUT_S = BUSY_TIMEOUT_MS / 1000  # as long as the busy handler would wait
 
 
 class _Outcome:
@@ -136,7 +138,7 @@ class GroupWriter:
             # Back to the pool as the others are (waiting in the busy handler); one that cannot be returned
             # is dropped, and the pool opens another when it is needed.
             with contextlib.suppress(Exception):
-                _set_busy_timeout(raw, int(LOCK_TIMEOUT_S * 1000))
+                _set_busy_timeout(raw, BUSY_TIMEOUT_MS)
                 raw.close()
 
     def _write(self, batch: list[_Queued]) -> None:
