@@ -237,6 +237,8 @@ class _Loop:
         for j, response in answers:
             came[j] = response
             if batch is None:
+                # At the first answer, not before the loop: `generate_many` sends its requests only once it
+                # is first asked for an answer, and waiting here first would hold them back.
                 # The finisher may still be on one of the last few iterations: their evidence reads only
                 # pool items that were there before this iteration's (see
                 # NoveltyIndex.top_k_and_mean_before), so it need not wait. When it falls behind, it scores
